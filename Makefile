@@ -1,0 +1,41 @@
+# Two entry points: `make serve` (a running server with all three models) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= $(if $(MODELYARD_DATA_DIR),$(MODELYARD_DATA_DIR),../shared/datasets)
+REPO ?= models
+MODELS := imdb reuters boston
+
+.PHONY: serve test install install-dev models clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Train (and export) each model only when the repository has no version of it yet.
+models: install
+	@for m in $(MODELS); do \
+	  if ! ls $(REPO)/$$m/*/manifest.json >/dev/null 2>&1; then \
+	    $(BIN)/modelyard train $$m --data-dir $(DATA_DIR) --repo $(REPO) || exit 1; \
+	  fi; \
+	done
+
+serve: models
+	$(BIN)/modelyard serve --repo $(REPO)
+
+test: install-dev
+	MODELYARD_DATA_DIR=$${MODELYARD_DATA_DIR:-$(abspath $(DATA_DIR))} $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs

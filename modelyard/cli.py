@@ -1,0 +1,32 @@
+"""The ``modelyard`` command. Each stage's command lives with its stage and is imported here; stages
+import heavy libraries only inside their commands, so ``modelyard --help`` and serving stay light."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from modelyard.errors import ModelyardError
+from training.cli import train
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train, export, serve and load-test the IMDB, Reuters and Boston housing models.")
+app.command()(train)
+
+
+@app.callback()
+def _root() -> None:
+    """Train, export, serve and load-test the IMDB, Reuters and Boston housing models."""
+
+
+def main() -> None:
+    try:
+        app()
+    except ModelyardError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

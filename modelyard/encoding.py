@@ -1,0 +1,105 @@
+"""Input encoders shared by training and serving, so that an input is encoded one way only.
+
+Text follows Keras' ``text_to_word_sequence`` rules (lowercase, Keras' default punctuation filter,
+split on spaces) and Keras' dataset id conventions (``index_from``, start mark, OOV mark).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from modelyard.errors import EncodingError
+
+KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+_TO_SPACE = str.maketrans({c: " " for c in KERAS_FILTERS})
+
+
+def tokenize(text: str) -> list[str]:
+    """Keras' ``text_to_word_sequence`` with its defaults."""
+    return [t for t in text.lower().translate(_TO_SPACE).split(" ") if t]
+
+
+def multi_hot(sequences: Sequence[Sequence[int]], num_words: int, dtype=np.float32) -> np.ndarray:
+    """One row per sequence with a 1 at every id it contains (the book's ``vectorize_sequences``)."""
+    out = np.zeros((len(sequences), num_words), dtype=dtype)
+    for row, seq in enumerate(sequences):
+        ids = np.asarray(seq, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= num_words):
+            raise EncodingError(f"token ids must be in [0, {num_words}); row {row} has "
+                                f"{int(ids.min())}..{int(ids.max())}")
+        out[row, ids] = 1
+    return out
+
+
+@dataclass(frozen=True)
+class TextEncoder:
+    """Raw text -> Keras-style token ids -> multi-hot vector of width ``num_words``."""
+
+    word_index: Mapping[str, int] = field(repr=False)
+    num_words: int
+    index_from: int = 3
+    start_char: int = 1
+    oov_char: int = 2
+
+    @classmethod
+    def from_vocab_file(cls, path: Path, num_words: int, **kw) -> TextEncoder:
+        with open(path, encoding="utf-8") as f:
+            return cls(word_index=json.load(f), num_words=num_words, **kw)
+
+    def word_id(self, word: str) -> int:
+        rank = self.word_index.get(word)
+        if rank is None:
+            return self.oov_char
+        wid = rank + self.index_from
+        return wid if wid < self.num_words else self.oov_char
+
+    def ids(self, text: str) -> list[int]:
+        return [self.start_char] + [self.word_id(w) for w in tokenize(text)]
+
+    def clip_ids(self, ids: Iterable[int]) -> list[int]:
+        """Keras' ``num_words`` rule for id lists given directly: ids past the vocabulary become OOV."""
+        out = []
+        for i in ids:
+            if i < 0:
+                raise EncodingError(f"token ids must be non-negative, got {i}")
+            out.append(i if i < self.num_words else self.oov_char)
+        return out
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return multi_hot([self.ids(t) for t in texts], self.num_words)
+
+    def oov_rate(self, text: str) -> float:
+        """Share of the text's tokens that fall outside the model's vocabulary."""
+        ids = self.ids(text)[1:]
+        return sum(i == self.oov_char for i in ids) / len(ids) if ids else 0.0
+
+
+def features_to_rows(instances: Sequence[Mapping[str, float] | Sequence[float]],
+                     feature_names: Sequence[str]) -> np.ndarray:
+    """Named-feature dicts or plain lists -> float32 rows in ``feature_names`` order."""
+    rows = np.empty((len(instances), len(feature_names)), dtype=np.float32)
+    for r, inst in enumerate(instances):
+        if isinstance(inst, Mapping):
+            missing = [n for n in feature_names if n not in inst]
+            unknown = [k for k in inst if k not in feature_names]
+            if missing or unknown:
+                parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+                        ([f"unknown {', '.join(map(str, unknown))}"] if unknown else [])
+                raise EncodingError(f"instance {r}: {'; '.join(parts)}")
+            values = [inst[n] for n in feature_names]
+        else:
+            values = list(inst)
+            if len(values) != len(feature_names):
+                raise EncodingError(f"instance {r}: expected {len(feature_names)} features, got {len(values)}")
+        try:
+            rows[r] = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise EncodingError(f"instance {r}: features must be numbers") from None
+        if not np.all(np.isfinite(rows[r])):
+            raise EncodingError(f"instance {r}: features must be finite numbers")
+    return rows

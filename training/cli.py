@@ -1,0 +1,41 @@
+"""``modelyard train``: TensorFlow is imported only when the command runs."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from modelyard.settings import load_settings
+
+
+class TrainTarget(str, Enum):
+    imdb = "imdb"
+    reuters = "reuters"
+    boston = "boston"
+    all = "all"
+
+
+def train(
+    model: Annotated[TrainTarget, typer.Argument(help="which model to train")],
+    data_dir: Annotated[Optional[Path], typer.Option(help="folder with the Keras dataset files "
+                                                     "(env MODELYARD_DATA_DIR); unset: download with keras.datasets")] = None,
+    repo: Annotated[Optional[Path], typer.Option(help="model repository (env MODELYARD_REPO; default ./models)")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="maximum epochs (default: per-model recipe)")] = None,
+) -> None:
+    """Train on the real data and publish a new numbered version to the model repository."""
+    settings = load_settings(data_dir=data_dir, repo=repo)
+    from modelyard.repository import ModelRepository
+    from training.data import load_dataset
+    from training.recipes import RECIPES
+
+    names = list(RECIPES) if model is TrainTarget.all else [model.value]
+    # Every dataset file is found and hash-checked before TensorFlow starts: a bad file fails in a second.
+    datasets = [load_dataset(name, settings.data_dir) for name in names]
+    from training.trainer import train as train_one
+
+    repository = ModelRepository(settings.repo)
+    for name, ds in zip(names, datasets):
+        train_one(RECIPES[name], ds, repository, settings.runs_dir, epochs=epochs, seed=settings.seed)

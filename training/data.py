@@ -1,0 +1,45 @@
+"""Dataset loading for training: a local folder of Keras files, or ``keras.datasets`` downloads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from modelyard.datasets import LOADERS, Dataset
+from modelyard.hashing import file_digest
+
+NUM_WORDS = 10000
+_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+_WORD_INDEX_MD5 = {"imdb": "bfafd718b763782e994055a2d397834f", "reuters": "4d44cc38712099c9e383dc6e5f11a921"}
+
+
+def load_dataset(name: str, data_dir: Path | None) -> Dataset:
+    if data_dir is not None:
+        kwargs = {} if name == "boston" else {"num_words": NUM_WORDS}
+        return LOADERS[name](Path(data_dir), **kwargs)
+    return _download(name)
+
+
+def _download(name: str) -> Dataset:
+    """For users who are online: keras.datasets fetches and hash-checks the standard files."""
+    from training.tfkeras import keras
+
+    module = getattr(keras.datasets, {"boston": "boston_housing"}.get(name, name))
+    kwargs = {} if name == "boston" else {"num_words": NUM_WORDS}
+    (x_tr, y_tr), (x_te, y_te) = module.load_data(**kwargs)
+    vocab = None
+    if name != "boston":
+        vocab = Path(keras.utils.get_file(f"{name}_word_index.json", _ORIGIN + f"{name}_word_index.json",
+                                          file_hash=_WORD_INDEX_MD5[name]))
+        x_tr, x_te = [list(s) for s in x_tr], [list(s) for s in x_te]
+    else:
+        x_tr, x_te = x_tr.astype(np.float32), x_te.astype(np.float32)
+        y_tr, y_te = y_tr.astype(np.float32), y_te.astype(np.float32)
+    cache = Path(keras.utils.get_file(f"{name}.npz" if name != "boston" else "boston_housing.npz",
+                                      _ORIGIN + (f"{name}.npz" if name != "boston" else "boston_housing.npz")))
+    files = {cache.name: file_digest(cache)}
+    if vocab is not None:
+        files[vocab.name] = file_digest(vocab)
+    return Dataset(name, x_tr, np.asarray(y_tr), x_te, np.asarray(y_te), source="keras.datasets",
+                   files=files, vocab_file=vocab)

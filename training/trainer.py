@@ -1,0 +1,183 @@
+"""Fit one model, evaluate it on the real test split, and publish it as a new repository version."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from modelyard.datasets import Dataset
+from modelyard.manifest import (DatasetInfo, FeatureStats, Manifest, TabularPreprocessing, TensorSpec,
+                                TextPreprocessing, VariantRecord)
+from modelyard.repository import ModelRepository
+from training import models
+from training.batches import MultiHotBatches, multi_hot_u8
+from training.plots import plot_history
+from training.recipes import FEATURE_NAMES, Recipe
+from training.tfkeras import keras, tf
+
+VOCAB_FILE = "vocab.json"
+
+
+def _holdout_callbacks(run_dir: Path, patience: int) -> list:
+    return [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "best.keras"), monitor="val_loss",
+                                        save_best_only=True),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard" / "holdout")),
+    ]
+
+
+def select_epochs_holdout(recipe: Recipe, build, x_u8: np.ndarray, y: np.ndarray, max_epochs: int,
+                          run_dir: Path, seed: int, verbose: int) -> tuple[int, dict]:
+    """Fit on the training split less its last ``val_fraction`` (as Keras' ``validation_split``), with
+    EarlyStopping on that held-out part; return the best epoch and the per-epoch history."""
+    cut = int(len(y) * (1 - recipe.val_fraction))
+    model = build()
+    history = model.fit(MultiHotBatches(x_u8[:cut], y[:cut], recipe.batch_size, shuffle=True, seed=seed),
+                        validation_data=MultiHotBatches(x_u8[cut:], y[cut:], 1024, shuffle=False),
+                        epochs=max_epochs, verbose=verbose, callbacks=_holdout_callbacks(run_dir, recipe.patience))
+    return int(np.argmin(history.history["val_loss"])) + 1, history.history
+
+
+def _final_fit_callbacks(run_dir: Path) -> list:
+    return [
+        keras.callbacks.ModelCheckpoint(str(run_dir / "checkpoints" / "final.keras")),
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard" / "final")),
+    ]
+
+
+def boston_kfold(x: np.ndarray, y: np.ndarray, k: int, epochs: int) -> dict:
+    """The book's K-fold validation: per-epoch validation MAE averaged over folds; per-fold MAE at the
+    epoch where that average is lowest."""
+    fold = len(x) // k
+    histories = []
+    progress = keras.utils.Progbar(k * epochs, unit_name="fold-epoch")
+    tick = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: progress.add(1))
+    for i in range(k):
+        val = slice(i * fold, (i + 1) * fold)
+        x_tr = np.concatenate([x[: i * fold], x[(i + 1) * fold:]])
+        y_tr = np.concatenate([y[: i * fold], y[(i + 1) * fold:]])
+        model = models.boston_model(x_tr)
+        h = model.fit(x_tr, y_tr, validation_data=(x[val], y[val]), epochs=epochs, batch_size=16, verbose=0,
+                      callbacks=[tick])
+        histories.append(h.history["val_mae"])
+    curves = np.array(histories)
+    best = int(np.argmin(curves.mean(axis=0)))
+    per_fold = [float(c) for c in curves[:, best]]
+    return {"k": k, "epochs": epochs, "best_epoch": best + 1, "fold_mae": per_fold,
+            "mean_mae": float(np.mean(per_fold)), "mean_val_mae_curve": curves.mean(axis=0).tolist()}
+
+
+def baseline(recipe: Recipe, y_train: np.ndarray, y_test: np.ndarray) -> float:
+    """The trivial predictor's test score: the majority class, or the training mean price."""
+    if recipe.metric == "accuracy":
+        majority = np.bincount(y_train.astype(np.int64)).argmax()
+        return float(np.mean(y_test == majority))
+    return float(np.mean(np.abs(y_test - y_train.mean())))
+
+
+def train(recipe: Recipe, ds: Dataset, repo: ModelRepository, runs_dir: Path, *, epochs: int | None = None,
+          seed: int = 113, num_words: int = 10000, verbose: int = 1) -> Manifest:
+    keras.utils.set_random_seed(seed)
+    max_epochs = epochs or recipe.max_epochs
+    started = time.time()
+    run_dir = Path(runs_dir) / recipe.name / datetime.now().strftime("%Y%m%d-%H%M%S")
+    kfold = None
+
+    # The book's procedure: validation picks the number of epochs (K-fold for Boston's 404 rows, a
+    # held-out 20% with EarlyStopping for the text models), then the published model is fit on the
+    # whole training split for that many epochs.
+    if recipe.name == "boston":
+        x_train, x_test = ds.x_train, ds.x_test
+        build = lambda: models.boston_model(ds.x_train)  # noqa: E731
+        kfold = boston_kfold(ds.x_train, ds.y_train, recipe.kfold, epochs or recipe.kfold_epochs)
+        print(f"K-fold (K={recipe.kfold}) validation MAE per fold: "
+              f"{', '.join(f'{m:.3f}' for m in kfold['fold_mae'])}; mean {kfold['mean_mae']:.3f} "
+              f"at epoch {kfold['best_epoch']}")
+        best_epoch, validation = kfold["best_epoch"], None
+        final = dict(x=x_train, y=ds.y_train, batch_size=recipe.batch_size)
+        test_args = dict(x=x_test, y=ds.y_test, batch_size=256)
+    else:
+        x_train, x_test = multi_hot_u8(ds.x_train, num_words), multi_hot_u8(ds.x_test, num_words)
+        build = ((lambda: models.imdb_model(num_words, recipe.dropout)) if recipe.name == "imdb"
+                 else (lambda: models.reuters_model(num_words, len(recipe.labels), recipe.dropout)))
+        best_epoch, validation = select_epochs_holdout(recipe, build, x_train, ds.y_train, max_epochs, run_dir,
+                                                       seed, verbose)
+        print(f"{recipe.name}: best validation loss at epoch {best_epoch}; refitting on all "
+              f"{len(ds.y_train)} training samples")
+        final = dict(x=MultiHotBatches(x_train, ds.y_train, recipe.batch_size, shuffle=True, seed=seed))
+        test_args = dict(x=MultiHotBatches(x_test, ds.y_test, 1024, shuffle=False))
+
+    keras.utils.set_random_seed(seed)
+    model = build()
+    fit = model.fit(**final, epochs=best_epoch, verbose=verbose, callbacks=_final_fit_callbacks(run_dir))
+    metrics = {k: float(v) for k, v in model.evaluate(**test_args, verbose=0, return_dict=True).items()}
+    trivial = baseline(recipe, ds.y_train, ds.y_test)
+    print(f"{recipe.name}: test {recipe.metric} {metrics[recipe.metric]:.4f} (trivial baseline {trivial:.4f})")
+    curves = validation or fit.history
+
+    with repo.new_version(recipe.name) as stage:
+        model_path = stage.dir / "model.keras"
+        model.save(model_path)
+        preprocessing = _preprocessing(recipe, ds, stage.dir, num_words)
+        plot_history(curves, recipe.metric, stage.dir / "training_history.png",
+                     title=f"{recipe.name} v{stage.version}", kfold=kfold)
+        report = {
+            "model": recipe.name, "version": stage.version, "test_metrics": metrics,
+            "trivial_baseline": {recipe.metric: trivial}, "epochs": best_epoch, "max_epochs": max_epochs,
+            "validation_history": _floats(validation), "final_fit_history": _floats(fit.history),
+            "kfold": kfold, "seconds": round(time.time() - started, 1), "run_dir": str(run_dir),
+            "seed": seed, "tensorflow": tf.__version__, "python": platform.python_version(),
+        }
+        (stage.dir / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
+        stage.manifest = Manifest(
+            name=recipe.name, version=stage.version, task=recipe.task,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            inputs=[_input_spec(recipe, num_words, model)],
+            outputs=[TensorSpec(name=recipe.output_name, dtype="float32", shape=list(model.output_shape),
+                                description=recipe.output_description)],
+            labels=recipe.labels, preprocessing=preprocessing, metrics=metrics,
+            kfold={k: v for k, v in kfold.items() if k != "mean_val_mae_curve"} if kfold else None,
+            dataset=DatasetInfo(name=ds.name, source=ds.source, files=ds.files,
+                                train_size=len(ds.y_train), test_size=len(ds.y_test)),
+            training={"epochs": best_epoch, "batch_size": recipe.batch_size,
+                      "optimizer": "rmsprop", "seed": seed,
+                      "validation": "kfold" if kfold else f"last {recipe.val_fraction:.0%} of the training split"},
+            variants={"keras": VariantRecord(format="keras", path="model.keras", metric=recipe.metric,
+                                             value=metrics[recipe.metric],
+                                             size_bytes=model_path.stat().st_size)},
+        )
+    print(f"published {repo.path(recipe.name, stage.version)}")
+    return stage.manifest
+
+
+def _floats(history: dict | None) -> dict | None:
+    return {k: [float(v) for v in vs] for k, vs in history.items()} if history else None
+
+
+def _input_spec(recipe: Recipe, num_words: int, model) -> TensorSpec:
+    if recipe.name == "boston":
+        return TensorSpec(name="features", dtype="float32", shape=[None, len(FEATURE_NAMES)],
+                          description="raw features in order " + ", ".join(FEATURE_NAMES))
+    return TensorSpec(name="multi_hot", dtype="float32", shape=[None, num_words],
+                      description="1.0 at every token id present in the text")
+
+
+def _preprocessing(recipe: Recipe, ds: Dataset, version_dir: Path, num_words: int):
+    if recipe.name == "boston":
+        x = ds.x_train
+        stats = {n: FeatureStats(mean=float(x[:, i].mean()), std=float(x[:, i].std()),
+                                 min=float(x[:, i].min()), max=float(x[:, i].max()))
+                 for i, n in enumerate(FEATURE_NAMES)}
+        return TabularPreprocessing(feature_names=FEATURE_NAMES, feature_stats=stats)
+    shutil.copyfile(ds.vocab_file, version_dir / VOCAB_FILE)
+    tokens = sum(len(s) - 1 for s in ds.x_train)
+    oov = sum(sum(1 for w in s[1:] if w == 2) for s in ds.x_train)
+    return TextPreprocessing(vocab_file=VOCAB_FILE, num_words=num_words,
+                             train_mean_tokens=tokens / len(ds.x_train), train_oov_rate=oov / max(tokens, 1))
