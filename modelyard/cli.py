@@ -8,11 +8,13 @@ import sys
 import typer
 
 from modelyard.errors import ModelyardError
+from serving.cli import serve
 from training.cli import train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train, export, serve and load-test the IMDB, Reuters and Boston housing models.")
 app.command()(train)
+app.command()(serve)
 
 
 @app.callback()

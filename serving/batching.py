@@ -1,0 +1,139 @@
+"""Dynamic batching per loaded model: requests that arrive within ``max_queue_delay`` are joined into
+one batch of at most ``max_batch_size`` rows and run in a worker thread, never on the event loop.
+
+The queue is bounded: when ``max_queue_size`` requests are already waiting, :meth:`Batcher.submit`
+raises :class:`QueueFull` at once (the route answers 503 with ``Retry-After``), so latency never grows
+without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from serving.errors import Unavailable
+
+
+class QueueFull(Unavailable):
+    pass
+
+
+class Retired(Exception):
+    """The batcher was closed (its version was unloaded); the caller resolves the model again."""
+
+
+class _Item:
+    __slots__ = ("x", "future", "enqueued")
+
+    def __init__(self, x: np.ndarray, future: asyncio.Future):
+        self.x = x
+        self.future = future
+        self.enqueued = time.perf_counter()
+
+
+class Batcher:
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], *, name: str, max_batch_size: int,
+                 max_queue_delay_ms: float, max_queue_size: int, observer=None):
+        self._predict = predict
+        self.name = name
+        self.max_batch_size = max(1, max_batch_size)
+        self.max_delay = max(0.0, max_queue_delay_ms) / 1000.0
+        self.max_queue_size = max(1, max_queue_size)
+        self._observer = observer
+        """Called as ``observer(batch_rows, queue_waits, inference_seconds)`` after every batch."""
+        self._queue: deque[_Item] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
+        self._closed = False
+        self.pending = 0
+        """Requests accepted but not yet running (queued or being gathered into a batch)."""
+        self.in_flight = 0
+
+    def start(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher-{self.name}")
+
+    async def submit(self, x: np.ndarray) -> np.ndarray:
+        if self._closed:
+            raise Retired(self.name)
+        if self.pending >= self.max_queue_size:
+            raise QueueFull(f"model '{self.name}' is at capacity ({self.max_queue_size} requests queued); "
+                            "retry shortly", headers={"Retry-After": "1"})
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.append(_Item(x, fut))
+        self.pending += 1
+        self.in_flight += 1
+        self._wakeup.set()
+        try:
+            return await fut
+        finally:
+            self.in_flight -= 1
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closed:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = [self._queue.popleft()]
+            rows = len(batch[0].x)
+            deadline = batch[0].enqueued + self.max_delay
+            while rows < self.max_batch_size:
+                if self._queue:
+                    if rows + len(self._queue[0].x) > self.max_batch_size:
+                        break
+                    item = self._queue.popleft()
+                    batch.append(item)
+                    rows += len(item.x)
+                    continue
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0 or self._closed:
+                    break
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), remaining)
+                except TimeoutError:
+                    break
+            self.pending -= len(batch)
+            batch = [b for b in batch if not b.future.done()]  # callers that went away
+            if not batch:
+                continue
+            started = time.perf_counter()
+            x = batch[0].x if len(batch) == 1 else np.concatenate([b.x for b in batch])
+            try:
+                y = await loop.run_in_executor(self._executor, self._predict, x)
+            except Exception as e:  # noqa: BLE001 - delivered to every waiting request
+                for b in batch:
+                    if not b.future.done():
+                        b.future.set_exception(e)
+                continue
+            elapsed = time.perf_counter() - started
+            offset = 0
+            for b in batch:
+                n = len(b.x)
+                if not b.future.done():
+                    b.future.set_result(y[offset:offset + n])
+                offset += n
+            if self._observer is not None:
+                self._observer(len(x), [started - b.enqueued for b in batch], elapsed)
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Stop taking requests, finish those already queued, then stop."""
+        self._closed = True
+        if self._wakeup is not None:
+            self._wakeup.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            except TimeoutError:
+                self._task.cancel()
+        self._executor.shutdown(wait=False)

@@ -1,0 +1,460 @@
+"""Which model versions are loaded, and which one answers a request.
+
+As TF Serving and Triton: the repository is polled; a version policy (latest N / all / specific)
+says which versions to serve; labels (``stable``, ``canary``) name versions; a new version is verified
+against its manifest sha256, loaded and warmed up before it takes traffic; a version that fails is
+reported (log, metric, ``/v1/models/{name}`` status) and the versions already loaded keep serving.
+Requests without a version are split between versions or variants by weight, and can be mirrored
+to a shadow candidate whose agreement with the primary is a metric.
+
+Config file (YAML or JSON), every key optional::
+
+    models:
+      imdb:
+        version_policy: latest        # latest | all | specific
+        num_versions: 1               # for latest
+        versions: [1, 2]              # for specific
+        variant: onnx_fp32            # default variant for this model
+        labels: {stable: 1, canary: 2}
+        traffic:                      # weighted split for requests that name no version or label
+          - {version: 1, weight: 90}
+          - {version: 2, weight: 10}  # or {variant: tflite_fp32, weight: 10}
+        shadow: {version: 2}          # mirror requests to this candidate; answer from the primary
+        max_batch_size: 64
+        max_queue_delay_ms: 2
+        max_queue_size: 256
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelyard.errors import ModelyardError
+from modelyard.manifest import MANIFEST_FILE, Manifest, VariantRecord
+from modelyard.repository import ModelRepository
+from modelyard.settings import Settings
+from serving.batching import Batcher
+from serving.codecs import ModelCodec
+from serving.errors import BadRequest, NotFound, Unavailable
+from serving.metrics import Metrics
+from serving.runtimes import DEFAULT_VARIANT, Runtime, RuntimeLoadError, runtime_class
+
+log = logging.getLogger("serving.registry")
+
+
+# ------------------------------------------------------------------ config file
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Target(_Cfg):
+    version: int | None = Field(default=None, ge=1)
+    """None: the latest loaded version."""
+    variant: str | None = None
+    """None: the model's default variant."""
+    weight: float = Field(default=1.0, ge=0)
+
+
+class ModelConfig(_Cfg):
+    version_policy: Literal["latest", "all", "specific"] = "latest"
+    num_versions: int = Field(default=1, ge=1)
+    versions: list[int] = []
+    variant: str | None = None
+    labels: dict[str, int] = {}
+    traffic: list[Target] = []
+    shadow: Target | None = None
+    max_batch_size: int | None = Field(default=None, ge=1)
+    max_queue_delay_ms: float | None = Field(default=None, ge=0)
+    max_queue_size: int | None = Field(default=None, ge=1)
+
+
+class ServeConfig(_Cfg):
+    models: dict[str, ModelConfig] = {}
+
+    @classmethod
+    def read(cls, path: Path | None) -> ServeConfig:
+        if path is None:
+            return cls()
+        try:
+            text = Path(path).read_text()
+        except OSError as e:
+            raise ModelyardError(f"serving config {path}: {e.strerror}") from None
+        try:
+            if Path(path).suffix in (".yaml", ".yml"):
+                import yaml
+                data = yaml.safe_load(text) or {}
+            else:
+                data = json.loads(text)
+        except Exception as e:  # noqa: BLE001
+            raise ModelyardError(f"serving config {path}: not valid {'YAML' if Path(path).suffix in ('.yaml', '.yml') else 'JSON'}: {e}") from None
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise ModelyardError(f"serving config {path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+# ------------------------------------------------------------------ loaded things
+@dataclass
+class Servable:
+    """One loaded (model, version, variant): its runtime, codec and batcher."""
+
+    name: str
+    version: int
+    variant_name: str
+    variant: VariantRecord
+    manifest: Manifest
+    runtime: Runtime
+    codec: ModelCodec
+    batcher: Batcher | None = None
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def key(self) -> str:
+        return f"{self.version}/{self.variant_name}"
+
+
+@dataclass
+class ModelState:
+    name: str
+    config: ModelConfig
+    versions: dict[int, dict[str, Servable]] = field(default_factory=dict)
+    failed: dict[int, tuple[tuple, str]] = field(default_factory=dict)
+    loading: set[int] = field(default_factory=set)
+
+    def latest(self) -> int | None:
+        return max(self.versions) if self.versions else None
+
+
+def _signature(vdir: Path) -> tuple:
+    try:
+        st = (vdir / MANIFEST_FILE).stat()
+        return st.st_mtime_ns, st.st_size, st.st_ino
+    except OSError:
+        return ()
+
+
+class Registry:
+    def __init__(self, settings: Settings, metrics: Metrics):
+        self.settings = settings
+        self.metrics = metrics
+        self.repo = ModelRepository(settings.repo)
+        self.config_path = settings.config
+        self.config = ServeConfig.read(settings.config)
+        self._config_sig = self._cfg_sig()
+        self.models: dict[str, ModelState] = {}
+        self.initial_load_done = False
+        self._lock = asyncio.Lock()
+        self._shadow_tasks: set[asyncio.Task] = set()
+
+    # -------------------------------------------------------------- config
+    def _cfg_sig(self):
+        try:
+            return self.config_path.stat().st_mtime_ns if self.config_path else None
+        except OSError:
+            return None
+
+    def _reload_config(self) -> None:
+        sig = self._cfg_sig()
+        if sig == self._config_sig:
+            return
+        try:
+            self.config = ServeConfig.read(self.config_path)
+            self._config_sig = sig
+            for st in self.models.values():
+                st.config = self.model_config(st.name)
+            log.info("serving config reloaded", extra={"config": str(self.config_path)})
+        except ModelyardError as e:
+            self._config_sig = sig
+            log.error("serving config not reloaded; keeping the previous one", extra={"reason": str(e)})
+
+    def model_config(self, name: str) -> ModelConfig:
+        return self.config.models.get(name) or ModelConfig()
+
+    def default_variant(self, name: str) -> str:
+        return self.settings.variant or self.model_config(name).variant or DEFAULT_VARIANT[self.settings.runtime]
+
+    def _explicit(self, name: str, variant: str) -> bool:
+        cfg = self.model_config(name)
+        return variant in (self.settings.variant, cfg.variant) or any(
+            t.variant == variant for t in [*cfg.traffic, *([cfg.shadow] if cfg.shadow else [])])
+
+    def _variants_for(self, name: str, version: int, latest: bool) -> list[str]:
+        cfg = self.model_config(name)
+        names = [self.default_variant(name)]
+        for t in [*cfg.traffic, *([cfg.shadow] if cfg.shadow else [])]:
+            if t.variant and (t.version == version or (t.version is None and latest)) and t.variant not in names:
+                names.append(t.variant)
+        return names
+
+    # -------------------------------------------------------------- status
+    def expected_models(self) -> list[str]:
+        names = set(self.repo.model_names())
+        return sorted(names)
+
+    def ready(self) -> bool:
+        return self.initial_load_done and all(
+            n in self.models and self.models[n].versions for n in self.expected_models())
+
+    # -------------------------------------------------------------- loading
+    def _load_blocking(self, name: str, version: int, variants: list[str]) -> list[Servable]:
+        """Verify, load and warm up one version (runs in a worker thread)."""
+        vdir = self.repo.path(name, version)
+        manifest = Manifest.read(vdir / MANIFEST_FILE)
+        problems = self.repo.verify(name, version)
+        if problems:
+            raise RuntimeLoadError(f"sha256 check against manifest failed: {'; '.join(problems[:5])}")
+        codec = ModelCodec(manifest, vdir)
+        example = codec.example(8)
+        out_width = manifest.outputs[0].shape[-1]
+        loaded = []
+        for vname in variants:
+            rec = manifest.variants.get(vname)
+            if rec is None:
+                raise RuntimeLoadError(f"no variant '{vname}' (variants: {', '.join(manifest.variants) or 'none'}); "
+                                       f"export it first: modelyard export {name}")
+            if rec.status == "rejected" and not self._explicit(name, vname):
+                raise RuntimeLoadError(f"variant '{vname}' was rejected by export validation ({rec.reason or 'no reason given'}); "
+                                       f"serve it anyway with --variant {vname}")
+            rt = runtime_class(rec.format)(vdir / rec.path, rec, self.settings.device, self.settings.threads)
+            rt.load()
+            rt.warmup(example)
+            y = rt.predict(example[:2])
+            if y.ndim != 2 or (out_width and y.shape[1] != out_width):
+                raise RuntimeLoadError(f"variant '{vname}' outputs shape {list(y.shape)}, manifest says [N, {out_width}]")
+            loaded.append(Servable(name, version, vname, rec, manifest, rt, codec))
+        return loaded
+
+    def _start(self, s: Servable) -> None:
+        cfg = self.model_config(s.name)
+        lbl = (s.name, str(s.version), s.variant_name)
+        m = self.metrics
+        qh, ih, bh = m.queue_wait.labels(*lbl), m.inference.labels(*lbl), m.batch_size.labels(*lbl)
+
+        def observe(rows: int, waits: list[float], seconds: float) -> None:
+            bh.observe(rows)
+            ih.observe(seconds)
+            for w in waits:
+                qh.observe(w)
+
+        s.batcher = Batcher(s.runtime.predict, name=f"{s.name}-{s.version}-{s.variant_name}",
+                            max_batch_size=cfg.max_batch_size or self.settings.max_batch_size,
+                            max_queue_delay_ms=cfg.max_queue_delay_ms if cfg.max_queue_delay_ms is not None
+                            else self.settings.max_queue_delay_ms,
+                            max_queue_size=cfg.max_queue_size or self.settings.max_queue_size, observer=observe)
+        s.batcher.start()
+        m.loaded.labels(*lbl, s.runtime.name, s.runtime.device).set(1)
+
+    async def _unload(self, s: Servable) -> None:
+        log.info("unloading model version", extra={"model": s.name, "version": s.version, "variant": s.variant_name})
+        if s.batcher is not None:
+            await s.batcher.close(self.settings.drain_timeout_s)
+        s.runtime.close()
+        try:
+            self.metrics.loaded.remove(s.name, str(s.version), s.variant_name, s.runtime.name, s.runtime.device)
+        except KeyError:
+            pass
+
+    def _desired(self, st: ModelState, available: list[int]) -> list[int]:
+        cfg = st.config
+        ok = [v for v in available
+              if v in st.versions or v not in st.failed or st.failed[v][0] != _signature(self.repo.path(st.name, v))]
+        if cfg.version_policy == "all":
+            return ok
+        if cfg.version_policy == "specific":
+            return [v for v in ok if v in cfg.versions]
+        return ok[-cfg.num_versions:]
+
+    async def poll(self) -> None:
+        """Bring the loaded versions in line with the repository and the version policy."""
+        async with self._lock:
+            self._reload_config()
+            for name in self.expected_models():
+                await self._poll_model(name)
+            self.initial_load_done = True
+            self.metrics.ready.set(1 if self.ready() else 0)
+
+    async def _poll_model(self, name: str) -> None:
+        st = self.models.setdefault(name, ModelState(name, self.model_config(name)))
+        available = self.repo.versions(name)
+        desired = self._desired(st, available)
+        newest = max(desired) if desired else None
+        for v in sorted(set(desired) - set(st.versions), reverse=True):
+            variants = self._variants_for(name, v, latest=(v == newest))
+            st.loading.add(v)
+            t0 = time.perf_counter()
+            try:
+                servables = await asyncio.to_thread(self._load_blocking, name, v, variants)
+            except (ModelyardError, Exception) as e:  # noqa: BLE001 - any load failure is reported, never fatal
+                msg = str(e) if isinstance(e, ModelyardError) else f"{type(e).__name__}: {e}"
+                st.failed[v] = (_signature(self.repo.path(name, v)), msg)
+                self.metrics.load_failures.labels(name, str(v)).inc()
+                log.error("model version failed to load; versions already loaded keep serving",
+                          extra={"model": name, "version": v, "reason": msg,
+                                 "serving": sorted(st.versions)})
+                continue
+            finally:
+                st.loading.discard(v)
+            for s in servables:
+                self._start(s)
+            st.versions[v] = {s.variant_name: s for s in servables}
+            st.failed.pop(v, None)
+            for s in servables:
+                log.info("model version loaded and warmed up", extra={
+                    "model": name, "version": v, "variant": s.variant_name, "runtime": s.runtime.name,
+                    "device": s.runtime.device, "load_seconds": round(time.perf_counter() - t0, 3),
+                    **({"providers": s.runtime.describe().get("providers")} if s.runtime.name == "onnx" else {})})
+        # Retire versions the policy no longer wants, once what it wants is serving.
+        desired = self._desired(st, available)
+        if any(v in st.versions for v in desired):
+            for v in [v for v in st.versions if v not in desired]:
+                gone = st.versions.pop(v)
+                for s in gone.values():
+                    await self._unload(s)
+
+    async def unload(self, name: str, version: int) -> None:
+        st = self.models.get(name)
+        if st is None or version not in st.versions:
+            raise NotFound(f"model '{name}' has no loaded version {version}")
+        async with self._lock:
+            gone = st.versions.pop(version)
+            st.failed[version] = (_signature(self.repo.path(name, version)), "unloaded by an admin request")
+            for s in gone.values():
+                await self._unload(s)
+
+    async def reload(self, name: str | None = None) -> None:
+        """Forget remembered failures (of one model or all) and poll now."""
+        for st in self.models.values():
+            if name is None or st.name == name:
+                st.failed.clear()
+        await self.poll()
+
+    async def run_polling(self) -> None:
+        interval = self.settings.poll_interval_s
+        while interval > 0:
+            await asyncio.sleep(interval)
+            try:
+                await self.poll()
+            except Exception:  # noqa: BLE001
+                log.exception("repository poll failed")
+
+    async def close(self) -> None:
+        for st in self.models.values():
+            for vs in st.versions.values():
+                for s in vs.values():
+                    await self._unload(s)
+            st.versions.clear()
+
+    # -------------------------------------------------------------- routing
+    def state(self, name: str) -> ModelState:
+        st = self.models.get(name)
+        if st is None or (not st.versions and not st.failed and not st.loading):
+            if name in self.expected_models():
+                raise Unavailable(f"model '{name}' is loading; retry shortly", headers={"Retry-After": "1"})
+            known = ", ".join(sorted(self.models)) or "none"
+            raise NotFound(f"unknown model '{name}' (models: {known})")
+        return st
+
+    def _servable(self, st: ModelState, version: int, variant: str | None) -> Servable:
+        vs = st.versions.get(version)
+        if vs is None:
+            loaded = ", ".join(map(str, sorted(st.versions))) or "none"
+            if version in st.failed:
+                raise NotFound(f"model '{st.name}' version {version} is not available: it failed to load "
+                               f"({st.failed[version][1]}); loaded versions: {loaded}")
+            raise NotFound(f"model '{st.name}' has no version {version} loaded (loaded versions: {loaded})")
+        vname = variant or self.default_variant(st.name)
+        s = vs.get(vname)
+        if s is None:
+            raise NotFound(f"model '{st.name}' version {version} has no loaded variant '{vname}' "
+                           f"(loaded: {', '.join(vs)})")
+        return s
+
+    def resolve(self, name: str, version: str | int | None = None,
+                label: str | None = None) -> tuple[Servable, Servable | None]:
+        """The servable that answers, and the shadow candidate (or None)."""
+        st = self.state(name)
+        if label is not None:
+            if label not in st.config.labels:
+                raise NotFound(f"model '{name}' has no label '{label}' "
+                               f"(labels: {', '.join(st.config.labels) or 'none'})")
+            version = st.config.labels[label]
+        if version is not None:
+            if isinstance(version, str):
+                if not version.isdigit() or int(version) < 1:
+                    raise BadRequest(f"version: '{version}' is not a version number (1, 2, ...)")
+                version = int(version)
+            return self._servable(st, version, None), None
+        if not st.versions:
+            if st.loading:
+                raise Unavailable(f"model '{name}' is loading; retry shortly", headers={"Retry-After": "1"})
+            raise Unavailable(f"model '{name}' has no loaded version: "
+                              + "; ".join(f"version {v}: {m}" for v, (_, m) in sorted(st.failed.items())),
+                              headers={"Retry-After": "5"})
+        latest = st.latest()
+        primary = None
+        routes = [t for t in st.config.traffic if t.weight > 0]
+        if routes:
+            usable = [t for t in routes if (t.version or latest) in st.versions
+                      and (t.variant or self.default_variant(name)) in st.versions[t.version or latest]]
+            if usable:
+                t = random.choices(usable, weights=[t.weight for t in usable])[0]
+                primary = self._servable(st, t.version or latest, t.variant)
+        if primary is None:
+            primary = self._servable(st, latest, None)
+        shadow = None
+        sh = st.config.shadow
+        if sh is not None:
+            v = sh.version or latest
+            vs = st.versions.get(v, {})
+            cand = vs.get(sh.variant or self.default_variant(name))
+            if cand is not None and cand is not primary:
+                shadow = cand
+        return primary, shadow
+
+    # -------------------------------------------------------------- shadow
+    def mirror(self, primary: Servable, shadow: Servable, x: np.ndarray, y: np.ndarray) -> None:
+        task = asyncio.get_running_loop().create_task(self._shadow(primary, shadow, x, y))
+        self._shadow_tasks.add(task)
+        task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _shadow(self, primary: Servable, shadow: Servable, x: np.ndarray, y: np.ndarray) -> None:
+        try:
+            y2 = await shadow.batcher.submit(x)
+        except Exception:  # noqa: BLE001 - the candidate never affects answers
+            self.metrics.shadow_errors.labels(primary.name, shadow.key).inc()
+            return
+        task = primary.codec.task
+        if task == "binary_classification":
+            agree = (y[:, 0] >= 0.5) == (y2[:, 0] >= 0.5)
+        elif task == "multiclass_classification":
+            agree = np.argmax(y, axis=1) == np.argmax(y2, axis=1)
+        else:
+            agree = np.abs(y[:, 0] - y2[:, 0]) <= np.maximum(0.5, 0.05 * np.abs(y[:, 0]))
+        self.metrics.observe_shadow(primary.name, primary.key, shadow.key, int(agree.sum()), len(agree))
+
+
+def preflight(settings: Settings) -> None:
+    """Fail at startup, not later, when ``--device cuda`` cannot run: load the first model's artifact on it."""
+    if settings.device != "cuda":
+        return
+    repo = ModelRepository(settings.repo)
+    variant = settings.variant or DEFAULT_VARIANT[settings.runtime]
+    for name in repo.model_names():
+        vdir = repo.path(name, repo.resolve(name))
+        rec = Manifest.read(vdir / MANIFEST_FILE).variants.get(variant)
+        if rec is not None:
+            runtime_class(rec.format)(vdir / rec.path, rec, "cuda", settings.threads).load()
+            return
+    if settings.runtime == "tflite":
+        raise RuntimeLoadError("--device cuda: the TFLite runtime runs on CPU only; use --runtime onnx")
