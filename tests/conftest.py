@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,25 @@ def data_dir() -> Path:
 @pytest.fixture
 def repo_dir(tmp_path: Path) -> Path:
     return tmp_path / "models"
+
+
+@pytest.fixture(scope="session")
+def fixture_root(tmp_path_factory) -> Path:
+    """Tiny models that follow the export contract, for the serving and load tests, built once per session
+    in a subprocess so that TensorFlow never loads in the test process: ``<root>/repo`` (imdb, reuters,
+    boston v1) and ``<root>/spare/imdb/1`` (another imdb version).
+
+    Set MODELYARD_SERVING_FIXTURES=DIR to build once into DIR and reuse it across runs."""
+    cached = os.environ.get("MODELYARD_SERVING_FIXTURES")
+    root = Path(cached) if cached else tmp_path_factory.mktemp("serving-fixtures")
+    if not (root / "spare" / "imdb" / "1" / "manifest.json").is_file():
+        shutil.rmtree(root / "repo", ignore_errors=True)
+        shutil.rmtree(root / "spare", ignore_errors=True)
+        root.mkdir(parents=True, exist_ok=True)
+        builder = Path(__file__).parent / "serving" / "build_fixtures.py"
+        subprocess.run([sys.executable, str(builder), str(root / "repo")], check=True, cwd=ROOT,
+                       capture_output=True, timeout=600)
+    return root
 
 
 def make_manifest(name: str = "boston", version: int = 1):

@@ -21,22 +21,6 @@ HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 
 
-@pytest.fixture(scope="session")
-def fixture_root(tmp_path_factory) -> Path:
-    """``<root>/repo`` (imdb, reuters, boston v1) and ``<root>/spare/imdb/1`` (another imdb version).
-
-    Set MODELYARD_SERVING_FIXTURES=DIR to build once into DIR and reuse it across runs."""
-    cached = os.environ.get("MODELYARD_SERVING_FIXTURES")
-    root = Path(cached) if cached else tmp_path_factory.mktemp("serving-fixtures")
-    if not (root / "spare" / "imdb" / "1" / "manifest.json").is_file():
-        shutil.rmtree(root / "repo", ignore_errors=True)
-        shutil.rmtree(root / "spare", ignore_errors=True)
-        root.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, str(HERE / "build_fixtures.py"), str(root / "repo")], check=True,
-                       cwd=ROOT, capture_output=True, timeout=600)
-    return root
-
-
 @pytest.fixture
 def repo_copy(fixture_root, tmp_path) -> Path:
     dst = tmp_path / "models"
