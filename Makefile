@@ -23,11 +23,14 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Train (and export) each model only when the repository has no version of it yet.
+# Train each model only when the repository has no version of it, export only when no version has ONNX yet.
 models: install
 	@for m in $(MODELS); do \
 	  if ! ls $(REPO)/$$m/*/manifest.json >/dev/null 2>&1; then \
 	    $(BIN)/modelyard train $$m --data-dir $(DATA_DIR) --repo $(REPO) || exit 1; \
+	  fi; \
+	  if ! ls $(REPO)/$$m/*/onnx/fp32.onnx >/dev/null 2>&1; then \
+	    $(BIN)/modelyard export $$m --data-dir $(DATA_DIR) --repo $(REPO) || exit 1; \
 	  fi; \
 	done
 

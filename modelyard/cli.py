@@ -8,15 +8,15 @@ import sys
 import typer
 
 from modelyard.errors import ModelyardError
+from export.cli import export
+from loadtests.cli import loadtest
 from serving.cli import serve
 from training.cli import train
-from loadtests.cli import loadtest
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train, export, serve and load-test the IMDB, Reuters and Boston housing models.")
-app.command()(train)
-app.command()(serve)
-app.command()(loadtest)
+for command in (train, export, serve, loadtest):
+    app.command()(command)
 
 
 @app.callback()
