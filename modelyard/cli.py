@@ -24,12 +24,17 @@ def _root() -> None:
     """Train, export, serve and load-test the IMDB, Reuters and Boston housing models."""
 
 
-def main() -> None:
+def run(typer_app: typer.Typer) -> None:
+    """Run a Typer app; an error the user can fix is one line on stderr and exit code 2, not a traceback."""
     try:
-        app()
+        typer_app()
     except ModelyardError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+
+
+def main() -> None:
+    run(app)
 
 
 if __name__ == "__main__":
