@@ -90,19 +90,18 @@ def train(recipe: Recipe, ds: Dataset, repo: ModelRepository, runs_dir: Path, *,
     run_dir = Path(runs_dir) / recipe.name / datetime.now().strftime("%Y%m%d-%H%M%S")
     kfold = None
 
-    # The book's procedure: validation picks the number of epochs (K-fold for Boston's 404 rows, a
-    # held-out 20% with EarlyStopping for the text models), then the published model is fit on the
+    # The book's procedure: validation picks the number of epochs (K-fold for Boston's 404 rows, the
+    # recipe's held-out share with EarlyStopping for the text models), then the published model is fit on the
     # whole training split for that many epochs.
     if recipe.name == "boston":
-        x_train, x_test = ds.x_train, ds.x_test
         build = lambda: models.boston_model(ds.x_train)  # noqa: E731
         kfold = boston_kfold(ds.x_train, ds.y_train, recipe.kfold, epochs or recipe.kfold_epochs)
         print(f"K-fold (K={recipe.kfold}) validation MAE per fold: "
               f"{', '.join(f'{m:.3f}' for m in kfold['fold_mae'])}; mean {kfold['mean_mae']:.3f} "
               f"at epoch {kfold['best_epoch']}")
         best_epoch, validation = kfold["best_epoch"], None
-        final = dict(x=x_train, y=ds.y_train, batch_size=recipe.batch_size)
-        test_args = dict(x=x_test, y=ds.y_test, batch_size=256)
+        final = dict(x=ds.x_train, y=ds.y_train, batch_size=recipe.batch_size)
+        test_args = dict(x=ds.x_test, y=ds.y_test, batch_size=256)
     else:
         x_train, x_test = multi_hot_u8(ds.x_train, num_words), multi_hot_u8(ds.x_test, num_words)
         build = ((lambda: models.imdb_model(num_words, recipe.dropout)) if recipe.name == "imdb"
