@@ -6,7 +6,7 @@ DATA_DIR ?= $(if $(MODELYARD_DATA_DIR),$(MODELYARD_DATA_DIR),../shared/datasets)
 REPO ?= models
 MODELS := imdb reuters boston
 
-.PHONY: serve test install install-dev models clean
+.PHONY: serve test install install-dev models bench bench-peers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,20 @@ serve: models
 
 test: install-dev
 	MODELYARD_DATA_DIR=$${MODELYARD_DATA_DIR:-$(abspath $(DATA_DIR))} $(BIN)/python -m pytest
+
+# LitServe and BentoML for `modelyard bench`, in their own environment; wrk from the system's packages.
+PEERS := .bench-peers
+$(PEERS)/.installed: loadtests/bench/peers-requirements.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet --upgrade pip
+	$(PEERS)/bin/pip install --quiet -r loadtests/bench/peers-requirements.txt
+	touch $@
+
+bench-peers: $(PEERS)/.installed
+
+bench: install-dev models bench-peers
+	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk (or brew install wrk)"; exit 2; }
+	$(BIN)/modelyard bench --repo $(REPO) --data-dir $(DATA_DIR) --peers-venv $(PEERS)
 
 clean:
 	rm -rf $(VENV) runs

@@ -35,6 +35,18 @@ def latency_ms(runner: Runner, x: np.ndarray, runs: int, warmup: int = 3, min_se
     return round(float(np.median(times)) * 1000, 4)
 
 
+def interleaved_latency_ms(runners: dict[str, Runner], x: np.ndarray, rounds: int = 15,
+                           calls: int = 100) -> dict[str, float]:
+    """Median per-call latency of each runner, timed in interleaved rounds (the median of each round's median)
+    so that a change of load on the machine hits all of them alike: a fair comparison between models that
+    take microseconds, where timings taken minutes apart differ more than the models do."""
+    medians: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            medians[name].append(latency_ms(runner, x, calls, warmup=1, min_seconds=0))
+    return {name: round(float(np.median(m)), 4) for name, m in medians.items()}
+
+
 def sizes(path: Path) -> tuple[int, int]:
     """Bytes on disk and gzip -9 bytes (summed per file for a directory)."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())

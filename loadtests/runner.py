@@ -14,16 +14,13 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from loadtests.hosts import check_loopback
+from loadtests.process import ServerNotReady, ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -45,60 +42,15 @@ def parse_duration(text: str) -> float:
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ------------------------------------------------------------------ server
-class ServerProcess:
-    """``modelyard serve`` in a subprocess on 127.0.0.1:<free port>, stopped with SIGTERM."""
-
-    def __init__(self, repo: Path | None, log_path: Path, extra_args: list[str] | None = None,
-                 env: dict | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        args = [sys.executable, "-m", "modelyard", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        if repo is not None:
-            args += ["--repo", str(repo)]
-        args += list(extra_args or [])
-        self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise LoadTestError(f"server exited with code {self.proc.returncode} before it was ready; "
-                                    f"log: {self.log_path}\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/v2/health/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise LoadTestError(f"server not ready after {timeout:.0f}s; log: {self.log_path}\n{self.tail()}")
-
-    def tail(self, n: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 30) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        return self.proc.returncode
+def start_modelyard(repo: Path | None, log_path: Path, extra_args: list[str] | None = None,
+                    env: dict | None = None) -> ServerProcess:
+    """``modelyard serve`` on 127.0.0.1:<free port>."""
+    port = free_port()
+    args = [sys.executable, "-m", "modelyard", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if repo is not None:
+        args += ["--repo", str(repo)]
+    return ServerProcess(args + list(extra_args or []), log_path, port=port, env=env)
 
 
 # ------------------------------------------------------------------ results
@@ -296,8 +248,11 @@ def loadtest(host: str | None = None, start_server: bool = False, repo: Path | N
     server = None
     try:
         if start_server:
-            server = ServerProcess(repo, report / "server.log", server_args, env)
-            server.wait_ready(ready_timeout_s)
+            server = start_modelyard(repo, report / "server.log", server_args, env)
+            try:
+                server.wait_ready(server.url + "/v2/health/ready", ready_timeout_s)
+            except ServerNotReady as e:
+                raise LoadTestError(str(e)) from None
             host = server.url
         rc, out_path = run_locust(host, report, users, spawn_rate, duration, models, env)
     finally:

@@ -9,13 +9,14 @@ import typer
 
 from modelyard.errors import ModelyardError
 from export.cli import export
+from loadtests.bench.cli import bench
 from loadtests.cli import loadtest
 from serving.cli import serve
 from training.cli import train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Train, export, serve and load-test the IMDB, Reuters and Boston housing models.")
-for command in (train, export, serve, loadtest):
+for command in (train, export, serve, loadtest, bench):
     app.command()(command)
 
 

@@ -7,7 +7,7 @@ split on spaces) and Keras' dataset id conventions (``index_from``, start mark, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,14 +61,12 @@ class TextEncoder:
     def ids(self, text: str) -> list[int]:
         return [self.start_char] + [self.word_id(w) for w in tokenize(text)]
 
-    def clip_ids(self, ids: Iterable[int]) -> list[int]:
+    def clip_ids(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Keras' ``num_words`` rule for id lists given directly: ids past the vocabulary become OOV."""
-        out = []
-        for i in ids:
-            if i < 0:
-                raise EncodingError(f"token ids must be non-negative, got {i}")
-            out.append(i if i < self.num_words else self.oov_char)
-        return out
+        arr = np.asarray(ids, dtype=np.int64)
+        if arr.size and arr.min() < 0:
+            raise EncodingError(f"token ids must be non-negative, got {int(arr.min())}")
+        return np.where(arr < self.num_words, arr, self.oov_char)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return multi_hot([self.ids(t) for t in texts], self.num_words)

@@ -4,9 +4,12 @@ variable; command-line flags override the environment (see :func:`load_settings`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from modelyard.onnxrun import CudaOptions
 
 
 class Settings(BaseSettings):
@@ -27,15 +30,29 @@ class Settings(BaseSettings):
     variant: str | None = None
     """Artifact to serve (a manifest variant name); unset: the runtime's default (onnx_fp32, tflite_fp32, savedmodel)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    # --- onnxruntime's CUDAExecutionProvider (see modelyard/onnxrun.py: CudaOptions says why each default) ---
+    cuda_device_id: int = 0
+    cuda_mem_limit_mb: int = 0
+    """Cap on onnxruntime's GPU memory arena per session (0: no cap)."""
+    cuda_arena_extend_strategy: Literal["kSameAsRequested", "kNextPowerOfTwo"] = "kSameAsRequested"
+    cuda_conv_algo_search: Literal["HEURISTIC", "EXHAUSTIVE", "DEFAULT"] = "HEURISTIC"
+    cuda_use_tf32: bool = False
+    cuda_graph: bool = False
+    """Replay a captured CUDA graph per padded batch size (opt-in: every node must run on the GPU)."""
     config: Path | None = None
     """Serving config file (YAML or JSON): version policy, labels, traffic split, shadow, per model."""
     api_key: str | None = None
     """When set, every predict and admin route requires it (``X-API-Key`` or ``Authorization: Bearer``)."""
     enable_admin: bool = False
     max_batch_size: int = 64
-    max_queue_delay_ms: float = 2.0
+    max_queue_delay_ms: float = 0.0
+    """How long a batch may wait for more requests after its first (0: never wait idle; requests that arrive
+    while a batch runs form the next one)."""
     max_queue_size: int = 256
     """Requests waiting per model before the server answers 503 with Retry-After."""
+    inline_inference_max_ms: float = 0.5
+    """Batches that recently ran faster than this run on the event loop, not in the inference thread, whose
+    handoff would cost more than the model (0: always use the thread)."""
     max_body_bytes: int = 8 * 1024 * 1024
     max_instances: int = 256
     poll_interval_s: float = 5.0
@@ -45,6 +62,15 @@ class Settings(BaseSettings):
     drain_timeout_s: float = 30.0
     access_log: bool = True
     log_level: str = "info"
+
+    def cuda_options(self) -> CudaOptions:
+        """The CUDA provider settings as :class:`modelyard.onnxrun.CudaOptions`."""
+        from modelyard.onnxrun import CudaOptions
+
+        return CudaOptions(device_id=self.cuda_device_id, mem_limit_mb=self.cuda_mem_limit_mb,
+                           arena_extend_strategy=self.cuda_arena_extend_strategy,
+                           conv_algo_search=self.cuda_conv_algo_search, use_tf32=self.cuda_use_tf32,
+                           cuda_graph=self.cuda_graph)
 
 
 def load_settings(**flags: Any) -> Settings:

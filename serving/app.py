@@ -9,18 +9,23 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
+import re
 import time
-import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.openapi.utils import get_openapi
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import modelyard
+from modelyard.gpu import gpu_facts
 from modelyard.settings import Settings
 from serving import types as wire
 from serving.batching import Retired
@@ -50,14 +55,47 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class ServingMiddleware:
-    """Request id, body size limit, in-flight gauge and one JSON access-log line per request (pure ASGI)."""
+Handler = Callable[..., Awaitable[bytes]]
+"""A predict handler: ``(body, headers, **route_params) -> JSON bytes``; raises ServingError for 4xx/5xx."""
 
-    def __init__(self, app, settings: Settings, metrics: Metrics):
+
+class PredictRoutes:
+    """The predict and infer routes, matched on the raw path and answered in front of FastAPI.
+
+    These are the only routes on the hot path. Answering them here skips FastAPI's per-request machinery
+    (dependency solving, Request objects, response classes), which cost more than the model itself for models
+    this small (see README, Benchmark). FastAPI still documents them (:func:`_openapi`) and serves the rest.
+    """
+
+    _PATTERNS = (
+        ("tfs", re.compile(r"/v1/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?"
+                           r":predict")),
+        ("v2", re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")),
+    )
+
+    def __init__(self, predict_tfs: Handler, infer_v2: Handler):
+        self._handlers = {"tfs": predict_tfs, "v2": infer_v2}
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict] | None:
+        if method != "POST":
+            return None
+        for kind, pattern in self._PATTERNS:
+            m = pattern.fullmatch(path)
+            if m is not None:
+                return self._handlers[kind], {k: v for k, v in m.groupdict().items() if v is not None}
+        return None
+
+
+class ServingMiddleware:
+    """Request id, body size limit, in-flight gauge, one JSON access-log line per request, and the predict
+    routes' fast path (pure ASGI)."""
+
+    def __init__(self, app, settings: Settings, metrics: Metrics, routes: PredictRoutes):
         self.app = app
         self.limit = settings.max_body_bytes
         self.metrics = metrics
         self.access_log = settings.access_log
+        self.routes = routes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -69,7 +107,7 @@ class ServingMiddleware:
                 rid = v.decode("latin-1")[:128]
             elif k == b"content-length":
                 length = v
-        rid = rid or uuid.uuid4().hex
+        rid = rid or os.urandom(16).hex()
         token = request_id.set(rid)
         t0 = time.perf_counter()
         status = [500]
@@ -99,7 +137,11 @@ class ServingMiddleware:
 
             self.metrics.in_flight.inc()
             try:
-                await self.app(scope, receive_wrapper, send_wrapper)
+                fast = self.routes.match(scope["method"], scope["path"])
+                if fast is None:
+                    await self.app(scope, receive_wrapper, send_wrapper)
+                else:
+                    await self._answer(*fast, scope, receive_wrapper, send_wrapper)
             except _BodyTooLarge:
                 if not started[0]:
                     await self._too_large(send_wrapper, limit)
@@ -109,6 +151,30 @@ class ServingMiddleware:
             access.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status[0],
                                           "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
         request_id.reset(token)
+
+    @staticmethod
+    async def _answer(handler: Handler, params: dict, scope, receive, send) -> None:
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        headers = {}
+        try:
+            body = await handler(b"".join(chunks), Headers(scope=scope), **params)
+            status = 200
+        except ServingError as e:
+            status, body, headers = e.status, orjson.dumps({"error": e.message}), e.headers
+        except Exception:  # noqa: BLE001 - a bug must not take the connection down without an answer
+            log.exception("unhandled error")
+            status, body = 500, orjson.dumps({"error": f"internal error; request id {request_id.get()}"})
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+                                *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]})
+        await send({"type": "http.response.body", "body": body})
 
     @staticmethod
     async def _too_large(send, limit: int) -> None:
@@ -132,7 +198,45 @@ _ERRORS = {400: {"model": wire.ErrorResponse, "description": "bad input; the mes
            503: {"model": wire.ErrorResponse, "description": "loading, or queue full (see Retry-After)"}}
 
 
-def create_app(settings: Settings) -> FastAPI:
+_TFS_DOC = dict(tags=["TF Serving REST"], responses={200: {"model": wire.PredictResponse}, **_ERRORS},
+                openapi_extra=_body_doc(wire.PredictRequest, wire.TFS_EXAMPLES))
+_V2_DOC = dict(tags=["KServe V2"], responses={200: {"model": wire.InferenceResponse}, **_ERRORS},
+               openapi_extra=_body_doc(wire.InferenceRequest, wire.V2_EXAMPLES))
+_PREDICT_DOCS = APIRouter()
+"""Declarations of the routes :class:`PredictRoutes` answers, for the OpenAPI schema only: never mounted."""
+
+
+@_PREDICT_DOCS.post("/v1/models/{name}:predict", summary="Predict (latest version, or the traffic split)", **_TFS_DOC)
+def _tfs_predict(name: str): ...
+
+
+@_PREDICT_DOCS.post("/v1/models/{name}/versions/{version}:predict", summary="Predict with one version", **_TFS_DOC)
+def _tfs_predict_version(name: str, version: str): ...
+
+
+@_PREDICT_DOCS.post("/v1/models/{name}/labels/{label}:predict", summary="Predict with a labelled version",
+                    **_TFS_DOC)
+def _tfs_predict_label(name: str, label: str): ...
+
+
+@_PREDICT_DOCS.post("/v2/models/{name}/infer", summary="Infer (latest version, or the traffic split)", **_V2_DOC)
+def _v2_infer(name: str): ...
+
+
+@_PREDICT_DOCS.post("/v2/models/{name}/versions/{version}/infer", summary="Infer with one version", **_V2_DOC)
+def _v2_infer_version(name: str, version: str): ...
+
+
+def _openapi(app: FastAPI) -> dict:
+    if app.openapi_schema is None:
+        app.openapi_schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                         routes=[*_PREDICT_DOCS.routes, *app.routes])
+    return app.openapi_schema
+
+
+def create_app(settings: Settings) -> ServingMiddleware:
+    """The ASGI app: :class:`ServingMiddleware` (the predict fast path) in front of the FastAPI app (``.app``),
+    outside FastAPI's own middleware stack so that the hot path pays for none of it."""
     metrics = Metrics()
     registry = Registry(settings, metrics)
     api_key = settings.api_key.encode() if settings.api_key else None
@@ -167,7 +271,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.registry = registry
     app.state.metrics = metrics
     app.state.settings = settings
-    app.add_middleware(ServingMiddleware, settings=settings, metrics=metrics)
 
     # ------------------------------------------------------------ errors
     @app.exception_handler(ServingError)
@@ -192,20 +295,19 @@ def create_app(settings: Settings) -> FastAPI:
         return error_response(f"internal error; request id {request_id.get()}", 500)
 
     # ------------------------------------------------------------ handler layer
-    def check_key(request: Request) -> None:
+    def check_key(headers: Mapping[str, str]) -> None:
         if api_key is None:
             return
-        given = request.headers.get("x-api-key")
+        given = headers.get("x-api-key")
         if given is None:
-            auth = request.headers.get("authorization", "")
+            auth = headers.get("authorization", "")
             if auth[:7].lower() == "bearer ":
                 given = auth[7:]
         if given is None or not hmac.compare_digest(given.encode(), api_key):
             raise ServingError("missing or invalid API key: send it as 'X-API-Key: <key>' or "
                                "'Authorization: Bearer <key>'", 401, {"WWW-Authenticate": "Bearer"})
 
-    async def read_json(request: Request) -> Any:
-        body = await request.body()
+    def parse_json(body: bytes) -> Any:
         if not body:
             raise BadRequest("body: empty; send a JSON object")
         try:
@@ -226,17 +328,17 @@ def create_app(settings: Settings) -> FastAPI:
     def count(name: str, s: Servable | None, route: str, status: int, t0: float) -> None:
         known = name in registry.models
         model = name if known else "_unknown"
-        metrics.requests.labels(model, str(s.version) if s else "", s.variant_name if s else "", route,
-                                str(status)).inc()
+        metrics.child(metrics.requests, model, str(s.version) if s else "", s.variant_name if s else "", route,
+                      str(status)).inc()
         if known:
-            metrics.request_latency.labels(model, route).observe(time.perf_counter() - t0)
+            metrics.child(metrics.request_latency, model, route).observe(time.perf_counter() - t0)
 
-    async def predict_tfs(request: Request, name: str, version=None, label=None) -> Response:
+    async def predict_tfs(raw: bytes, headers: Mapping[str, str], name: str, version=None, label=None) -> bytes:
         t0 = time.perf_counter()
         primary = None
         try:
-            check_key(request)
-            body = await read_json(request)
+            check_key(headers)
+            body = parse_json(raw)
             primary, shadow = registry.resolve(name, version, label)
             decoded, columnar = primary.codec.decode_tfs(body, max_instances)
             top_k = body.get("top_k")
@@ -246,20 +348,21 @@ def create_app(settings: Settings) -> FastAPI:
             metrics.observe_inputs(name, primary.codec, decoded)
             metrics.observe_outputs(name, primary.codec, y)
             out = primary.codec.encode_tfs(y, columnar, top_k)
-            resp = json_response({"outputs" if columnar else "predictions": out, "model": name,
-                                  "version": primary.version, "variant": primary.variant_name})
+            resp = orjson.dumps({"outputs" if columnar else "predictions": out, "model": name,
+                                 "version": primary.version, "variant": primary.variant_name},
+                                option=orjson.OPT_SERIALIZE_NUMPY)
             count(name, primary, "v1_predict", 200, t0)
             return resp
         except ServingError as e:
             count(name, primary, "v1_predict", e.status, t0)
             raise
 
-    async def infer_v2(request: Request, name: str, version=None) -> Response:
+    async def infer_v2(raw: bytes, headers: Mapping[str, str], name: str, version=None) -> bytes:
         t0 = time.perf_counter()
         primary = None
         try:
-            check_key(request)
-            body = await read_json(request)
+            check_key(headers)
+            body = parse_json(raw)
             primary, shadow = registry.resolve(name, version)
             decoded = primary.codec.decode_v2(body, max_instances)
             params = body.get("parameters") or {}
@@ -277,11 +380,11 @@ def create_app(settings: Settings) -> FastAPI:
             metrics.observe_outputs(name, primary.codec, y)
             outputs = primary.codec.encode_v2(y, requested, top_k)
             rid = body.get("id")
-            resp = json_response({"model_name": name, "model_version": str(primary.version),
-                                  "id": rid if isinstance(rid, str) else request_id.get(),
-                                  "parameters": {"variant": primary.variant_name, "runtime": primary.runtime.name,
-                                                 "device": primary.runtime.device},
-                                  "outputs": outputs})
+            resp = orjson.dumps({"model_name": name, "model_version": str(primary.version),
+                                 "id": rid if isinstance(rid, str) else request_id.get(),
+                                 "parameters": {"variant": primary.variant_name, "runtime": primary.runtime.name,
+                                                "device": primary.runtime.device},
+                                 "outputs": outputs}, option=orjson.OPT_SERIALIZE_NUMPY)
             count(name, primary, "v2_infer", 200, t0)
             return resp
         except ServingError as e:
@@ -309,8 +412,10 @@ def create_app(settings: Settings) -> FastAPI:
     def describe(s: Servable) -> dict:
         m = s.manifest
         p = m.preprocessing
+        rt = s.runtime
         return {"task": m.task, "labels": m.labels, "variant": s.variant_name, "format": s.variant.format,
-                **s.runtime.describe(), "loaded_versions": sorted(registry.models[s.name].versions),
+                **rt.describe(), "gpu": gpu_facts(rt.cuda.device_id) if rt.device == "cuda" else None,
+                "loaded_versions": sorted(registry.models[s.name].versions),
                 "variants_in_manifest": {k: v.status for k, v in m.variants.items()},
                 "preprocessing": p.kind, **({"feature_names": p.feature_names} if p.kind == "tabular" else
                                             {"num_words": p.num_words}),
@@ -335,21 +440,9 @@ def create_app(settings: Settings) -> FastAPI:
         return {"name": name, "versions": [str(v) for v in sorted(st.versions)], "platform": PLATFORM[s.runtime.name],
                 "inputs": inputs, "outputs": outputs, "parameters": describe(s)}
 
+    app.openapi = lambda: _openapi(app)
+
     # ------------------------------------------------------------ TF Serving REST
-    tfs_doc = dict(tags=["TF Serving REST"], responses={200: {"model": wire.PredictResponse}, **_ERRORS},
-                   openapi_extra=_body_doc(wire.PredictRequest, wire.TFS_EXAMPLES))
-
-    @app.post("/v1/models/{name}:predict", summary="Predict (latest version, or the traffic split)", **tfs_doc)
-    async def tfs_predict(request: Request, name: str):
-        return await predict_tfs(request, name)
-
-    @app.post("/v1/models/{name}/versions/{version}:predict", summary="Predict with one version", **tfs_doc)
-    async def tfs_predict_version(request: Request, name: str, version: str):
-        return await predict_tfs(request, name, version=version)
-
-    @app.post("/v1/models/{name}/labels/{label}:predict", summary="Predict with a labelled version", **tfs_doc)
-    async def tfs_predict_label(request: Request, name: str, label: str):
-        return await predict_tfs(request, name, label=label)
 
     @app.get("/v1/models/{name}", tags=["TF Serving REST"], summary="Model version status")
     async def tfs_status(name: str):
@@ -376,8 +469,6 @@ def create_app(settings: Settings) -> FastAPI:
         return json_response(tfs_metadata(name, label=label))
 
     # ------------------------------------------------------------ KServe V2
-    v2_doc = dict(tags=["KServe V2"], responses={200: {"model": wire.InferenceResponse}, **_ERRORS},
-                  openapi_extra=_body_doc(wire.InferenceRequest, wire.V2_EXAMPLES))
 
     @app.get("/v2", tags=["KServe V2"], summary="Server metadata")
     async def v2_server():
@@ -415,20 +506,12 @@ def create_app(settings: Settings) -> FastAPI:
     async def v2_model_version_ready(name: str, version: str):
         return _model_ready(name, version)
 
-    @app.post("/v2/models/{name}/infer", summary="Infer (latest version, or the traffic split)", **v2_doc)
-    async def v2_infer(request: Request, name: str):
-        return await infer_v2(request, name)
-
-    @app.post("/v2/models/{name}/versions/{version}/infer", summary="Infer with one version", **v2_doc)
-    async def v2_infer_version(request: Request, name: str, version: str):
-        return await infer_v2(request, name, version)
-
     # ------------------------------------------------------------ admin, metrics
     def admin(request: Request) -> None:
         if not settings.enable_admin:
             raise NotFound("admin routes are disabled; start the server with --enable-admin "
                            "(MODELYARD_ENABLE_ADMIN=1)")
-        check_key(request)
+        check_key(request.headers)
 
     @app.post("/admin/reload", tags=["admin"], summary="Poll the repository now, retrying failed versions")
     async def admin_reload(request: Request):
@@ -453,6 +536,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/metrics", tags=["metrics"], summary="Prometheus metrics")
     async def prometheus():
+        gpus = {s.runtime.cuda.device_id for st in registry.models.values() for vs in st.versions.values()
+                for s in vs.values() if s.runtime.device == "cuda"}
+        for facts in filter(None, map(gpu_facts, sorted(gpus))):
+            lbl = (str(facts["index"]), facts["name"])
+            metrics.gpu_memory_used.labels(*lbl).set(facts["memory_used_bytes"])
+            metrics.gpu_memory_total.labels(*lbl).set(facts["memory_total_bytes"])
         for st in registry.models.values():
             metrics.queue_depth.labels(st.name).set(sum(s.batcher.pending for vs in st.versions.values()
                                                         for s in vs.values() if s.batcher))
@@ -464,4 +553,4 @@ def create_app(settings: Settings) -> FastAPI:
                     metrics.train_oov.labels(st.name).set(pre.train_oov_rate)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return ServingMiddleware(app, settings, metrics, PredictRoutes(predict_tfs, infer_v2))

@@ -1,5 +1,9 @@
-"""Dynamic batching per loaded model: requests that arrive within ``max_queue_delay`` are joined into
-one batch of at most ``max_batch_size`` rows and run in a worker thread, never on the event loop.
+"""Dynamic batching per loaded model: the requests already received when a batch starts, and those that arrive
+within ``max_queue_delay`` after its first one, are joined into one batch of at most ``max_batch_size`` rows
+and run in a worker thread. With a delay of 0 (the default) the batcher never waits idle: requests that arrive
+while a batch runs form the next one, so batches grow with load and a lone request is answered at once. A batch whose recent run time is below
+``inline_max_ms`` runs on the event loop instead: for models this small, handing a batch to a thread and waking the
+loop again costs more than the model (see README, Benchmark), and nothing else could run meanwhile on a busy core.
 
 The queue is bounded: when ``max_queue_size`` requests are already waiting, :meth:`Batcher.submit`
 raises :class:`QueueFull` at once (the route answers 503 with ``Retry-After``), so latency never grows
@@ -38,7 +42,7 @@ class _Item:
 
 class Batcher:
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], *, name: str, max_batch_size: int,
-                 max_queue_delay_ms: float, max_queue_size: int, observer=None):
+                 max_queue_delay_ms: float, max_queue_size: int, inline_max_ms: float = 0.0, observer=None):
         self._predict = predict
         self.name = name
         self.max_batch_size = max(1, max_batch_size)
@@ -50,6 +54,9 @@ class Batcher:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
+        self._inline_max = max(0.0, inline_max_ms) / 1000.0
+        self._recent = float("inf")
+        """Exponentially weighted mean of recent batch run times; the first batch always runs in the thread."""
         self._closed = False
         self.pending = 0
         """Requests accepted but not yet running (queued or being gathered into a batch)."""
@@ -87,6 +94,7 @@ class Batcher:
             batch = [self._queue.popleft()]
             rows = len(batch[0].x)
             deadline = batch[0].enqueued + self.max_delay
+            yielded = False
             while rows < self.max_batch_size:
                 if self._queue:
                     if rows + len(self._queue[0].x) > self.max_batch_size:
@@ -94,6 +102,10 @@ class Batcher:
                     item = self._queue.popleft()
                     batch.append(item)
                     rows += len(item.x)
+                    continue
+                if not yielded:  # requests already received join without any wait
+                    yielded = True
+                    await asyncio.sleep(0)
                     continue
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0 or self._closed:
@@ -110,13 +122,16 @@ class Batcher:
             started = time.perf_counter()
             x = batch[0].x if len(batch) == 1 else np.concatenate([b.x for b in batch])
             try:
-                y = await loop.run_in_executor(self._executor, self._predict, x)
+                if self._recent < self._inline_max:
+                    y, elapsed = self._timed_predict(x)
+                else:
+                    y, elapsed = await loop.run_in_executor(self._executor, self._timed_predict, x)
             except Exception as e:  # noqa: BLE001 - delivered to every waiting request
                 for b in batch:
                     if not b.future.done():
                         b.future.set_exception(e)
                 continue
-            elapsed = time.perf_counter() - started
+            self._recent = elapsed if self._recent == float("inf") else 0.9 * self._recent + 0.1 * elapsed
             offset = 0
             for b in batch:
                 n = len(b.x)
@@ -125,6 +140,12 @@ class Batcher:
                 offset += n
             if self._observer is not None:
                 self._observer(len(x), [started - b.enqueued for b in batch], elapsed)
+
+    def _timed_predict(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """The model's own run time, without the thread handoff, decides where the next batch runs."""
+        t0 = time.perf_counter()
+        y = self._predict(x)
+        return y, time.perf_counter() - t0
 
     async def close(self, timeout: float = 30.0) -> None:
         """Stop taking requests, finish those already queued, then stop."""

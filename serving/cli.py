@@ -39,7 +39,8 @@ def serve(
     enable_admin: Annotated[Optional[bool], typer.Option("--enable-admin/--disable-admin",
                                                          help="admin reload/unload routes (env MODELYARD_ENABLE_ADMIN)")] = None,
     max_batch_size: Annotated[Optional[int], typer.Option(min=1, help="rows per batch (default 64)")] = None,
-    max_queue_delay_ms: Annotated[Optional[float], typer.Option(min=0, help="batch gathering wait (default 2)")] = None,
+    max_queue_delay_ms: Annotated[Optional[float], typer.Option(min=0, help="wait for more requests per batch, ms "
+                                                              "(default 0: never wait idle)")] = None,
     max_queue_size: Annotated[Optional[int], typer.Option(min=1, help="queued requests per model before 503 "
                                                           "(default 256)")] = None,
     poll_interval_s: Annotated[Optional[float], typer.Option(min=0, help="repository poll period, 0 = off "
@@ -82,7 +83,8 @@ def run_server(settings) -> None:
     except ImportError:
         pass
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                            timeout_graceful_shutdown=settings.drain_timeout_s, server_header=False, **kw)
+                            timeout_graceful_shutdown=settings.drain_timeout_s, server_header=False,
+                            proxy_headers=False, **kw)
     _server_class()(config).run()
 
 

@@ -105,16 +105,16 @@ class ModelCodec:
             oov.append(sum(1 for w in row[1:] if w == enc.oov_char) / (len(row) - 1) if len(row) > 1 else 0.0)
         return Decoded(multi_hot(ids, self.width), tokens, oov)
 
-    def _ids(self, seqs, what: str) -> np.ndarray:
+    def _ids(self, seqs, what: str, suffix: str = "") -> np.ndarray:
         rows = []
         for i, seq in enumerate(seqs):
-            if not isinstance(seq, list | tuple | np.ndarray) or not all(
-                    isinstance(v, int | np.integer) and not isinstance(v, bool) for v in seq):
-                raise BadRequest(f"{what}[{i}]: token ids must be a list of integers")
+            # JSON integers arrive as int; a bool, float or string anywhere in the list is an error
+            if not isinstance(seq, list) or not set(map(type, seq)) <= {int}:
+                raise BadRequest(f"{what}[{i}]{suffix}: token ids must be a list of integers")
             try:
-                rows.append(self.encoder.clip_ids(int(v) for v in seq))
+                rows.append(self.encoder.clip_ids(seq))
             except EncodingError as e:
-                raise BadRequest(f"{what}[{i}]: {e}") from None
+                raise BadRequest(f"{what}[{i}]{suffix}: {e}") from None
         return multi_hot(rows, self.width)
 
     # ------------------------------------------------------------ TF Serving
@@ -159,6 +159,8 @@ class ModelCodec:
             return Decoded(self._rows(_numbers(inst, what), what))
         if all(isinstance(i, str) for i in inst):
             return self._texts(inst, what)
+        if all(isinstance(i, Mapping) and len(i) == 1 and "ids" in i for i in inst):
+            return Decoded(self._ids([i["ids"] for i in inst], what, ".ids"))
         parts, tokens, oov = [], [], []
         for r, i in enumerate(inst):
             where = f"{what}[{r}]"

@@ -33,6 +33,13 @@ class Metrics:
                                      registry=r)
         self.loaded = Gauge("modelyard_model_loaded", "1 for each loaded model version and variant, with the device "
                             "it actually runs on", ["model", "version", "variant", "runtime", "device"], registry=r)
+        self.provider_info = Gauge("modelyard_model_provider_info", "1 for each loaded model version and variant, "
+                                   "with the onnxruntime execution provider it actually runs on",
+                                   ["model", "version", "variant", "provider"], registry=r)
+        self.gpu_memory_used = Gauge("modelyard_gpu_memory_used_bytes", "Memory in use on a GPU that models run "
+                                     "on, by every process (NVML, read at scrape)", ["gpu", "name"], registry=r)
+        self.gpu_memory_total = Gauge("modelyard_gpu_memory_total_bytes", "Memory of a GPU that models run on "
+                                      "(NVML, read at scrape)", ["gpu", "name"], registry=r)
         self.ready = Gauge("modelyard_server_ready", "1 when every model is loaded and warmed up", registry=r)
         # what the models predict
         self.predicted_labels = Counter("modelyard_predictions_total",
@@ -63,22 +70,32 @@ class Metrics:
         self.shadow_errors = Counter("modelyard_shadow_errors_total", "Mirrored requests that failed on the candidate",
                                      ["model", "candidate"], registry=r)
         self._ewma: dict[str, np.ndarray] = {}
+        self._children: dict[tuple, object] = {}
         self._shadow_counts: dict[tuple, list[int]] = {}
+
+    def child(self, metric, *labels: str):
+        """``metric.labels(*labels)``, cached: prometheus_client validates and locks on every ``labels`` call,
+        which costs more per request than the model does here. Only for series that are never removed."""
+        key = (metric, labels)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = metric.labels(*labels)
+        return c
 
     def observe_outputs(self, model: str, codec, y: np.ndarray) -> None:
         if codec.task == "binary_classification":
             pos = int(np.count_nonzero(y[:, 0] >= 0.5))
             if pos:
-                self.predicted_labels.labels(model, codec.labels[1]).inc(pos)
+                self.child(self.predicted_labels, model, codec.labels[1]).inc(pos)
             if len(y) - pos:
-                self.predicted_labels.labels(model, codec.labels[0]).inc(len(y) - pos)
+                self.child(self.predicted_labels, model, codec.labels[0]).inc(len(y) - pos)
         elif codec.task == "multiclass_classification":
             labels = codec.labels or [str(i) for i in range(y.shape[1])]
             idx, counts = np.unique(np.argmax(y, axis=1), return_counts=True)
             for i, c in zip(idx.tolist(), counts.tolist()):
-                self.predicted_labels.labels(model, labels[i]).inc(c)
+                self.child(self.predicted_labels, model, labels[i]).inc(c)
         else:
-            h = self.predicted_price.labels(model)
+            h = self.child(self.predicted_price, model)
             for v in y[:, 0].tolist():
                 h.observe(v)
 

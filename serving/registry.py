@@ -28,6 +28,7 @@ Config file (YAML or JSON), every key optional::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -76,6 +77,10 @@ class ModelConfig(_Cfg):
     max_batch_size: int | None = Field(default=None, ge=1)
     max_queue_delay_ms: float | None = Field(default=None, ge=0)
     max_queue_size: int | None = Field(default=None, ge=1)
+
+
+_NO_CONFIG = ModelConfig()
+"""The settings of a model the config file does not name (shared, read-only: the hot path must not build one)."""
 
 
 class ServeConfig(_Cfg):
@@ -179,7 +184,7 @@ class Registry:
             log.error("serving config not reloaded; keeping the previous one", extra={"reason": str(e)})
 
     def model_config(self, name: str) -> ModelConfig:
-        return self.config.models.get(name) or ModelConfig()
+        return self.config.models.get(name) or _NO_CONFIG
 
     def default_variant(self, name: str) -> str:
         return self.settings.variant or self.model_config(name).variant or DEFAULT_VARIANT[self.settings.runtime]
@@ -226,7 +231,8 @@ class Registry:
             if rec.status == "rejected" and not self._explicit(name, vname):
                 raise RuntimeLoadError(f"variant '{vname}' was rejected by export validation ({rec.reason or 'no reason given'}); "
                                        f"serve it anyway with --variant {vname}")
-            rt = runtime_class(rec.format)(vdir / rec.path, rec, self.settings.device, self.settings.threads)
+            rt = runtime_class(rec.format)(vdir / rec.path, rec, self.settings.device, self.settings.threads,
+                                           self.settings.cuda_options())
             rt.load()
             rt.warmup(example)
             y = rt.predict(example[:2])
@@ -251,19 +257,23 @@ class Registry:
                             max_batch_size=cfg.max_batch_size or self.settings.max_batch_size,
                             max_queue_delay_ms=cfg.max_queue_delay_ms if cfg.max_queue_delay_ms is not None
                             else self.settings.max_queue_delay_ms,
-                            max_queue_size=cfg.max_queue_size or self.settings.max_queue_size, observer=observe)
+                            max_queue_size=cfg.max_queue_size or self.settings.max_queue_size,
+                            inline_max_ms=self.settings.inline_inference_max_ms, observer=observe)
         s.batcher.start()
         m.loaded.labels(*lbl, s.runtime.name, s.runtime.device).set(1)
+        if s.runtime.provider:
+            m.provider_info.labels(*lbl, s.runtime.provider).set(1)
 
     async def _unload(self, s: Servable) -> None:
         log.info("unloading model version", extra={"model": s.name, "version": s.version, "variant": s.variant_name})
         if s.batcher is not None:
             await s.batcher.close(self.settings.drain_timeout_s)
         s.runtime.close()
-        try:
-            self.metrics.loaded.remove(s.name, str(s.version), s.variant_name, s.runtime.name, s.runtime.device)
-        except KeyError:
-            pass
+        lbl = (s.name, str(s.version), s.variant_name)
+        with contextlib.suppress(KeyError):
+            self.metrics.loaded.remove(*lbl, s.runtime.name, s.runtime.device)
+        with contextlib.suppress(KeyError):
+            self.metrics.provider_info.remove(*lbl, s.runtime.provider)
 
     def _desired(self, st: ModelState, available: list[int]) -> list[int]:
         cfg = st.config
@@ -454,7 +464,7 @@ def preflight(settings: Settings) -> None:
         vdir = repo.path(name, repo.resolve(name))
         rec = Manifest.read(vdir / MANIFEST_FILE).variants.get(variant)
         if rec is not None:
-            runtime_class(rec.format)(vdir / rec.path, rec, "cuda", settings.threads).load()
+            runtime_class(rec.format)(vdir / rec.path, rec, "cuda", settings.threads, settings.cuda_options()).load()
             return
     if settings.runtime == "tflite":
         raise RuntimeLoadError("--device cuda: the TFLite runtime runs on CPU only; use --runtime onnx")

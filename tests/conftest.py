@@ -47,6 +47,41 @@ def fixture_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory) -> Path:
+    """A tiny dense ONNX model, ``sigmoid(x @ W + b)`` from ``x`` [N, 5] to ``y`` [N, 3] (``W`` and ``b``
+    saved beside it as ``tiny.npz``), built with the onnx package alone, in no time."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w, b = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Add", ["h", "b"], ["z"]),
+         helper.make_node("Sigmoid", ["z"], ["y"])], "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    d = tmp_path_factory.mktemp("tiny-onnx")
+    onnx.save(model, d / "tiny.onnx")
+    np.savez(d / "tiny.npz", W=w, b=b)
+    return d / "tiny.onnx"
+
+
+@pytest.fixture(scope="session")
+def cuda_gpu(tiny_onnx) -> None:
+    """Skips the test, with the reason, unless onnxruntime really runs a session on a CUDA GPU here."""
+    from modelyard.onnxrun import open_session
+
+    try:
+        open_session(tiny_onnx, "cuda")
+    except Exception as e:  # noqa: BLE001 - CudaUnavailable, or the CUDA provider failing outright
+        pytest.skip(f"no usable CUDA GPU: {e}")
+
+
 def make_manifest(name: str = "boston", version: int = 1):
     """A valid manifest for a tabular model, for tests of the repository and its readers."""
     from modelyard.manifest import DatasetInfo, Manifest, TabularPreprocessing, TensorSpec

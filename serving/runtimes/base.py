@@ -11,6 +11,7 @@ import numpy as np
 
 from modelyard.errors import ModelyardError
 from modelyard.manifest import VariantRecord
+from modelyard.onnxrun import CudaOptions
 
 
 class RuntimeLoadError(ModelyardError):
@@ -26,13 +27,18 @@ class Runtime(ABC):
 
     name: str = "base"
 
-    def __init__(self, path: Path, variant: VariantRecord, device: str = "auto", threads: int = 0):
+    def __init__(self, path: Path, variant: VariantRecord, device: str = "auto", threads: int = 0,
+                 cuda: CudaOptions | None = None):
         self.path = Path(path)
         self.variant = variant
         self.requested_device = device
         self.threads = threads or min(4, os.cpu_count() or 1)
+        self.cuda = cuda or CudaOptions()
+        """CUDA provider options, for runtimes that can run on a GPU."""
         self.device = "cpu"
         """The device actually used, reported in logs, metadata and metrics."""
+        self.provider: str | None = None
+        """The execution provider actually used, for runtimes that have one (onnxruntime)."""
         self.input_name = variant.inputs[0].name if variant.inputs else ""
         self.output_name = variant.outputs[0].name if variant.outputs else ""
 
@@ -52,7 +58,8 @@ class Runtime(ABC):
                 raise RuntimeLoadError(f"{self.path}: warm-up returned {out.shape[0]} rows for {n}")
 
     def describe(self) -> dict:
-        return {"runtime": self.name, "device": self.device, "input": self.input_name, "output": self.output_name}
+        return {"runtime": self.name, "device": self.device, "provider": self.provider, "input": self.input_name,
+                "output": self.output_name}
 
     def close(self) -> None:
         """Release the artifact (best effort)."""

@@ -1,62 +1,65 @@
-"""onnxruntime (the onnxruntime-gpu package). CUDA is used only when a session really runs on it:
-ORT silently falls back to CPU, so the providers of the created session are checked."""
+"""onnxruntime (the onnxruntime-gpu package), run through :mod:`modelyard.onnxrun` as the engine benchmark
+runs it. CUDA is used only when a session really runs on it: ORT silently falls back to CPU, so the
+providers of the created session are checked."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
+from modelyard import onnxrun
 from serving.runtimes.base import Runtime, RuntimeLoadError
 
+log = logging.getLogger("serving.runtimes.onnx")
 
-_CUDA_WORKS: bool | None = None
-"""Probed once per process: a failed CUDA provider load prints native errors every time it is tried."""
+_CUDA_FAILURE: str | None = None
+"""Why CUDA failed, once it has: probed once per process, since a failed CUDA provider load prints
+native errors every time it is tried."""
 
 
 class OnnxRuntime(Runtime):
     name = "onnx"
-
-    def _session(self, ort, providers):
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        return ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
 
     def load(self) -> None:
         import onnxruntime as ort
         ort.set_default_logger_severity(3)
         if not self.path.is_file():
             raise RuntimeLoadError(f"{self.path}: no such ONNX file")
-        global _CUDA_WORKS
+        global _CUDA_FAILURE
         sess = None
-        if (self.requested_device in ("auto", "cuda") and _CUDA_WORKS is not False
-                and "CUDAExecutionProvider" in ort.get_available_providers()):
+        if (self.requested_device in ("auto", "cuda") and _CUDA_FAILURE is None
+                and onnxrun.CUDA in ort.get_available_providers()):
             try:
-                sess = self._session(ort, ["CUDAExecutionProvider", "CPUExecutionProvider"])
-                if sess.get_providers()[0] != "CUDAExecutionProvider":
-                    sess = None
-            except Exception:  # noqa: BLE001 - any CUDA failure means: no usable GPU
-                sess = None
-            _CUDA_WORKS = sess is not None
+                sess = onnxrun.open_session(self.path, "cuda", self.threads, self.cuda)
+            except onnxrun.CudaUnavailable as e:
+                _CUDA_FAILURE = str(e)
+                if self.requested_device == "auto":
+                    log.info("no usable GPU; running on CPU", extra={"reason": _CUDA_FAILURE})
         if sess is None:
             if self.requested_device == "cuda":
                 raise RuntimeLoadError("--device cuda: onnxruntime cannot run on a GPU here "
-                                       "(no CUDA device or driver; CUDAExecutionProvider fell back to CPU); "
+                                       f"({_CUDA_FAILURE or 'this onnxruntime has no CUDAExecutionProvider'}); "
                                        "use --device auto or cpu")
             try:
-                sess = self._session(ort, ["CPUExecutionProvider"])
+                sess = onnxrun.open_session(self.path, "cpu", self.threads)
             except Exception as e:  # noqa: BLE001
                 raise RuntimeLoadError(f"{self.path}: onnxruntime cannot load it: {e}") from None
         self.session = sess
-        self.device = "cuda" if sess.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        self._predictor = onnxrun.Predictor(sess, self.cuda)
+        self._run = self._predictor.run
+        self.provider = self._predictor.provider
+        self.device = "cuda" if self.provider == onnxrun.CUDA else "cpu"
         # Read names from the session: they differ by conversion route.
-        self.input_name = sess.get_inputs()[0].name
-        self.output_name = sess.get_outputs()[0].name
-        self._outputs = [self.output_name]
+        self.input_name = self._predictor.input_name
+        self.output_name = self._predictor.output_name
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(self._outputs, {self.input_name: x})[0]
+        return self._run(x)
+
+    def warmup(self, x: np.ndarray) -> None:
+        super().warmup(x)
+        self._predictor.warmup(x)
 
     def describe(self) -> dict:
         return super().describe() | {"providers": self.session.get_providers()}

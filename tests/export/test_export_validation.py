@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from export.data import ExportData, score
-from export.validate import validate
+from export.validate import interleaved_latency_ms, validate
 from export.variants import judge
 
 
@@ -52,3 +54,23 @@ def test_a_bad_variant_is_recorded_as_rejected(tmp_path):
     assert rec.status == "rejected" and "50.00 points" in rec.reason
     assert rec.value == 0.5 and rec.delta == -0.5 and rec.max_abs_diff == 1.0
     assert rec.size_bytes == 100
+
+
+def test_interleaved_latency_times_every_runner_in_each_round():
+    calls = []
+
+    class Sleeper:
+        inputs, outputs = [], []
+
+        def __init__(self, name, seconds):
+            self.name, self.seconds = name, seconds
+
+        def predict(self, x):
+            calls.append(self.name)
+            time.sleep(self.seconds)
+            return x
+
+    ms = interleaved_latency_ms({"slow": Sleeper("slow", 0.002), "fast": Sleeper("fast", 0)}, np.zeros((1, 1)),
+                                rounds=3, calls=2)
+    assert ms["slow"] >= 2 > ms["fast"]
+    assert calls == (["slow"] * 3 + ["fast"] * 3) * 3  # per round: one warm-up and two timed calls each

@@ -4,18 +4,15 @@ started with ``modelyard serve`` on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+
+from loadtests.process import ServerProcess, free_port
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
@@ -28,55 +25,23 @@ def repo_copy(fixture_root, tmp_path) -> Path:
     return dst
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """A real ``modelyard serve`` process."""
+class Server(ServerProcess):
+    """A real ``modelyard serve`` process, ready, with an HTTP client."""
 
     def __init__(self, repo: Path, log_path: Path, args: tuple[str, ...] = (), env: dict | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        full_env = {**os.environ, "MODELYARD_POLL_INTERVAL_S": "0.3", "MODELYARD_ACCESS_LOG": "false",
-                    **(env or {})}
-        self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo),
-                                      "--port", str(self.port), *args], cwd=ROOT, env=full_env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        port = free_port()
+        super().__init__([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port),
+                          *args], log_path, port=port,
+                         env={"MODELYARD_POLL_INTERVAL_S": "0.3", "MODELYARD_ACCESS_LOG": "false", **(env or {})})
         self.client = httpx.Client(base_url=self.url, timeout=30)
-        self.wait_ready()
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if self.client.get("/v2/health/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log()}")
+        self.wait_ready(self.url + "/v2/health/ready", 60)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
         self.client.close()
-        self._log.close()
-        return self.proc.returncode
+        return super().stop(timeout)
 
 
 @pytest.fixture

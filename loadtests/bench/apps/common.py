@@ -1,0 +1,35 @@
+"""What every compared app shares: the model session and the input decoding (numpy and onnxruntime only,
+so the peers' own virtual environment needs nothing of modelyard's server)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from modelyard.encoding import multi_hot
+
+ONNX = os.environ.get("MODELYARD_BENCH_ONNX", "")
+ROUTE = os.environ.get("MODELYARD_BENCH_ROUTE", "/v1/models/model:predict")
+WIDTH = int(os.environ.get("MODELYARD_BENCH_WIDTH", "0"))
+"""Multi-hot width of a text model; 0 for a model that takes rows of numbers."""
+THREADS = int(os.environ.get("MODELYARD_BENCH_THREADS", "1"))
+
+
+def session():
+    """An onnxruntime CPU session with the options modelyard's runtime uses, so the engine is identical."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = THREADS
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(ONNX, sess_options=opts, providers=["CPUExecutionProvider"])
+    return sess, sess.get_inputs()[0].name
+
+
+def to_input(instances: list) -> np.ndarray:
+    """TF Serving row-format instances -> the model's float32 input."""
+    if WIDTH:
+        return multi_hot([i["ids"] for i in instances], WIDTH)
+    return np.asarray(instances, dtype=np.float32)

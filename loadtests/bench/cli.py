@@ -1,0 +1,140 @@
+"""``modelyard bench``: modelyard against the baseline, the peers and the two ceilings, on one machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+SERVERS = "modelyard,modelyard-unbatched,fastapi,litserve,bentoml,http-ceiling"
+
+
+def _bodies(model: str, manifest: dict, data_dir: Path | None, path: Path, n: int = 512) -> Path:
+    """Real test inputs, one TF Serving body per line: token ids for text models (clipped to the model's
+    vocabulary as Keras' ``num_words`` does), rows of numbers in the manifest's feature order for Boston."""
+    from loadtests import payloads
+
+    s = payloads.samples(model, n, str(data_dir) if data_dir else None)
+    pre = manifest["preprocessing"]
+    lines = []
+    if pre["kind"] == "tabular":
+        for row in s.rows:
+            lines.append({"instances": [[row[f] for f in pre["feature_names"]]]})
+    else:
+        top, oov = pre["num_words"], pre["oov_char"]
+        for ids in s.ids:
+            lines.append({"instances": [{"ids": [i if i < top else oov for i in ids]}]})
+    path.write_text("\n".join(json.dumps(b, separators=(",", ":")) for b in lines) + "\n")
+    return path
+
+
+def bench(
+    model: Annotated[str, typer.Option(help="model to serve: imdb, reuters or boston")] = "imdb",
+    repo: Annotated[Path, typer.Option(help="model repository with the exported model (env MODELYARD_REPO)")]
+    = Path(os.environ.get("MODELYARD_REPO", "models")),
+    data_dir: Annotated[Optional[Path], typer.Option(help="Keras dataset files, for the request bodies "
+                                                     "(env MODELYARD_DATA_DIR)")] = None,
+    servers: Annotated[str, typer.Option(help=f"comma-separated, in order: {SERVERS}")] = SERVERS,
+    p99_ms: Annotated[float, typer.Option(min=1, help="p99 target for the throughput figure (ms)")] = 50.0,
+    rate: Annotated[float, typer.Option(min=1, help="fixed request rate for the latency figures (req/s)")] = 1000.0,
+    rounds: Annotated[int, typer.Option(min=1, help="rounds; every server is measured once per round")] = 3,
+    step_s: Annotated[float, typer.Option(min=1, help="seconds per connection count in the sweep")] = 3.0,
+    rate_s: Annotated[float, typer.Option(min=1, help="seconds at the fixed rate")] = 8.0,
+    peers_venv: Annotated[Path, typer.Option(help="virtual environment with LitServe and BentoML "
+                                             "(make bench-peers)")] = Path(".bench-peers"),
+    pin: Annotated[bool, typer.Option("--pin/--no-pin", help="servers on the first half of the CPUs, load "
+                                      "generators on the other half")] = True,
+    out: Annotated[Path, typer.Option(help="folder for bench.json, bench.md and bench.png")] = Path("reports/bench"),
+) -> None:
+    """Measure modelyard against a naive FastAPI route, LitServe, BentoML and the HTTP and engine ceilings,
+    serving the same ONNX model on loopback: throughput at a p99 target, latency at a fixed rate, CPU used."""
+    from rich.console import Console
+
+    from loadtests.bench import load, report
+    from loadtests.bench.engine import engine_throughput, onnx_file, real_test_rows, version_dir
+    from loadtests.bench.run import BenchError, Options, machine, run_bench, split_cpus, summarise
+    from loadtests.bench.servers import Setup, contenders, peers_python
+    from modelyard.errors import ModelyardError
+
+    console = Console()
+    keys = [k.strip() for k in servers.split(",") if k.strip()]
+    try:
+        for tool in ("wrk", "k6"):
+            load.require(tool)
+        vdir = version_dir(repo, model)
+        onnx = onnx_file(repo, model)
+        manifest = json.loads((vdir / "manifest.json").read_text())
+        contenders(Setup(model, repo, onnx, "/", 0), 0, keys)  # names check
+    except (load.GeneratorError, FileNotFoundError, ValueError) as e:
+        raise ModelyardError(str(e)) from None
+    py = peers_python(peers_venv)
+    wanted_peers = [k for k in keys if k in ("litserve", "bentoml")]
+    if wanted_peers and py is None:
+        if servers != SERVERS:
+            raise ModelyardError(f"{', '.join(wanted_peers)}: no peers environment at {peers_venv}; "
+                                 "create it with `make bench-peers`")
+        console.print(f"[yellow]no peers environment at {peers_venv} (make bench-peers): measuring without "
+                      f"{', '.join(wanted_peers)}[/yellow]")
+        keys = [k for k in keys if k not in wanted_peers]
+    data_dir = data_dir or (Path(os.environ["MODELYARD_DATA_DIR"]) if os.environ.get("MODELYARD_DATA_DIR") else None)
+    out.mkdir(parents=True, exist_ok=True)
+    single = out / "repo"
+    shutil.rmtree(single, ignore_errors=True)
+    single.mkdir()
+    (single / model).symlink_to(vdir.parent.resolve(), target_is_directory=True)
+    pre = manifest["preprocessing"]
+    setup = Setup(model=model, repo=single, onnx=onnx.resolve(), route=f"/v1/models/{model}:predict",
+                  width=pre["num_words"] if pre["kind"] != "tabular" else 0, peers_python=py)
+    bodies = _bodies(model, manifest, data_dir, out / "bodies.jsonl")
+    server_cpus, loadgen_cpus = split_cpus() if pin else (None, None)
+    opts = Options(p99_target_ms=p99_ms, rate=rate, step_s=step_s, rate_s=rate_s, rounds=rounds,
+                   server_cpus=server_cpus, loadgen_cpus=loadgen_cpus)
+    started = time.time()
+    console.print(f"[bold]modelyard bench[/bold]: {model} ({onnx}), servers {', '.join(keys)}; server CPUs "
+                  f"{sorted(server_cpus) if server_cpus else 'unpinned'}, load generator CPUs "
+                  f"{sorted(loadgen_cpus) if loadgen_cpus else 'unpinned'}")
+    try:
+        results = run_bench(setup, bodies, keys, opts, out, console.print)
+    except BenchError as e:
+        raise ModelyardError(str(e)) from None
+
+    # the engine ceiling: in-process onnxruntime, same CPUs and threads, at the batch sizes modelyard formed
+    formed = [m.mean_batch_rows for m in results.get("modelyard", []) if m.mean_batch_rows]
+    sizes = sorted({1, max(1, round(summarise(formed)["median"])) if formed else 1, 64})
+    x = real_test_rows(repo, model, data_dir or Path("../shared/datasets"), n=1000)
+    previous = os.sched_getaffinity(0) if server_cpus else None
+    if server_cpus:
+        os.sched_setaffinity(0, server_cpus)
+    try:
+        engine = engine_throughput(onnx, x, batch_sizes=tuple(sizes), device="cpu", threads=setup.threads,
+                                   seconds=1.0, repeats=rounds)
+    finally:
+        if previous:
+            os.sched_setaffinity(0, previous)
+
+    titles = {c.key: c.title for c in contenders(setup, 0, keys)}
+    roles = {c.key: c.role for c in contenders(setup, 0, keys)}
+    rows = report.summary(results, titles, roles, p99_ms, engine)
+    facts = machine(setup, opts)
+    table = report.markdown(rows, p99_ms, rate)
+    engine_line = "Engine ceiling (in-process onnxruntime, 1 thread, same CPUs): " + ", ".join(
+        f"batch {e['batch']}: {e['rows_per_s']:,.0f} rows/s" for e in engine)
+    machine_line = (f"Machine: {facts['cpu']}, {facts['logical_cpus']} logical CPUs, {facts['memory_gib']} GiB; "
+                    f"servers on CPUs {facts['server_cpus']}, wrk/k6 on {facts['loadgen_cpus']}; "
+                    f"Python {facts['python']}; {facts['wrk']}; {facts['k6']}")
+    md = (f"{table}\n{engine_line}\n\n{machine_line}\n\nModel: {model} ONNX fp32, one row per request "
+          f"(real test inputs), {rounds} rounds, median (min–max).\n")
+    (out / "bench.md").write_text(md)
+    png = report.plot(results, rows, p99_ms, out / "bench.png", f"modelyard bench: {model}, one row per request")
+    path = report.write(out, {"model": model, "onnx": str(onnx), "options": {
+        "p99_target_ms": p99_ms, "rate": rate, "rounds": rounds, "step_s": step_s, "rate_s": rate_s},
+        "machine": facts, "engine_ceiling": engine, "summary": rows,
+        "raw": {k: [m.__dict__ for m in ms] for k, ms in results.items()},
+        "elapsed_s": round(time.time() - started, 1)})
+    console.print(md)
+    console.print(f"wrote {path}, {out / 'bench.md'}, {png}")
