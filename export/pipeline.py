@@ -84,16 +84,17 @@ class _Exporter:
                  f"{rec.size_bytes / 1024:.1f} KiB, b64 {rec.latency_ms_b64:.3f} ms - {verdict}")
         return rec
 
-    def write_tflite(self, name: str, savedmodel: Path, mode: str, sparsity: float, details: dict) -> Path:
+    def write_tflite(self, name: str, savedmodel: Path, mode: str, sparsity: float, details: dict,
+                     rel: str | None = None) -> Path:
         self.say(f"converting {name}")
         t = time.time()
         float_ops = convert.NORMALIZATION_OPS if (self.float_prefix and mode in ("int8", "qat_int8")) else None
         blob = convert.tflite(savedmodel, mode, self.data.representative(), float_ops)
         if float_ops:
             details = {**details, "float_ops": float_ops}
-        path = self._fresh(VARIANTS[name].path)
+        path = self._fresh(rel or VARIANTS[name].path)
         path.write_bytes(blob)
-        self.records[name] = self.check(name, TFLiteRunner(path), sparsity=sparsity,
+        self.records[name] = self.check(name, TFLiteRunner(path), sparsity=sparsity, rel=rel,
                                         details={"mode": mode, "convert_s": round(time.time() - t, 2), **details})
         return path
 
@@ -137,7 +138,9 @@ def run_export(repo: ModelRepository, name: str, version: int | None, ds: Datase
             if "int8" in q:
                 modes += [("tflite_int8", "int8")] + ([("tflite_int8_io", "int8_io")] if "tflite" in formats else [])
             for vname, mode in modes:
-                path = ex.write_tflite(vname, sm, mode, base_sp, base)
+                # without --formats tflite, the int8 file is only ONNX's input: beside, never over, a published one
+                rel = None if "tflite" in formats else ".int8-for-onnx.tflite"
+                path = ex.write_tflite(vname, sm, mode, base_sp, base, rel)
                 if vname == "tflite_int8":
                     int8_tflite = path
 
@@ -172,8 +175,6 @@ def run_export(repo: ModelRepository, name: str, version: int | None, ds: Datase
         if "tflite" not in formats and int8_tflite is not None:  # only a stepping stone to ONNX
             ex.records.pop("tflite_int8", None)
             int8_tflite.unlink()
-            if not any((stage.dir / "tflite").iterdir()):
-                (stage.dir / "tflite").rmdir()
 
         manifest.variants.update(ex.records)
         if opts.edge:

@@ -63,10 +63,11 @@ class TextEncoder:
 
     def clip_ids(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Keras' ``num_words`` rule for id lists given directly: ids past the vocabulary become OOV."""
-        arr = np.asarray(ids, dtype=np.int64)
+        arr = np.array(ids, dtype=np.int64)
         if arr.size and arr.min() < 0:
             raise EncodingError(f"token ids must be non-negative, got {int(arr.min())}")
-        return np.where(arr < self.num_words, arr, self.oov_char)
+        arr[arr >= self.num_words] = self.oov_char
+        return arr
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         return multi_hot([self.ids(t) for t in texts], self.num_words)

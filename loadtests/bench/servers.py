@@ -27,6 +27,8 @@ class Setup:
     """Multi-hot width for a text model (the apps encode token ids); 0 for Boston's rows of numbers."""
     threads: int = 1
     peers_python: Path | None = None
+    device: str = "cpu"
+    """modelyard's ``--device``; the baseline and the peers run onnxruntime on CPU."""
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,10 @@ def contenders(s: Setup, port: int, keys: list[str]) -> list[Contender]:
     uvicorn = ["-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
                "warning"]
     serve = [sys.executable, "-m", "modelyard", "serve", "--repo", str(s.repo), "--host", "127.0.0.1", "--port",
-             str(port), "--runtime", "onnx", "--variant", "onnx_fp32", "--device", "cpu", "--poll-interval-s", "0"]
+             str(port), "--runtime", "onnx", "--variant", "onnx_fp32", "--device", s.device, "--poll-interval-s", "0"]
     my_env = {"MODELYARD_THREADS": str(s.threads), "MODELYARD_ACCESS_LOG": "false"}
-    peers = str(s.peers_python) if s.peers_python else ""
+    peers = str(s.peers_python) if s.peers_python else "python"
+    bentoml = str(Path(peers).parent / "bentoml") if s.peers_python else "bentoml"
     table = {
         "modelyard": Contender("modelyard", "modelyard (dynamic batching)", "modelyard", serve, my_env),
         "modelyard-unbatched": Contender("modelyard-unbatched", "modelyard (no batching)", "modelyard",
@@ -59,7 +62,7 @@ def contenders(s: Setup, port: int, keys: list[str]) -> list[Contender]:
         "litserve": Contender("litserve", "LitServe (batching on)", "peer",
                               [peers, "-m", f"{APPS}.litserve_app"], env),
         "bentoml": Contender("bentoml", "BentoML (adaptive batching on)", "peer",
-                             [str(Path(peers).with_name("bentoml")), "serve", f"{APPS}.bentoml_service:Model",
+                             [bentoml, "serve", f"{APPS}.bentoml_service:Model",
                               "--host", "127.0.0.1", "--port", str(port)], env),
         "http-ceiling": Contender("http-ceiling", "HTTP ceiling: bare ASGI, constant answer, no model", "ceiling",
                                   [sys.executable, *uvicorn, f"{APPS}.http_ceiling:app"], env),
