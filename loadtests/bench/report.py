@@ -26,10 +26,13 @@ def summary(results: dict[str, list[Measurement]], titles: dict[str, str], roles
         rows.append({
             "server": key, "title": titles[key], "role": roles[key],
             "rps_at_p99_target": summarise([b.rps if b else 0.0 for b, m in zip(best, ms) if m.error is None]),
+            "peak_rps": summarise([max(p.rps for p in m.sweep) for m in ok if m.sweep]),
+            "lowest_p99_ms": summarise([min(p.p99_ms for p in m.sweep) for m in ok if m.sweep]),
             "connections_at_best": [b.connections if b else None for b in best],
             "p50_ms_at_rate": summarise([m.fixed_rate.p50_ms for m in ok if m.fixed_rate]),
             "p99_ms_at_rate": summarise([m.fixed_rate.p99_ms for m in ok if m.fixed_rate]),
-            "failed_at_rate": sum(m.fixed_rate.failed + m.fixed_rate.dropped for m in ok if m.fixed_rate),
+            "failed_at_rate": sum(m.fixed_rate.failed for m in ok if m.fixed_rate),
+            "dropped_at_rate": sum(m.fixed_rate.dropped for m in ok if m.fixed_rate),
             "cpu_cores_at_best": summarise([b.cpu_cores for b in best if b]),
             "errors_in_sweep": sum(p.errors for m in ok for p in m.sweep),
             "mean_batch_rows": summarise([m.mean_batch_rows for m in ok if m.mean_batch_rows]),
@@ -55,8 +58,8 @@ def summary(results: dict[str, list[Measurement]], titles: dict[str, str], roles
 
 def markdown(rows: list[dict], target_ms: float, rate: float) -> str:
     head = (f"| server | req/s at p99 ≤ {target_ms:g} ms | × baseline | of HTTP ceiling | of engine ceiling | "
-            f"p50 / p99 ms at {rate:,.0f} req/s | server CPU (cores) | errors |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|\n")
+            f"p50 / p99 ms at {rate:,.0f} req/s | server CPU (cores) | errors | not sent at {rate:,.0f} req/s |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     lines = []
     for r in rows:
         eng = (f"{r['of_engine_ceiling']:.1%} (b{r['engine_ceiling']['batch']}: "
@@ -68,8 +71,12 @@ def markdown(rows: list[dict], target_ms: float, rate: float) -> str:
         errors = str(r["errors_in_sweep"] + r["failed_at_rate"])
         if r["failures"]:
             errors += " (" + "; ".join(r["failures"]) + ")"
-        lines.append(f"| {r['title']} | {_spread(r['rps_at_p99_target'])} | {xb} | {http} | {eng} | {lat} | "
-                     f"{_spread(r['cpu_cores_at_best'], '{:.2f}')} | {errors} |")
+        rps = _spread(r["rps_at_p99_target"])
+        if r["rps_at_p99_target"] and r["rps_at_p99_target"]["max"] == 0 and r["peak_rps"]:
+            rps = (f"none (lowest p99 {r['lowest_p99_ms']['min']:.0f} ms; "
+                   f"peak {r['peak_rps']['max']:,.0f} req/s)")
+        lines.append(f"| {r['title']} | {rps} | {xb} | {http} | {eng} | {lat} | "
+                     f"{_spread(r['cpu_cores_at_best'], '{:.2f}')} | {errors} | {r['dropped_at_rate']} |")
     return head + "\n".join(lines) + "\n"
 
 
