@@ -2,10 +2,11 @@
 
 - :mod:`serving.runtimes`  one small interface (load, warm up, predict a batch) per runtime
 - :mod:`serving.codecs`    TF Serving / KServe V2 request bodies -> model input, outputs -> answers
-- :mod:`serving.batching`  dynamic batching with a bounded queue, inference off the event loop
+- :mod:`serving.batching`  work-conserving dynamic batching with a bounded queue; inference in a worker thread
+                           (inline for batches that run faster than the handoff)
 - :mod:`serving.registry`  versions, labels, traffic split, shadow, polling and hot reload
 - :mod:`serving.metrics`   Prometheus metrics
-- :mod:`serving.app`       the FastAPI routes
+- :mod:`serving.app`       the predict fast path and the FastAPI routes
 - :mod:`serving.cli`       ``modelyard serve``
 
 Nothing here imports TensorFlow unless the SavedModel runtime is asked for.
