@@ -1,9 +1,10 @@
 """Dynamic batching per loaded model: the requests already received when a batch starts, and those that arrive
 within ``max_queue_delay`` after its first one, are joined into one batch of at most ``max_batch_size`` rows
 and run in a worker thread. With a delay of 0 (the default) the batcher never waits idle: requests that arrive
-while a batch runs form the next one, so batches grow with load and a lone request is answered at once. A batch whose recent run time is below
-``inline_max_ms`` runs on the event loop instead: for models this small, handing a batch to a thread and waking the
-loop again costs more than the model (see README, Benchmark), and nothing else could run meanwhile on a busy core.
+while a batch runs form the next one, so batches grow with load and a lone request is answered at once.
+A batch whose recent run time is below ``inline_max_ms`` runs on the event loop instead: for models this small,
+handing a batch to a thread and waking the loop again costs more than the model (see README, Benchmark), and
+nothing else could run meanwhile on a busy core.
 
 The queue is bounded: when ``max_queue_size`` requests are already waiting, :meth:`Batcher.submit`
 raises :class:`QueueFull` at once (the route answers 503 with ``Retry-After``), so latency never grows

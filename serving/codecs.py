@@ -190,6 +190,14 @@ class ModelCodec:
                                  f"got {type(i).__name__}")
         return Decoded(np.concatenate(parts), tokens or None, oov or None)
 
+    def _check_feature_names(self, given, prefix: str) -> None:
+        """Every feature named once, nothing else: otherwise one 400 that lists what is missing and unknown."""
+        missing = [f for f in self.feature_names if f not in given]
+        unknown = [str(k) for k in given if k not in self.feature_names]
+        if missing or unknown:
+            raise BadRequest(prefix + "; ".join(([f"missing {', '.join(missing)}"] if missing else []) +
+                                                ([f"unknown {', '.join(unknown)}"] if unknown else [])))
+
     def _decode_columns(self, cols: Mapping, max_instances: int) -> Decoded:
         if self.kind == "tabular":
             if set(cols) <= {"features", self.input_name} and len(cols) == 1:
@@ -197,12 +205,7 @@ class ModelCodec:
                 arr = self._rows(_numbers(cols[k], f"inputs.{k}"), f"inputs.{k}")
                 self._check_count(len(arr), f"inputs.{k}", max_instances)
                 return Decoded(arr)
-            missing = [f for f in self.feature_names if f not in cols]
-            unknown = [k for k in cols if k not in self.feature_names]
-            if missing or unknown:
-                raise BadRequest("inputs: " + "; ".join(
-                    ([f"missing {', '.join(missing)}"] if missing else []) +
-                    ([f"unknown {', '.join(map(str, unknown))}"] if unknown else [])))
+            self._check_feature_names(cols, "inputs: ")
             columns = []
             for f in self.feature_names:
                 c = _numbers(cols[f], f"inputs.{f}").reshape(-1)
@@ -319,12 +322,7 @@ class ModelCodec:
                 x = self._rows(arr.astype(np.float32), "inputs[0].shape")
             else:
                 by_name = {t[0]: (i, t) for i, t in enumerate(tensors)}
-                missing = [f for f in self.feature_names if f not in by_name]
-                unknown = [n for n in by_name if n not in self.feature_names]
-                if missing or unknown:
-                    raise BadRequest("inputs: one tensor [N, 13] or one tensor per feature; " + "; ".join(
-                        ([f"missing {', '.join(missing)}"] if missing else []) +
-                        ([f"unknown {', '.join(unknown)}"] if unknown else [])))
+                self._check_feature_names(by_name, "inputs: one tensor [N, 13] or one tensor per feature; ")
                 cols = []
                 for f in self.feature_names:
                     i, (_, dt, shape, data) = by_name[f]

@@ -12,14 +12,16 @@ from typing import Annotated, Optional
 import typer
 
 from loadtests.bench.load import CONNECTIONS
+from loadtests.bench.servers import KEYS
 
-SERVERS = "modelyard,modelyard-unbatched,fastapi,litserve,bentoml,http-ceiling"
+SERVERS = ",".join(KEYS)
 
 
 def _bodies(model: str, manifest: dict, data_dir: Path | None, path: Path, n: int = 512) -> Path:
     """Real test inputs, one TF Serving body per line: token ids for text models (clipped to the model's
     vocabulary as Keras' ``num_words`` does), rows of numbers in the manifest's feature order for Boston."""
     from loadtests import payloads
+    from modelyard.encoding import TextEncoder
 
     s = payloads.samples(model, n, str(data_dir) if data_dir else None)
     pre = manifest["preprocessing"]
@@ -28,9 +30,9 @@ def _bodies(model: str, manifest: dict, data_dir: Path | None, path: Path, n: in
         for row in s.rows:
             lines.append({"instances": [[row[f] for f in pre["feature_names"]]]})
     else:
-        top, oov = pre["num_words"], pre["oov_char"]
+        clip = TextEncoder({}, pre["num_words"], oov_char=pre["oov_char"]).clip_ids
         for ids in s.ids:
-            lines.append({"instances": [{"ids": [i if i < top else oov for i in ids]}]})
+            lines.append({"instances": [{"ids": clip(ids).tolist()}]})
     path.write_text("\n".join(json.dumps(b, separators=(",", ":")) for b in lines) + "\n")
     return path
 
@@ -64,12 +66,15 @@ def bench(
 
     from loadtests.bench import load, report
     from loadtests.bench.engine import engine_throughput, onnx_file, real_test_rows, version_dir
-    from loadtests.bench.run import BenchError, Options, machine, run_bench, split_cpus, summarise
+    from loadtests.bench.run import Options, machine, run_bench, split_cpus, summarise
     from loadtests.bench.servers import Setup, contenders, peers_python
     from modelyard.errors import ModelyardError
 
     console = Console()
     keys = [k.strip() for k in servers.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in KEYS]
+    if unknown:
+        raise ModelyardError(f"--servers: unknown {', '.join(unknown)}; choose from {SERVERS}")
     if device not in ("cpu", "cuda"):
         raise ModelyardError(f"--device {device!r}: use cpu or cuda")
     try:
@@ -84,8 +89,7 @@ def bench(
         vdir = version_dir(repo, model)
         onnx = onnx_file(repo, model)
         manifest = json.loads((vdir / "manifest.json").read_text())
-        contenders(Setup(model, repo, onnx, "/", 0), 0, keys)  # names check
-    except (load.GeneratorError, FileNotFoundError, ValueError) as e:
+    except (load.GeneratorError, FileNotFoundError) as e:
         raise ModelyardError(str(e)) from None
     py = peers_python(peers_venv)
     wanted_peers = [k for k in keys if k in ("litserve", "bentoml")]
@@ -120,10 +124,7 @@ def bench(
     console.print(f"[bold]modelyard bench[/bold]: {model} ({onnx}), servers {', '.join(keys)}; server CPUs "
                   f"{sorted(server_cpus) if server_cpus else 'unpinned'}, load generator CPUs "
                   f"{sorted(loadgen_cpus) if loadgen_cpus else 'unpinned'}")
-    try:
-        results = run_bench(setup, bodies, keys, opts, out, console.print)
-    except BenchError as e:
-        raise ModelyardError(str(e)) from None
+    results = run_bench(setup, bodies, keys, opts, out, console.print)
 
     # the engine ceiling: in-process onnxruntime, same CPUs and threads, at the batch sizes modelyard formed
     formed = [m.mean_batch_rows for m in results.get("modelyard", []) if m.mean_batch_rows]
@@ -139,8 +140,9 @@ def bench(
         if previous:
             os.sched_setaffinity(0, previous)
 
-    titles = {c.key: c.title for c in contenders(setup, 0, keys)}
-    roles = {c.key: c.role for c in contenders(setup, 0, keys)}
+    listed = contenders(setup, 0, keys)
+    titles = {c.key: c.title for c in listed}
+    roles = {c.key: c.role for c in listed}
     rows = report.summary(results, titles, roles, p99_ms, engine)
     facts = machine(setup, opts)
     table = report.markdown(rows, p99_ms, rate)

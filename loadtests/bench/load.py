@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 CONNECTIONS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -145,6 +145,3 @@ def k6(url: str, bodies: Path, rate: float, seconds: float, cpus: set[int] | Non
     return RatePoint(rate, round(m["http_reqs"]["rate"], 1), dur["med"], dur["p(99)"], int(checks.get("fails", 0)),
                      int(m.get("dropped_iterations", {}).get("count", 0)))
 
-
-def as_dict(p: Point | RatePoint) -> dict:
-    return asdict(p)

@@ -26,10 +26,6 @@ from loadtests.process import ServerNotReady, ServerProcess, free_port
 
 
 
-class BenchError(RuntimeError):
-    pass
-
-
 @dataclass
 class Options:
     p99_target_ms: float = 50.0
