@@ -36,6 +36,59 @@ def multi_hot(sequences: Sequence[Sequence[int]], num_words: int, dtype=np.float
     return out
 
 
+class IdRows:
+    """Rows of a multi-hot input kept as their token ids (already checked to lie in ``[0, width)``), so that
+    a batch is written straight into one reused array (:class:`MultiHotBatch`) instead of every request
+    allocating a ``width``-wide row that the batch then copies. ``len()`` is the number of rows."""
+
+    __slots__ = ("ids", "width")
+
+    def __init__(self, ids: Sequence[np.ndarray], width: int):
+        self.ids = ids
+        self.width = width
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def dense(self) -> np.ndarray:
+        return multi_hot(self.ids, self.width)
+
+
+class MultiHotBatch:
+    """One reused float32 ``[capacity, width]`` array that batches of :class:`IdRows` and dense rows are
+    written into; :meth:`clear` zeroes only what the last batch set. The array stays allocated and its
+    pages mapped, so a batch costs writes proportional to its token count, not a fresh zeroed allocation
+    of ``rows * width`` floats (which the model would then page in). One batch at a time."""
+
+    def __init__(self, capacity: int, width: int):
+        self.array = np.zeros((capacity, width), np.float32)
+        self._ones: list[tuple[int, np.ndarray]] = []
+        self._dense_rows = 0
+
+    def fill(self, parts: Sequence[IdRows | np.ndarray]) -> np.ndarray:
+        """The batch of ``parts`` in order, as a view of the array (valid until :meth:`clear`)."""
+        row = 0
+        for part in parts:
+            if isinstance(part, IdRows):
+                for ids in part.ids:
+                    self.array[row, ids] = 1
+                    self._ones.append((row, ids))
+                    row += 1
+            else:
+                self.array[row:row + len(part)] = part
+                row += len(part)
+                self._dense_rows = row
+        return self.array[:row]
+
+    def clear(self) -> None:
+        if self._dense_rows:
+            self.array[:self._dense_rows] = 0
+            self._dense_rows = 0
+        for row, ids in self._ones:
+            self.array[row, ids] = 0
+        self._ones.clear()
+
+
 @dataclass(frozen=True)
 class TextEncoder:
     """Raw text -> Keras-style token ids -> multi-hot vector of width ``num_words``."""

@@ -56,6 +56,9 @@ class _BodyTooLarge(Exception):
     pass
 
 
+_NO_HEADERS: Mapping[str, str] = {}
+
+
 Handler = Callable[..., Awaitable[bytes]]
 """A predict handler: ``(body, headers, **route_params) -> JSON bytes``; raises ServingError for 4xx/5xx."""
 
@@ -74,17 +77,30 @@ class PredictRoutes:
         ("v2", re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")),
     )
 
+    _CACHE_SIZE = 4096
+
     def __init__(self, predict_tfs: Handler, infer_v2: Handler):
         self._handlers = {"tfs": predict_tfs, "v2": infer_v2}
+        self._matched: dict[str, tuple[Handler, dict] | None] = {}
+        """Paths seen, matched or not (a few per model); emptied when full, so any path costs one regex at most."""
 
     def match(self, method: str, path: str) -> tuple[Handler, dict] | None:
         if method != "POST":
             return None
+        try:
+            return self._matched[path]
+        except KeyError:
+            pass
+        found = None
         for kind, pattern in self._PATTERNS:
             m = pattern.fullmatch(path)
             if m is not None:
-                return self._handlers[kind], {k: v for k, v in m.groupdict().items() if v is not None}
-        return None
+                found = self._handlers[kind], {k: v for k, v in m.groupdict().items() if v is not None}
+                break
+        if len(self._matched) >= self._CACHE_SIZE:
+            self._matched.clear()
+        self._matched[path] = found
+        return found
 
 
 class ServingMiddleware:
@@ -97,6 +113,10 @@ class ServingMiddleware:
         self.metrics = metrics
         self.access_log = settings.access_log
         self.routes = routes
+        self.headers_needed = bool(settings.api_key)
+        """Handlers read headers only to check the API key: without one, no Headers object is built."""
+        self.in_flight = 0
+        metrics.in_flight.set_function(lambda: self.in_flight)  # read at scrape: no lock per request
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -112,7 +132,7 @@ class ServingMiddleware:
         token = request_id.set(rid)
         t0 = time.perf_counter()
         rid_header = (b"x-request-id", rid.encode("latin-1"))
-        self.metrics.in_flight.inc()
+        self.in_flight += 1
         try:
             fast = self.routes.match(scope["method"], scope["path"])
             if length is not None and length.isdigit() and int(length) > self.limit:
@@ -122,7 +142,7 @@ class ServingMiddleware:
             else:
                 status = await self._answer(*fast, scope, receive, send, rid_header)
         finally:
-            self.metrics.in_flight.dec()
+            self.in_flight -= 1
         if self.access_log:
             access.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status,
                                           "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
@@ -174,8 +194,8 @@ class ServingMiddleware:
             more = message.get("more_body", False)
         headers = {}
         try:
-            body = await handler(chunks[0] if len(chunks) == 1 else b"".join(chunks), Headers(scope=scope),
-                                 **params)
+            body = await handler(chunks[0] if len(chunks) == 1 else b"".join(chunks),
+                                 Headers(scope=scope) if self.headers_needed else _NO_HEADERS, **params)
             status = 200
         except ServingError as e:
             status, body, headers = e.status, orjson.dumps({"error": e.message}), e.headers

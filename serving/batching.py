@@ -6,6 +6,9 @@ A batch whose recent run time is below ``inline_max_ms`` runs on the event loop 
 handing a batch to a thread and waking the loop again costs more than the model (see README, Benchmark), and
 nothing else could run meanwhile on a busy core.
 
+Text models' rows may arrive as token ids (:class:`~modelyard.encoding.IdRows`): a batch of them is written
+into one multi-hot array the batcher keeps and reuses, so a request never allocates a vocabulary-wide row.
+
 The queue is bounded: when ``max_queue_size`` requests are already waiting, :meth:`Batcher.submit`
 raises :class:`QueueFull` at once (the route answers 503 with ``Retry-After``), so latency never grows
 without bound.
@@ -21,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from modelyard.encoding import IdRows, MultiHotBatch
 from serving.errors import Unavailable
 
 
@@ -35,7 +39,7 @@ class Retired(Exception):
 class _Item:
     __slots__ = ("x", "future", "enqueued")
 
-    def __init__(self, x: np.ndarray, future: asyncio.Future):
+    def __init__(self, x: np.ndarray | IdRows, future: asyncio.Future):
         self.x = x
         self.future = future
         self.enqueued = time.perf_counter()
@@ -58,6 +62,8 @@ class Batcher:
         self._inline_max = max(0.0, inline_max_ms) / 1000.0
         self._recent = float("inf")
         """Exponentially weighted mean of recent batch run times; the first batch always runs in the thread."""
+        self._multi_hot: MultiHotBatch | None = None
+        """Created at the first batch of token-id rows, ``max_batch_size`` rows of the model's input width."""
         self._closed = False
         self.pending = 0
         """Requests accepted but not yet running (queued or being gathered into a batch)."""
@@ -67,7 +73,7 @@ class Batcher:
         self._wakeup = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher-{self.name}")
 
-    async def submit(self, x: np.ndarray) -> np.ndarray:
+    async def submit(self, x: np.ndarray | IdRows) -> np.ndarray:
         if self._closed:
             raise Retired(self.name)
         if self.pending >= self.max_queue_size:
@@ -121,7 +127,7 @@ class Batcher:
             if not batch:
                 continue
             started = time.perf_counter()
-            x = batch[0].x if len(batch) == 1 else np.concatenate([b.x for b in batch])
+            x, pooled = self._collate([b.x for b in batch])
             try:
                 if self._recent < self._inline_max:
                     y, elapsed = self._timed_predict(x)
@@ -132,6 +138,9 @@ class Batcher:
                     if not b.future.done():
                         b.future.set_exception(e)
                 continue
+            finally:
+                if pooled:
+                    self._multi_hot.clear()
             self._recent = elapsed if self._recent == float("inf") else 0.9 * self._recent + 0.1 * elapsed
             offset = 0
             for b in batch:
@@ -141,6 +150,17 @@ class Batcher:
                 offset += n
             if self._observer is not None:
                 self._observer(len(x), [started - b.enqueued for b in batch], elapsed)
+
+    def _collate(self, parts: list[np.ndarray | IdRows]) -> tuple[np.ndarray, bool]:
+        """The batch input, and whether it is a view of the reused multi-hot array (cleared after the run)."""
+        if not any(isinstance(p, IdRows) for p in parts):
+            return (parts[0] if len(parts) == 1 else np.concatenate(parts)), False
+        if sum(map(len, parts)) > self.max_batch_size:  # one oversized request: its own array, not a bigger pool
+            return np.concatenate([p.dense() if isinstance(p, IdRows) else p for p in parts]), False
+        if self._multi_hot is None:
+            width = next(p.width for p in parts if isinstance(p, IdRows))
+            self._multi_hot = MultiHotBatch(self.max_batch_size, width)
+        return self._multi_hot.fill(parts), True
 
     def _timed_predict(self, x: np.ndarray) -> tuple[np.ndarray, float]:
         """The model's own run time, without the thread handoff, decides where the next batch runs."""

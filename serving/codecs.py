@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelyard.encoding import features_to_rows, multi_hot
+from modelyard.encoding import IdRows, features_to_rows, multi_hot
 from modelyard.errors import EncodingError
 from modelyard.manifest import Manifest, TabularPreprocessing
 from serving.errors import BadRequest
@@ -29,8 +29,9 @@ V2_TYPES = {"float32": "FP32", "int64": "INT64", "int32": "INT32", "int8": "INT8
 
 @dataclass
 class Decoded:
-    x: np.ndarray
-    """float32 model input ``[N, width]``."""
+    x: np.ndarray | IdRows
+    """The model input: float32 ``[N, width]``, or a text model's rows as token ids (the batcher writes them
+    into its multi-hot batch)."""
     text_tokens: list[int] | None = None
     """Token count of each raw text given (drift statistics), when texts were sent."""
     text_oov: list[float] | None = None
@@ -103,9 +104,9 @@ class ModelCodec:
             ids.append(row)
             tokens.append(len(row) - 1)
             oov.append(sum(1 for w in row[1:] if w == enc.oov_char) / (len(row) - 1) if len(row) > 1 else 0.0)
-        return Decoded(multi_hot(ids, self.width), tokens, oov)
+        return Decoded(IdRows(ids, self.width), tokens, oov)
 
-    def _ids(self, seqs, what: str, suffix: str = "") -> np.ndarray:
+    def _ids(self, seqs, what: str, suffix: str = "") -> IdRows:
         rows = []
         for i, seq in enumerate(seqs):
             # JSON integers arrive as int; a bool, float or string anywhere in the list is an error
@@ -115,7 +116,7 @@ class ModelCodec:
                 rows.append(self.encoder.clip_ids(seq))
             except EncodingError as e:
                 raise BadRequest(f"{what}[{i}]{suffix}: {e}") from None
-        return multi_hot(rows, self.width)
+        return IdRows(rows, self.width)
 
     # ------------------------------------------------------------ TF Serving
     def decode_tfs(self, body: Mapping, max_instances: int) -> tuple[Decoded, bool]:
@@ -188,7 +189,8 @@ class ModelCodec:
             else:
                 raise BadRequest(f"{where}: must be text (a string), {{\"ids\": [...]}} or a multi-hot list, "
                                  f"got {type(i).__name__}")
-        return Decoded(np.concatenate(parts), tokens or None, oov or None)
+        return Decoded(np.concatenate([p.dense() if isinstance(p, IdRows) else p for p in parts]), tokens or None,
+                       oov or None)
 
     def _check_feature_names(self, given, prefix: str) -> None:
         """Every feature named once, nothing else: otherwise one 400 that lists what is missing and unknown."""

@@ -84,6 +84,9 @@ class Metrics:
 
     def observe_outputs(self, model: str, codec, y: np.ndarray) -> None:
         if codec.task == "binary_classification":
+            if len(y) == 1:  # the common request: one row, no array work
+                self.child(self.predicted_labels, model, codec.labels[int(float(y[0, 0]) >= 0.5)]).inc()
+                return
             pos = int(np.count_nonzero(y[:, 0] >= 0.5))
             if pos:
                 self.child(self.predicted_labels, model, codec.labels[1]).inc(pos)

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from modelyard.encoding import TextEncoder, features_to_rows, multi_hot, tokenize
+from modelyard.encoding import IdRows, MultiHotBatch, TextEncoder, features_to_rows, multi_hot, tokenize
 from modelyard.errors import EncodingError
 from tests.conftest import TEST_DATA
 
@@ -64,3 +64,25 @@ def test_features_by_name_or_list():
         features_to_rows([["x", 2]], names)
     with pytest.raises(EncodingError, match="finite"):
         features_to_rows([[float("nan"), 2]], names)
+
+
+def test_multi_hot_batch_equals_multi_hot_and_clears_what_it_set():
+    width = 50
+    rng = np.random.default_rng(0)
+    batch = MultiHotBatch(capacity=8, width=width)
+    for _ in range(3):  # reused: a batch never sees the ones of the one before
+        seqs = [rng.integers(0, width, size=int(rng.integers(0, 20))) for _ in range(5)]
+        dense = multi_hot(seqs[2:3], width)
+        parts = [IdRows(seqs[:2], width), dense, IdRows(seqs[3:], width)]
+        got = batch.fill(parts)
+        expected = np.concatenate([multi_hot(seqs[:2], width), dense, multi_hot(seqs[3:], width)])
+        np.testing.assert_array_equal(got, expected)
+        assert got.flags.c_contiguous and got.dtype == np.float32
+        batch.clear()
+        assert not batch.array.any()
+
+
+def test_id_rows_dense_is_the_multi_hot_encoding():
+    rows = IdRows([np.array([1, 4, 4]), np.array([], np.int64)], 6)
+    assert len(rows) == 2
+    np.testing.assert_array_equal(rows.dense(), [[0, 1, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0]])
