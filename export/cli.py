@@ -24,7 +24,7 @@ def export(
     edge: Annotated[bool, typer.Option("--edge", help="also write edge/: a .tflite bundle with a TF-free predict.py")] = False,
     edge_variant: Annotated[Optional[str], typer.Option(help="TFLite variant for --edge (default: the smallest "
                                                         "accepted one)")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="no Keras progress bars")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars for the fine-tunes")] = False,
 ) -> None:
     """Prune, quantize and convert a trained version to SavedModel, TFLite and ONNX; validate every artifact
     on the full real test set and record it in the version's manifest."""
@@ -61,7 +61,7 @@ def export(
 
     console = Console(width=None if sys.stdout.isatty() else 160)
     opts = ExportOptions(sparsity=prune, quantize=quant, formats=fmts, edge=edge, edge_variant=edge_variant,
-                         verbose=0 if quiet else 2)
+                         verbose=0 if quiet else 1)
     manifests = []
     for n in names:
         console.rule(f"export {n}")

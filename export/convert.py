@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.native_output import native_output_held
 from training.tfkeras import keras, tf
 
 SIGNATURE = "serving_default"
@@ -57,25 +58,29 @@ def tflite(savedmodel: Path, mode: str, representative: np.ndarray | None = None
             conv.inference_output_type = tf.int8
         elif float_ops:  # keep these ops float, quantize the rest (selective quantization)
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-            debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=conv, debug_dataset=gen,
-                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops)))
-            return debugger.get_nondebug_quantized_model()
-    return conv.convert()
+            with native_output_held():  # the debugger converts (and calibrates) as soon as it is built
+                debugger = tf.lite.experimental.QuantizationDebugger(
+                    converter=conv, debug_dataset=gen,
+                    debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops)))
+                return debugger.get_nondebug_quantized_model()
+    with native_output_held():
+        return conv.convert()
 
 
 def onnx_fp32(model: keras.Model, path: Path, input_name: str) -> None:
     import tf2onnx
 
     spec = [tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32, name=input_name)]
-    tf2onnx.convert.from_keras(model, input_signature=spec, opset=ONNX_OPSET, output_path=str(path))
+    with native_output_held():
+        tf2onnx.convert.from_keras(model, input_signature=spec, opset=ONNX_OPSET, output_path=str(path))
 
 
 def onnx_from_tflite(tflite_path: Path, path: Path) -> None:
     """tf2onnx's TFLite route: the int8 TFLite graph as an ONNX QDQ graph."""
     import tf2onnx
 
-    tf2onnx.convert.from_tflite(str(tflite_path), opset=ONNX_OPSET, output_path=str(path))
+    with native_output_held():
+        tf2onnx.convert.from_tflite(str(tflite_path), opset=ONNX_OPSET, output_path=str(path))
 
 
 def onnx_static_int8(fp32_path: Path, path: Path, representative: np.ndarray, input_name: str,
@@ -99,7 +104,8 @@ def onnx_static_int8(fp32_path: Path, path: Path, representative: np.ndarray, in
             batch = next(self.rows, None)
             return None if batch is None else {input_name: batch.astype(np.float32)}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # native_output_held: onnxruntime logs "consider pre-processing" for the routes compared without it
+    with tempfile.TemporaryDirectory() as tmp, native_output_held():
         source = Path(tmp) / "preprocessed.onnx" if preprocess else fp32_path
         if preprocess:  # symbolic shape inference is for transformers (and needs sympy); ONNX's suffices here
             quant_pre_process(str(fp32_path), str(source), skip_symbolic_shape=True)

@@ -81,8 +81,38 @@ def kernel_sparsity(model: keras.Model) -> tuple[dict[str, float], float]:
     return per, (zeros / total if total else 0.0)
 
 
-def prune(model: keras.Model, data: ExportData, target: float, *, seed: int = 113, verbose: int = 1,
+class EpochBar(keras.callbacks.Callback):
+    """One rich progress bar per fine-tune (epochs done, last loss), in place of Keras' two lines per epoch."""
+
+    def __init__(self, console, description: str):
+        super().__init__()
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("epochs  {task.fields[loss]}"), TimeElapsedColumn(), console=console)
+        self._task = self._progress.add_task(description, total=None, loss="")
+
+    def on_train_begin(self, logs=None):
+        self._progress.update(self._task, total=self.params["epochs"])
+        self._progress.start()
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        self._progress.update(self._task, advance=1, loss="" if loss is None else f"loss {loss:.4f}")
+
+    def on_train_end(self, logs=None):
+        self._progress.stop()
+
+
+def _fit(model: keras.Model, data: ExportData, ft: FineTune, seed: int, progress, description: str,
+         callbacks: list | None = None) -> None:
+    callbacks = [*(callbacks or []), *([EpochBar(progress, description)] if progress is not None else [])]
+    model.fit(**_fit_inputs(data, ft.batch_size, seed), epochs=ft.epochs, verbose=0, callbacks=callbacks)
+
+
+def prune(model: keras.Model, data: ExportData, target: float, *, seed: int = 113, progress=None,
           override: FineTune | None = None) -> PruneResult:
+    """``progress``: a rich Console to show the fine-tune's progress bar on; None: silent."""
     import tensorflow_model_optimization as tfmot
 
     keras.utils.set_random_seed(seed)
@@ -101,8 +131,7 @@ def prune(model: keras.Model, data: ExportData, target: float, *, seed: int = 11
 
     pruned = keras.models.clone_model(model, clone_function=wrap)
     pruned.compile(optimizer=keras.optimizers.RMSprop(ft.learning_rate), loss=_loss(data.task))
-    pruned.fit(**_fit_inputs(data, ft.batch_size, seed), epochs=ft.epochs, verbose=verbose,
-               callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    _fit(pruned, data, ft, seed, progress, "pruning fine-tune", [tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     per, overall = kernel_sparsity(stripped)
     return PruneResult(stripped, per, overall, {**sched, "total_steps": total},
@@ -111,7 +140,7 @@ def prune(model: keras.Model, data: ExportData, target: float, *, seed: int = 11
                                           if type(l).__name__ == "PruneLowMagnitude"]})
 
 
-def quantization_aware(model: keras.Model, data: ExportData, *, seed: int = 113, verbose: int = 1,
+def quantization_aware(model: keras.Model, data: ExportData, *, seed: int = 113, progress=None,
                        override: FineTune | None = None) -> tuple[keras.Model, dict]:
     """tfmot QAT on every Dense layer (the Normalization layer stays float), then a short fine-tune."""
     import tensorflow_model_optimization as tfmot
@@ -127,7 +156,7 @@ def quantization_aware(model: keras.Model, data: ExportData, *, seed: int = 113,
             layer.finalize_state()
     calibrate_activation_ranges(qat, model, data.representative(1024, seed))
     qat.compile(optimizer=keras.optimizers.RMSprop(ft.learning_rate), loss=_loss(data.task))
-    qat.fit(**_fit_inputs(data, ft.batch_size, seed), epochs=ft.epochs, verbose=verbose)
+    _fit(qat, data, ft, seed, progress, "QAT fine-tune")
     return qat, {"epochs": ft.epochs, "batch_size": ft.batch_size, "learning_rate": ft.learning_rate}
 
 

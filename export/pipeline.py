@@ -30,6 +30,7 @@ class ExportOptions:
     edge: bool = False
     edge_variant: str | None = None
     verbose: int = 1
+    """0: no progress bars for the fine-tunes."""
     prune_fine_tune: finetune.FineTune | None = None
     qat_fine_tune: finetune.FineTune | None = None
     latency_runs: tuple[int, int] = (50, 20)
@@ -52,6 +53,7 @@ def _load_keras(path: Path) -> keras.Model:
 class _Exporter:
     def __init__(self, stage_dir: Path, tmp: Path, data: ExportData, opts: ExportOptions, console: Console):
         self.dir, self.tmp, self.data, self.opts, self.console = stage_dir, tmp, data, opts, console
+        self.progress = console if opts.verbose else None
         self.records: dict[str, VariantRecord] = {}
         self.reference: np.ndarray | None = None
         self.reference_value: float | None = None
@@ -147,7 +149,7 @@ def run_export(repo: ModelRepository, name: str, version: int | None, ds: Datase
         if "tflite" in formats and "int8" in q and opts.sparsity > 0:
             ex.say(f"pruning to {opts.sparsity:.0%} sparsity (tfmot prune_low_magnitude, fine-tune on train split)")
             t = time.time()
-            pr = finetune.prune(_load_keras(keras_path), data, opts.sparsity, verbose=opts.verbose,
+            pr = finetune.prune(_load_keras(keras_path), data, opts.sparsity, progress=ex.progress,
                                 override=opts.prune_fine_tune)
             ex.say("layer sparsity after strip_pruning: "
                    + ", ".join(f"{k} {v:.1%}" for k, v in pr.layer_sparsity.items()))
@@ -160,7 +162,7 @@ def run_export(repo: ModelRepository, name: str, version: int | None, ds: Datase
         if "tflite" in formats and "qat" in q:
             ex.say("quantization-aware training (tfmot quantize_apply, short fine-tune)")
             t = time.time()
-            qm, info = finetune.quantization_aware(_load_keras(keras_path), data, verbose=opts.verbose,
+            qm, info = finetune.quantization_aware(_load_keras(keras_path), data, progress=ex.progress,
                                                    override=opts.qat_fine_tune)
             qsm = tmp / "qat_savedmodel"
             convert.save_savedmodel(qm, qsm, data.input_name, data.output_name)

@@ -75,8 +75,11 @@ class TFLiteRunner(Runner):
     def __init__(self, path: Path, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
-        self.interp = Interpreter(model_path=str(path), num_threads=threads)
-        self.interp.allocate_tensors()
+        from training.native_output import native_output_held
+
+        with native_output_held():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" notice
+            self.interp = Interpreter(model_path=str(path), num_threads=threads)
+            self.interp.allocate_tensors()
         self.inp = self.interp.get_input_details()[0]
         self.out = self.interp.get_output_details()[0]
         self.inputs = [self._spec(d) for d in self.interp.get_input_details()]
