@@ -6,7 +6,7 @@ DATA_DIR ?= $(if $(MODELYARD_DATA_DIR),$(MODELYARD_DATA_DIR),../shared/datasets)
 REPO ?= models
 MODELS := imdb reuters boston
 
-.PHONY: serve test install install-dev models bench bench-peers clean
+.PHONY: serve test install install-dev models bench bench-peers gpu-kit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ bench-peers: $(PEERS)/.installed
 bench: install-dev models bench-peers
 	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk (or brew install wrk)"; exit 2; }
 	$(BIN)/modelyard bench --repo $(REPO) --data-dir $(DATA_DIR) --peers-venv $(PEERS)
+
+# The GPU measurement for a GPU machine without internet: wheels, wrk, k6, models and data in call-sized
+# folders .gpu-kit/1..N (loadtests/bench/gpu_kit.sh prints the device calls). GPU_KIT_PYTHON: its python3.
+GPU_KIT_PYTHON ?= 3.12
+gpu-kit:
+	bash loadtests/bench/gpu_kit.sh build --python-version $(GPU_KIT_PYTHON)
 
 clean:
 	rm -rf $(VENV) runs

@@ -45,7 +45,8 @@ class Contender:
 
 def contenders(s: Setup, port: int, keys: list[str]) -> list[Contender]:
     """The servers named in ``keys`` (some of :data:`KEYS`), in that order, as commands that listen on ``port``."""
-    env = {"PYTHONPATH": str(ROOT), "MODELYARD_BENCH_ONNX": str(s.onnx), "MODELYARD_BENCH_ROUTE": s.route,
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {"PYTHONPATH": pythonpath, "MODELYARD_BENCH_ONNX": str(s.onnx), "MODELYARD_BENCH_ROUTE": s.route,
            "MODELYARD_BENCH_WIDTH": str(s.width), "MODELYARD_BENCH_THREADS": str(s.threads),
            "MODELYARD_BENCH_PORT": str(port)}
     uvicorn = ["-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
