@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from export.data import ExportData
-from training.tfkeras import keras, tf
+from training.tfkeras import keras
 
 MIN_PRUNE_WEIGHTS = 1024
 """Dense kernels smaller than this are left dense: pruning them saves nothing. The output layer is never
@@ -84,16 +84,15 @@ def kernel_sparsity(model: keras.Model) -> tuple[dict[str, float], float]:
 class EpochBar(keras.callbacks.Callback):
     """One rich progress bar per fine-tune (epochs done, last loss), in place of Keras' two lines per epoch."""
 
-    def __init__(self, console, description: str):
+    def __init__(self, console, description: str, epochs: int):
         super().__init__()
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
                                   TextColumn("epochs  {task.fields[loss]}"), TimeElapsedColumn(), console=console)
-        self._task = self._progress.add_task(description, total=None, loss="")
+        self._task = self._progress.add_task(description, total=epochs, loss="")
 
     def on_train_begin(self, logs=None):
-        self._progress.update(self._task, total=self.params["epochs"])
         self._progress.start()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -106,7 +105,7 @@ class EpochBar(keras.callbacks.Callback):
 
 def _fit(model: keras.Model, data: ExportData, ft: FineTune, seed: int, progress, description: str,
          callbacks: list | None = None) -> None:
-    callbacks = [*(callbacks or []), *([EpochBar(progress, description)] if progress is not None else [])]
+    callbacks = [*(callbacks or []), *([EpochBar(progress, description, ft.epochs)] if progress is not None else [])]
     model.fit(**_fit_inputs(data, ft.batch_size, seed), epochs=ft.epochs, verbose=0, callbacks=callbacks)
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from export import convert, finetune
 from export.data import ExportData, prepare
-from export.runtimes import KerasRunner, OnnxRunner, SavedModelRunner, TFLiteRunner
+from export.runtimes import KerasRunner, SavedModelRunner, TFLiteRunner
 from export.validate import validate
 from export.variants import VARIANTS, ExportError
 from modelyard.datasets import Dataset

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from modelyard.manifest import TensorSpec
+from training.native_output import native_output_held
 
 def _dtype(name: str) -> str:
     name = str(name)
@@ -74,8 +75,6 @@ class SavedModelRunner(Runner):
 class TFLiteRunner(Runner):
     def __init__(self, path: Path, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
-
-        from training.native_output import native_output_held
 
         with native_output_held():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" notice
             self.interp = Interpreter(model_path=str(path), num_threads=threads)

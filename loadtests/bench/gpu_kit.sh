@@ -16,10 +16,11 @@
 #
 # device K N copies .gpu-kit/K to /tmp/gpu-kit. The last call (K = N) joins the parts, checks every file's
 # sha256, installs the wheels with pip --no-index --no-deps --target /tmp/site, makes a venv on the machine's
-# python3 that sees /tmp/site first (so that a server the bench starts with PYTHONPATH replaced still imports
-# uvicorn), links the machine's nvidia-* CUDA libraries beside onnxruntime (where its preload looks), puts wrk and
-# k6 on PATH, then runs the steps in GPU_KIT_STEPS (default "pytest bench gpu_check"), continuing past a failure,
-# each stopped at the deadline, GPU_KIT_DEADLINE_S (585) seconds after the call started:
+# python3 that sees /tmp/site first (its `python` is the one every step and every server the bench starts runs,
+# and it reads the kit's .pth files, which PYTHONPATH would not), links the machine's nvidia-* CUDA libraries
+# beside onnxruntime (where its preload looks), puts wrk and k6 on PATH, then runs the steps in GPU_KIT_STEPS
+# (default "pytest bench gpu_check"), continuing past a failure, each stopped at the deadline,
+# GPU_KIT_DEADLINE_S (585) seconds after the call started:
 #   pytest     python -m pytest -m gpu <every test file with gpu tests>
 #   bench      python -m modelyard bench --device cuda --model imdb --servers modelyard,modelyard-unbatched,
 #              fastapi,http-ceiling ... $BENCH_ARGS (default: --rounds 1 --step-s 2 --rate-s 5; later options win)
@@ -316,8 +317,8 @@ for f in (site / "bin").glob("*") if (site / "bin").is_dir() else ():
 EOF
     fi
 
-    # a venv on python3 that sees /tmp/site first, then everything python3 sees: a server the bench starts with
-    # PYTHONPATH replaced by the repository root (loadtests/bench/servers.py) still imports uvicorn from the kit
+    # a venv on python3 that sees /tmp/site first, then everything python3 sees: `python` on PATH for every step
+    # and every server the bench starts (the machine has only python3), with the kit's .pth files read
     rm -rf "$VENV"
     if [ -n "${GPU_KIT_MANUAL_VENV:-}" ] || ! python3 -m venv --without-pip "$VENV" 2>/dev/null; then
         local base

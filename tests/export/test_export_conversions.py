@@ -3,9 +3,6 @@ artifact's own runtime, I/O specs read from the artifact, and every file's sha25
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pytest
 
 from export.variants import VARIANTS

@@ -22,7 +22,6 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from modelyard.encoding import KERAS_FILTERS  # noqa: E402
 from modelyard.manifest import (DatasetInfo, FeatureStats, Manifest, TabularPreprocessing,  # noqa: E402
                                 TensorSpec, TextPreprocessing, VariantRecord)
 from modelyard.repository import ModelRepository  # noqa: E402

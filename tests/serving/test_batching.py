@@ -14,22 +14,16 @@ from serving.batching import Batcher
 WIDTH = 12
 
 
-def _run(coro):
-    return asyncio.run(coro)
+def _expected(x: np.ndarray) -> np.ndarray:
+    """Output row = (sum of the row, weighted sum): answers depend on exactly which columns are set."""
+    return np.stack([x.sum(axis=1), x @ np.arange(1, WIDTH + 1, dtype=np.float32)], axis=1)
 
 
 def _model(seen: list):
-    """Output row = (sum of the row, weighted sum): answers depend on exactly which columns are set."""
-    weights = np.arange(1, WIDTH + 1, dtype=np.float32)
-
     def predict(x: np.ndarray) -> np.ndarray:
         seen.append(x.copy())
-        return np.stack([x.sum(axis=1), x @ weights], axis=1)
+        return _expected(x)
     return predict
-
-
-def _expected(x: np.ndarray) -> np.ndarray:
-    return np.stack([x.sum(axis=1), x @ np.arange(1, WIDTH + 1, dtype=np.float32)], axis=1)
 
 
 @pytest.mark.parametrize("inline_ms", [0.0, 1000.0], ids=["worker-thread", "inline"])
@@ -49,7 +43,7 @@ def test_id_rows_and_dense_rows_batch_together_and_answer_each_request(inline_ms
         await b.close()
         return outs, b
 
-    outs, b = _run(main())
+    outs, b = asyncio.run(main())
     for x, y in zip(requests, outs):
         dense = x.dense() if isinstance(x, IdRows) else x
         np.testing.assert_allclose(y, _expected(dense))
@@ -75,7 +69,7 @@ def test_a_failing_batch_still_clears_the_multi_hot_array():
         await b.close()
         return y
 
-    y = _run(main())
+    y = asyncio.run(main())
     assert calls == [3, 1] and y.tolist() == [[1.0]]
 
 
@@ -90,6 +84,6 @@ def test_a_request_larger_than_the_batch_gets_its_own_array():
         await b.close()
         return y, b
 
-    y, b = _run(main())
+    y, b = asyncio.run(main())
     np.testing.assert_allclose(y, _expected(multi_hot(ids, WIDTH)))
     assert b._multi_hot is None  # the pool is never grown past max_batch_size
