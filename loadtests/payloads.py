@@ -115,10 +115,9 @@ def _chunks(items: list, batch: int) -> list[list]:
     return out or [items[:batch]]
 
 
-def tfs_text(s: Samples, batch: int = 1, top_k: int | None = None) -> list[bytes]:
+def tfs_text(s: Samples, batch: int = 1) -> list[bytes]:
     """TF Serving REST row format, raw text: ``{"instances": ["review ...", ...]}``."""
-    extra = {"top_k": top_k} if top_k else {}
-    return [_dumps({"instances": c, **extra}) for c in _chunks(s.texts, batch)]
+    return [_dumps({"instances": c}) for c in _chunks(s.texts, batch)]
 
 
 def tfs_ids(s: Samples, batch: int = 1) -> list[bytes]:

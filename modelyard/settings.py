@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     # --- serving (``modelyard serve``; see serving/) ---
     host: str = "127.0.0.1"
     port: int = 8000
+    grpc_port: int = 8001
+    """KServe V2 gRPC port, in the same process as REST (0: no gRPC endpoint)."""
+    grpc_max_message_bytes: int = 8 * 1024 * 1024
+    """Largest gRPC message received or sent."""
     runtime: Literal["onnx", "tflite", "savedmodel"] = "onnx"
     variant: str | None = None
     """Artifact to serve (a manifest variant name); unset: the runtime's default (onnx_fp32, tflite_fp32, savedmodel)."""

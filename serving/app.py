@@ -1,70 +1,49 @@
-"""The FastAPI app: TF Serving REST (``/v1``) and KServe V2 / Open Inference Protocol (``/v2``) routes,
-thin over one handler layer. Bodies are parsed with orjson and answered with orjson; errors are
-``{"error": "..."}`` with 4xx for anything the client can fix.
+"""The ASGI app: :class:`ServingMiddleware` (request id, body limit, compression, the inference fast path) in
+front of FastAPI, whose routes are the flat list :data:`ROUTES` of handlers in ``serving/rest.py``; the gRPC
+server starts and stops with it. Every handler calls one :class:`~serving.dataplane.DataPlane`.
+Errors are ``{"error": "..."}`` with 4xx for anything the client can fix.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import gc
-import hmac
 import logging
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import modelyard
-from modelyard.gpu import gpu_facts
 from modelyard.settings import Settings
+from serving import rest
 from serving import types as wire
-from serving.batching import Retired
-from serving.errors import BadRequest, NotFound, ServingError
+from serving.dataplane import DataPlane
+from serving.errors import ServingError
 from serving.logs import request_id
-from serving.metrics import Metrics
-from serving.registry import Registry, Servable
+from serving.protocols.grpc_v2 import start_grpc_server, stop_grpc_server
+from serving.protocols.http import BodyTooLarge, accepted_encoding, compress, decompress
+from serving.rest import Reply, json_response
 
 log = logging.getLogger("serving.app")
 access = logging.getLogger("serving.access")
 
-PLATFORM = {"onnx": "onnxruntime_onnx", "tflite": "tflite", "savedmodel": "tensorflow_savedmodel"}
-TF_DTYPE = {"float32": "DT_FLOAT", "int64": "DT_INT64", "int32": "DT_INT32", "int8": "DT_INT8", "uint8": "DT_UINT8",
-            "string": "DT_STRING"}
+Handler = Callable[..., Awaitable[Reply]]
+"""An inference handler: ``(dataplane, body, headers, **route_params) -> Reply``; raises ServingError."""
+
+_WANTED = {b"x-request-id", b"content-length", b"content-encoding", b"accept-encoding", b"x-api-key",
+           b"authorization", b"inference-header-content-length"}
+"""The request headers the fast path reads; no other header is decoded."""
 
 
-def json_response(obj: Any, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
-                    media_type="application/json", headers=headers)
-
-
-def error_response(message: str, status: int, headers: dict | None = None) -> Response:
-    return json_response({"error": message}, status, headers)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-_NO_HEADERS: Mapping[str, str] = {}
-
-
-Handler = Callable[..., Awaitable[bytes]]
-"""A predict handler: ``(body, headers, **route_params) -> JSON bytes``; raises ServingError for 4xx/5xx."""
-
-
-class PredictRoutes:
-    """The predict and infer routes, matched on the raw path and answered in front of FastAPI.
+class InferenceRoutes:
+    """The inference routes, matched on the raw path and answered in front of FastAPI.
 
     These are the only routes on the hot path. Answering them here skips FastAPI's per-request machinery
     (dependency solving, Request objects, response classes), which cost more than the model itself for models
@@ -72,15 +51,15 @@ class PredictRoutes:
     """
 
     _PATTERNS = (
-        ("tfs", re.compile(r"/v1/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+)|/labels/(?P<label>[^/]+))?"
-                           r":predict")),
-        ("v2", re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")),
+        (rest.tfs_call, re.compile(r"/v1/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+)|/labels/"
+                                   r"(?P<label>[^/]+))?:(?P<method>predict|classify|regress)")),
+        (rest.v2_infer, re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")),
     )
 
     _CACHE_SIZE = 4096
 
-    def __init__(self, predict_tfs: Handler, infer_v2: Handler):
-        self._handlers = {"tfs": predict_tfs, "v2": infer_v2}
+    def __init__(self, dataplane: DataPlane):
+        self._dp = dataplane
         self._matched: dict[str, tuple[Handler, dict] | None] = {}
         """Paths seen, matched or not (a few per model); emptied when full, so any path costs one regex at most."""
 
@@ -92,10 +71,10 @@ class PredictRoutes:
         except KeyError:
             pass
         found = None
-        for kind, pattern in self._PATTERNS:
+        for handler, pattern in self._PATTERNS:
             m = pattern.fullmatch(path)
             if m is not None:
-                found = self._handlers[kind], {k: v for k, v in m.groupdict().items() if v is not None}
+                found = partial(handler, self._dp), {k: v for k, v in m.groupdict().items() if v is not None}
                 break
         if len(self._matched) >= self._CACHE_SIZE:
             self._matched.clear()
@@ -104,43 +83,38 @@ class PredictRoutes:
 
 
 class ServingMiddleware:
-    """Request id, body size limit, in-flight gauge, one JSON access-log line per request, and the predict
+    """Request id, body size limit, in-flight gauge, one JSON access-log line per request, and the inference
     routes' fast path (pure ASGI)."""
 
-    def __init__(self, app, settings: Settings, metrics: Metrics, routes: PredictRoutes):
+    def __init__(self, app, settings: Settings, dataplane: DataPlane):
         self.app = app
         self.limit = settings.max_body_bytes
-        self.metrics = metrics
         self.access_log = settings.access_log
-        self.routes = routes
-        self.headers_needed = bool(settings.api_key)
-        """Handlers read headers only to check the API key: without one, no Headers object is built."""
+        self.routes = InferenceRoutes(dataplane)
         self.in_flight = 0
-        metrics.in_flight.set_function(lambda: self.in_flight)  # read at scrape: no lock per request
+        dataplane.metrics.in_flight.set_function(lambda: self.in_flight)  # read at scrape: no lock per request
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        rid = None
-        length = None
+        headers = {}
         for k, v in scope["headers"]:
-            if k == b"x-request-id":
-                rid = v.decode("latin-1")[:128]
-            elif k == b"content-length":
-                length = v
-        rid = rid or os.urandom(16).hex()
+            if k in _WANTED:
+                headers[k.decode()] = v.decode("latin-1")
+        rid = headers.get("x-request-id", "")[:128] or os.urandom(16).hex()
         token = request_id.set(rid)
         t0 = time.perf_counter()
         rid_header = (b"x-request-id", rid.encode("latin-1"))
         self.in_flight += 1
         try:
             fast = self.routes.match(scope["method"], scope["path"])
+            length = headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > self.limit:
-                status = await self._too_large(send, self.limit, rid_header)
+                status = await self._error(send, BodyTooLarge(self.limit), rid_header)
             elif fast is None:
                 status = await self._framework(scope, receive, send, rid_header)
             else:
-                status = await self._answer(*fast, scope, receive, send, rid_header)
+                status = await self._answer(*fast, headers, receive, send, rid_header)
         finally:
             self.in_flight -= 1
         if self.access_log:
@@ -167,18 +141,18 @@ class ServingMiddleware:
             if message["type"] == "http.request":
                 received[0] += len(message.get("body", b""))
                 if received[0] > limit:
-                    raise _BodyTooLarge()
+                    raise BodyTooLarge(limit)
             return message
 
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
-        except _BodyTooLarge:
+        except BodyTooLarge as e:
             if not started[0]:
-                return await self._too_large(send, limit, rid_header)
+                return await self._error(send, e, rid_header)
         return status[0]
 
-    async def _answer(self, handler: Handler, params: dict, scope, receive, send, rid_header) -> int:
-        """The fast path: read the body (within the limit), run the handler, send its JSON."""
+    async def _answer(self, handler: Handler, params: dict, headers: dict, receive, send, rid_header) -> int:
+        """The fast path: read the body (within the limit), decompress it, run the handler, send its answer."""
         chunks = []
         size = 0
         more = True
@@ -189,35 +163,75 @@ class ServingMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                return await self._too_large(send, self.limit, rid_header)
+                return await self._error(send, BodyTooLarge(self.limit), rid_header)
             chunks.append(chunk)
             more = message.get("more_body", False)
-        headers = {}
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
-            body = await handler(chunks[0] if len(chunks) == 1 else b"".join(chunks),
-                                 Headers(scope=scope) if self.headers_needed else _NO_HEADERS, **params)
-            status = 200
+            if "content-encoding" in headers:
+                body = decompress(body, headers["content-encoding"], self.limit)
+            reply = await handler(body, headers, **params)
         except ServingError as e:
-            status, body, headers = e.status, orjson.dumps({"error": e.message}), e.headers
+            return await self._error(send, e, rid_header)
         except Exception:  # noqa: BLE001 - a bug must not take the connection down without an answer
             log.exception("unhandled error")
-            status, body = 500, orjson.dumps({"error": f"internal error; request id {request_id.get()}"})
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
-                                rid_header,
-                                *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())]})
-        await send({"type": "http.response.body", "body": body})
-        return status
+            return await self._error(send, ServingError(f"internal error; request id {request_id.get()}"),
+                                     rid_header)
+        out, extra = reply.body, reply.headers
+        coding = accepted_encoding(headers.get("accept-encoding")) if len(out) >= 1024 else None
+        if coding is not None:
+            out = compress(out, coding)
+            extra = [*extra, (b"content-encoding", coding.encode())]
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", reply.content_type), (b"content-length", b"%d" % len(out)),
+                                rid_header, *extra]})
+        await send({"type": "http.response.body", "body": out})
+        return 200
 
     @staticmethod
-    async def _too_large(send, limit: int, rid_header) -> int:
-        body = orjson.dumps({"error": f"request body is larger than the limit of {limit} bytes "
-                                      "(MODELYARD_MAX_BODY_BYTES); send fewer instances per request"})
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close"), rid_header]})
+    async def _error(send, e: ServingError, rid_header) -> int:
+        body = orjson.dumps({"error": e.message})
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), rid_header,
+                   *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in e.headers.items())]
+        if e.status == 413:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": e.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        return 413
+        return e.status
+
+
+# ------------------------------------------------------------------ routes
+_TFS, _V2, _TRITON, _ADMIN = ["TF Serving REST"], ["KServe V2"], ["Triton extensions"], ["admin"]
+_M = "/v2/models/{name}"
+_MV = "/v2/models/{name}/versions/{version}"
+ROUTES = [
+    # (method, path, handler, tags, summary)
+    ("GET", "/v1/models/{name}", rest.tfs_status, _TFS, "Model version status"),
+    ("GET", "/v1/models/{name}/versions/{version}", rest.tfs_status, _TFS, "Version status"),
+    ("GET", "/v1/models/{name}/labels/{label}", rest.tfs_status, _TFS, "Labelled version status"),
+    ("GET", "/v1/models/{name}/metadata", rest.tfs_metadata, _TFS, "Signature and serving metadata"),
+    ("GET", "/v1/models/{name}/versions/{version}/metadata", rest.tfs_metadata, _TFS, "Version metadata"),
+    ("GET", "/v1/models/{name}/labels/{label}/metadata", rest.tfs_metadata, _TFS, "Labelled version metadata"),
+    ("GET", "/v2", rest.v2_server, _V2, "Server metadata"),
+    ("GET", "/v2/health/live", rest.v2_live, _V2, "Liveness"),
+    ("GET", "/v2/health/ready", rest.v2_ready, _V2, "True once every model is loaded and warmed up"),
+    ("GET", _M, rest.v2_model, _V2, "Model metadata: the input to send, outputs, alternative inputs"),
+    ("GET", _MV, rest.v2_model, _V2, "Model version metadata"),
+    ("GET", _M + "/ready", rest.v2_model_ready, _V2, "Model readiness"),
+    ("GET", _MV + "/ready", rest.v2_model_ready, _V2, "Model version readiness"),
+    ("GET", _M + "/config", rest.v2_model_config, _TRITON, "Model configuration"),
+    ("GET", _MV + "/config", rest.v2_model_config, _TRITON, "Model version configuration"),
+    ("GET", "/v2/models/stats", rest.v2_model_stats, _TRITON, "Statistics of every model"),
+    ("GET", _M + "/stats", rest.v2_model_stats, _TRITON, "Statistics: counts and cumulative time per stage"),
+    ("GET", _MV + "/stats", rest.v2_model_stats, _TRITON, "Statistics of one version"),
+    ("POST", "/v2/repository/index", rest.v2_repository_index, _TRITON, "Repository index"),
+    ("POST", "/v2/repository/models/{name}/load", rest.v2_repository_load, _TRITON, "Load a model (admin)"),
+    ("POST", "/v2/repository/models/{name}/unload", rest.v2_repository_unload, _TRITON, "Unload a model (admin)"),
+    ("POST", "/admin/reload", rest.admin_reload, _ADMIN, "Poll the repository now, retrying failed versions"),
+    ("POST", "/admin/models/{name}/reload", rest.admin_reload_model, _ADMIN, "Reload one model"),
+    ("POST", "/admin/models/{name}/versions/{version}/unload", rest.admin_unload, _ADMIN, "Unload one version"),
+    ("GET", "/metrics", rest.prometheus, ["metrics"], "Prometheus metrics"),
+]
 
 
 def _body_doc(model, examples: dict) -> dict:
@@ -230,362 +244,94 @@ _ERRORS = {400: {"model": wire.ErrorResponse, "description": "bad input; the mes
            404: {"model": wire.ErrorResponse, "description": "unknown model, version or label"},
            413: {"model": wire.ErrorResponse, "description": "body too large"},
            503: {"model": wire.ErrorResponse, "description": "loading, or queue full (see Retry-After)"}}
+_INFERENCE_DOCS = [
+    # (path, summary, request model, examples, response model)
+    ("/v1/models/{name}:predict", "Predict: the output tensor's rows", wire.PredictRequest, wire.TFS_EXAMPLES,
+     wire.PredictResponse),
+    ("/v1/models/{name}/versions/{version}:predict", "Predict with one version", wire.PredictRequest,
+     wire.TFS_EXAMPLES, wire.PredictResponse),
+    ("/v1/models/{name}/labels/{label}:predict", "Predict with a labelled version", wire.PredictRequest,
+     wire.TFS_EXAMPLES, wire.PredictResponse),
+    ("/v1/models/{name}:classify", "Classify (IMDB, Reuters): every label with its score", wire.ExamplesRequest,
+     wire.CLASSIFY_EXAMPLES, wire.ClassifyResponse),
+    ("/v1/models/{name}:regress", "Regress (Boston): the predicted value", wire.ExamplesRequest,
+     wire.REGRESS_EXAMPLES, wire.RegressResponse),
+    ("/v2/models/{name}/infer", "Infer (latest version, or the traffic split)", wire.InferenceRequest,
+     wire.V2_EXAMPLES, wire.InferenceResponse),
+    ("/v2/models/{name}/versions/{version}/infer", "Infer with one version", wire.InferenceRequest,
+     wire.V2_EXAMPLES, wire.InferenceResponse),
+]
 
 
-_TFS_DOC = dict(tags=["TF Serving REST"], responses={200: {"model": wire.PredictResponse}, **_ERRORS},
-                openapi_extra=_body_doc(wire.PredictRequest, wire.TFS_EXAMPLES))
-_V2_DOC = dict(tags=["KServe V2"], responses={200: {"model": wire.InferenceResponse}, **_ERRORS},
-               openapi_extra=_body_doc(wire.InferenceRequest, wire.V2_EXAMPLES))
-_PREDICT_DOCS = APIRouter()
-"""Declarations of the routes :class:`PredictRoutes` answers, for the OpenAPI schema only: never mounted."""
+def _inference_docs() -> APIRouter:
+    """Declarations of the routes :class:`InferenceRoutes` answers, for the OpenAPI schema only: never mounted."""
+    router = APIRouter()
+    for path, summary, request, examples, response in _INFERENCE_DOCS:
+        router.add_api_route(path, _documented_only, methods=["POST"], summary=summary,
+                             tags=_TFS if path.startswith("/v1") else _V2, openapi_extra=_body_doc(request, examples),
+                             responses={200: {"model": response}, **_ERRORS})
+    return router
 
 
-@_PREDICT_DOCS.post("/v1/models/{name}:predict", summary="Predict (latest version, or the traffic split)", **_TFS_DOC)
-def _tfs_predict(name: str): ...
-
-
-@_PREDICT_DOCS.post("/v1/models/{name}/versions/{version}:predict", summary="Predict with one version", **_TFS_DOC)
-def _tfs_predict_version(name: str, version: str): ...
-
-
-@_PREDICT_DOCS.post("/v1/models/{name}/labels/{label}:predict", summary="Predict with a labelled version",
-                    **_TFS_DOC)
-def _tfs_predict_label(name: str, label: str): ...
-
-
-@_PREDICT_DOCS.post("/v2/models/{name}/infer", summary="Infer (latest version, or the traffic split)", **_V2_DOC)
-def _v2_infer(name: str): ...
-
-
-@_PREDICT_DOCS.post("/v2/models/{name}/versions/{version}/infer", summary="Infer with one version", **_V2_DOC)
-def _v2_infer_version(name: str, version: str): ...
+async def _documented_only(request: Request):  # pragma: no cover - InferenceRoutes answers these paths
+    raise StarletteHTTPException(500)
 
 
 def _openapi(app: FastAPI) -> dict:
     if app.openapi_schema is None:
         app.openapi_schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                         routes=[*_PREDICT_DOCS.routes, *app.routes])
+                                         routes=[*_inference_docs().routes, *app.routes])
     return app.openapi_schema
 
 
+# ------------------------------------------------------------------ errors
+async def _serving_error(request: Request, e: ServingError):
+    return json_response({"error": e.message}, e.status, e.headers)
+
+
+async def _http_error(request: Request, e: StarletteHTTPException):
+    msg = e.detail if isinstance(e.detail, str) else str(e.detail)
+    if e.status_code == 404 and msg == "Not Found":
+        msg = f"no route {request.method} {request.url.path}; see /docs"
+    return json_response({"error": msg}, e.status_code, getattr(e, "headers", None))
+
+
+async def _validation_error(request: Request, e: RequestValidationError):
+    first = e.errors()[0]
+    return json_response({"error": f"{'.'.join(map(str, first['loc']))}: {first['msg']}"}, 400)
+
+
+async def _internal(request: Request, e: Exception):
+    log.exception("unhandled error")
+    return json_response({"error": f"internal error; request id {request_id.get()}"}, 500)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI):
+    dp: DataPlane = app.state.dataplane
+    await dp.start()
+    grpc_server = await start_grpc_server(dp, dp.settings)
+    try:
+        yield
+    finally:
+        if grpc_server is not None:
+            await stop_grpc_server(grpc_server, dp.settings.drain_timeout_s)
+        await dp.stop()
+
+
 def create_app(settings: Settings) -> ServingMiddleware:
-    """The ASGI app: :class:`ServingMiddleware` (the predict fast path) in front of the FastAPI app (``.app``),
+    """The ASGI app: :class:`ServingMiddleware` (the inference fast path) in front of the FastAPI app (``.app``),
     outside FastAPI's own middleware stack so that the hot path pays for none of it."""
-    metrics = Metrics()
-    registry = Registry(settings, metrics)
-    api_key = settings.api_key.encode() if settings.api_key else None
-    max_instances = settings.max_instances
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):
-        metrics.ready.set(0)
-        initial = asyncio.create_task(registry.poll(), name="initial-load")
-        poller = asyncio.create_task(_poll_after(initial), name="poll-repository")
-        try:
-            yield
-        finally:
-            poller.cancel()
-            initial.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await initial
-            await registry.close()
-            log.info("server stopped; every queued request was answered")
-
-    async def _poll_after(initial: asyncio.Task) -> None:
-        with contextlib.suppress(Exception):
-            await initial
-        log.info("initial load finished", extra={"ready": registry.ready(), "models": {
-            n: sorted(st.versions) for n, st in registry.models.items()}})
-        gc.freeze()  # what startup built (models, routes, imports) is never garbage: keep collections from rescanning it
-        await registry.run_polling()
-
-    app = FastAPI(title="modelyard serving", version=modelyard.__version__, lifespan=lifespan,
+    app = FastAPI(title="modelyard serving", version=modelyard.__version__, lifespan=_lifespan,
                   description="IMDB, Reuters and Boston housing models over TF Serving REST (`/v1`) and "
-                              "KServe V2 / Open Inference Protocol (`/v2`). Text models take raw text, token ids "
-                              "or multi-hot vectors; Boston takes its 13 features by name or as a list.")
-    app.state.registry = registry
-    app.state.metrics = metrics
+                              "KServe V2 / Open Inference Protocol (`/v2`, and gRPC). Text models take raw text, "
+                              "token ids or multi-hot vectors; Boston takes its 13 features by name or as a list.")
+    app.state.dataplane = dp = DataPlane(settings)
     app.state.settings = settings
-
-    # ------------------------------------------------------------ errors
-    @app.exception_handler(ServingError)
-    async def _serving_error(request: Request, e: ServingError):
-        return error_response(e.message, e.status, e.headers)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, e: StarletteHTTPException):
-        msg = e.detail if isinstance(e.detail, str) else str(e.detail)
-        if e.status_code == 404 and msg == "Not Found":
-            msg = f"no route {request.method} {request.url.path}; see /docs"
-        return error_response(msg, e.status_code, getattr(e, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, e: RequestValidationError):
-        first = e.errors()[0]
-        return error_response(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 400)
-
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, e: Exception):
-        log.exception("unhandled error")
-        return error_response(f"internal error; request id {request_id.get()}", 500)
-
-    # ------------------------------------------------------------ handler layer
-    def check_key(headers: Mapping[str, str]) -> None:
-        if api_key is None:
-            return
-        given = headers.get("x-api-key")
-        if given is None:
-            auth = headers.get("authorization", "")
-            if auth[:7].lower() == "bearer ":
-                given = auth[7:]
-        if given is None or not hmac.compare_digest(given.encode(), api_key):
-            raise ServingError("missing or invalid API key: send it as 'X-API-Key: <key>' or "
-                               "'Authorization: Bearer <key>'", 401, {"WWW-Authenticate": "Bearer"})
-
-    def parse_json(body: bytes) -> Any:
-        if not body:
-            raise BadRequest("body: empty; send a JSON object")
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as e:
-            raise BadRequest(f"body: malformed JSON: {e}") from None
-
-    async def run(primary: Servable, shadow: Servable | None, name: str, version, label, x):
-        try:
-            y = await primary.batcher.submit(x)
-        except Retired:  # the version was unloaded between routing and queueing: route again
-            primary, shadow = registry.resolve(name, version, label)
-            y = await primary.batcher.submit(x)
-        if shadow is not None:
-            registry.mirror(primary, shadow, x, y)
-        return primary, y
-
-    def count(name: str, s: Servable | None, route: str, status: int, t0: float) -> None:
-        known = name in registry.models
-        model = name if known else "_unknown"
-        metrics.child(metrics.requests, model, str(s.version) if s else "", s.variant_name if s else "", route,
-                      str(status)).inc()
-        if known:
-            metrics.child(metrics.request_latency, model, route).observe(time.perf_counter() - t0)
-
-    async def predict_tfs(raw: bytes, headers: Mapping[str, str], name: str, version=None, label=None) -> bytes:
-        t0 = time.perf_counter()
-        primary = None
-        try:
-            check_key(headers)
-            body = parse_json(raw)
-            primary, shadow = registry.resolve(name, version, label)
-            decoded, columnar = primary.codec.decode_tfs(body, max_instances)
-            top_k = body.get("top_k")
-            if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
-                raise BadRequest("top_k: must be a positive integer")
-            primary, y = await run(primary, shadow, name, version, label, decoded.x)
-            metrics.observe_inputs(name, primary.codec, decoded)
-            metrics.observe_outputs(name, primary.codec, y)
-            out = primary.codec.encode_tfs(y, columnar, top_k)
-            resp = orjson.dumps({"outputs" if columnar else "predictions": out, "model": name,
-                                 "version": primary.version, "variant": primary.variant_name},
-                                option=orjson.OPT_SERIALIZE_NUMPY)
-            count(name, primary, "v1_predict", 200, t0)
-            return resp
-        except ServingError as e:
-            count(name, primary, "v1_predict", e.status, t0)
-            raise
-
-    async def infer_v2(raw: bytes, headers: Mapping[str, str], name: str, version=None) -> bytes:
-        t0 = time.perf_counter()
-        primary = None
-        try:
-            check_key(headers)
-            body = parse_json(raw)
-            primary, shadow = registry.resolve(name, version)
-            decoded = primary.codec.decode_v2(body, max_instances)
-            params = body.get("parameters") or {}
-            top_k = params.get("top_k") if isinstance(params, dict) else None
-            if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
-                raise BadRequest("parameters.top_k: must be a positive integer")
-            requested = body.get("outputs")
-            if requested is not None:
-                if not isinstance(requested, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
-                                                              for o in requested):
-                    raise BadRequest("outputs: must be a list of {\"name\": ...}")
-                requested = [o["name"] for o in requested]
-            primary, y = await run(primary, shadow, name, version, None, decoded.x)
-            metrics.observe_inputs(name, primary.codec, decoded)
-            metrics.observe_outputs(name, primary.codec, y)
-            outputs = primary.codec.encode_v2(y, requested, top_k)
-            rid = body.get("id")
-            resp = orjson.dumps({"model_name": name, "model_version": str(primary.version),
-                                 "id": rid if isinstance(rid, str) else request_id.get(),
-                                 "parameters": {"variant": primary.variant_name, "runtime": primary.runtime.name,
-                                                "device": primary.runtime.device},
-                                 "outputs": outputs}, option=orjson.OPT_SERIALIZE_NUMPY)
-            count(name, primary, "v2_infer", 200, t0)
-            return resp
-        except ServingError as e:
-            count(name, primary, "v2_infer", e.status, t0)
-            raise
-
-    def version_status(name: str, version=None, label=None) -> dict:
-        st = registry.state(name)
-        if label is not None or version is not None:
-            s, _ = registry.resolve(name, version, label)
-            versions = [s.version]
-        else:
-            versions = sorted(set(st.versions) | set(st.failed) | st.loading, reverse=True)
-        out = []
-        for v in versions:
-            if v in st.versions:
-                out.append({"version": str(v), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}})
-            elif v in st.loading:
-                out.append({"version": str(v), "state": "LOADING", "status": {"error_code": "OK", "error_message": ""}})
-            else:
-                out.append({"version": str(v), "state": "END",
-                            "status": {"error_code": "UNKNOWN", "error_message": st.failed[v][1]}})
-        return {"model_version_status": out}
-
-    def describe(s: Servable) -> dict:
-        m = s.manifest
-        p = m.preprocessing
-        rt = s.runtime
-        return {"task": m.task, "labels": m.labels, "variant": s.variant_name, "format": s.variant.format,
-                **rt.describe(), "gpu": gpu_facts(rt.cuda.device_id) if rt.device == "cuda" else None,
-                "loaded_versions": sorted(registry.models[s.name].versions),
-                "variants_in_manifest": {k: v.status for k, v in m.variants.items()},
-                "preprocessing": p.kind, **({"feature_names": p.feature_names} if p.kind == "tabular" else
-                                            {"num_words": p.num_words}),
-                "test_metrics": m.metrics, "labels_config": registry.models[s.name].config.labels}
-
-    def tfs_metadata(name: str, version=None, label=None) -> dict:
-        s, _ = registry.resolve(name, version, label) if (version or label) else (
-            registry._servable(registry.state(name), registry.state(name).latest() or 0, None), None)
-        sig = lambda specs: {t.name: {"dtype": TF_DTYPE.get(t.dtype, "DT_INVALID"), "name": t.name,  # noqa: E731
-                                      "tensor_shape": {"dim": [{"size": str(d if d is not None else -1)}
-                                                               for d in t.shape]}} for t in specs}
-        return {"model_spec": {"name": name, "signature_name": "", "version": str(s.version)},
-                "metadata": {"signature_def": {"signature_def": {"serving_default": {
-                    "inputs": sig(s.manifest.inputs), "outputs": sig(s.manifest.outputs),
-                    "method_name": "tensorflow/serving/predict"}}}},
-                "modelyard": describe(s)}
-
-    def v2_metadata(name: str, version=None) -> dict:
-        st = registry.state(name)
-        s = registry.resolve(name, version)[0] if version is not None else registry._servable(st, st.latest() or 0, None)
-        inputs, outputs = s.codec.v2_metadata_io()
-        return {"name": name, "versions": [str(v) for v in sorted(st.versions)], "platform": PLATFORM[s.runtime.name],
-                "inputs": inputs, "outputs": outputs, "parameters": describe(s)}
-
+    for method, path, handler, tags, summary in ROUTES:
+        app.add_api_route(path, handler, methods=[method], tags=tags, summary=summary)
+    for exc, handler in ((ServingError, _serving_error), (StarletteHTTPException, _http_error),
+                         (RequestValidationError, _validation_error), (Exception, _internal)):
+        app.add_exception_handler(exc, handler)
     app.openapi = lambda: _openapi(app)
-
-    # ------------------------------------------------------------ TF Serving REST
-
-    @app.get("/v1/models/{name}", tags=["TF Serving REST"], summary="Model version status")
-    async def tfs_status(name: str):
-        return json_response(version_status(name))
-
-    @app.get("/v1/models/{name}/versions/{version}", tags=["TF Serving REST"], summary="Version status")
-    async def tfs_status_version(name: str, version: str):
-        return json_response(version_status(name, version=version))
-
-    @app.get("/v1/models/{name}/labels/{label}", tags=["TF Serving REST"], summary="Labelled version status")
-    async def tfs_status_label(name: str, label: str):
-        return json_response(version_status(name, label=label))
-
-    @app.get("/v1/models/{name}/metadata", tags=["TF Serving REST"], summary="Signature and serving metadata")
-    async def tfs_meta(name: str):
-        return json_response(tfs_metadata(name))
-
-    @app.get("/v1/models/{name}/versions/{version}/metadata", tags=["TF Serving REST"])
-    async def tfs_meta_version(name: str, version: str):
-        return json_response(tfs_metadata(name, version=version))
-
-    @app.get("/v1/models/{name}/labels/{label}/metadata", tags=["TF Serving REST"])
-    async def tfs_meta_label(name: str, label: str):
-        return json_response(tfs_metadata(name, label=label))
-
-    # ------------------------------------------------------------ KServe V2
-
-    @app.get("/v2", tags=["KServe V2"], summary="Server metadata")
-    async def v2_server():
-        return json_response({"name": "modelyard", "version": modelyard.__version__, "extensions": []})
-
-    @app.get("/v2/health/live", tags=["KServe V2"])
-    async def v2_live():
-        return json_response({"live": True})
-
-    @app.get("/v2/health/ready", tags=["KServe V2"], summary="True once every model is loaded and warmed up")
-    async def v2_ready():
-        ready = registry.ready()
-        return json_response({"ready": ready}, 200 if ready else 503)
-
-    @app.get("/v2/models/{name}", tags=["KServe V2"], summary="Model metadata")
-    async def v2_model(name: str):
-        return json_response(v2_metadata(name))
-
-    @app.get("/v2/models/{name}/versions/{version}", tags=["KServe V2"], summary="Model version metadata")
-    async def v2_model_version(name: str, version: str):
-        return json_response(v2_metadata(name, version))
-
-    def _model_ready(name: str, version=None) -> Response:
-        st = registry.state(name)
-        if version is not None:
-            registry.resolve(name, version)
-        ready = bool(st.versions)
-        return json_response({"name": name, "ready": ready}, 200 if ready else 503)
-
-    @app.get("/v2/models/{name}/ready", tags=["KServe V2"])
-    async def v2_model_ready(name: str):
-        return _model_ready(name)
-
-    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["KServe V2"])
-    async def v2_model_version_ready(name: str, version: str):
-        return _model_ready(name, version)
-
-    # ------------------------------------------------------------ admin, metrics
-    def admin(request: Request) -> None:
-        if not settings.enable_admin:
-            raise NotFound("admin routes are disabled; start the server with --enable-admin "
-                           "(MODELYARD_ENABLE_ADMIN=1)")
-        check_key(request.headers)
-
-    @app.post("/admin/reload", tags=["admin"], summary="Poll the repository now, retrying failed versions")
-    async def admin_reload(request: Request):
-        admin(request)
-        await registry.reload()
-        return json_response({n: version_status(n) for n in registry.models})
-
-    @app.post("/admin/models/{name}/reload", tags=["admin"])
-    async def admin_reload_model(request: Request, name: str):
-        admin(request)
-        registry.state(name)
-        await registry.reload(name)
-        return json_response(version_status(name))
-
-    @app.post("/admin/models/{name}/versions/{version}/unload", tags=["admin"])
-    async def admin_unload(request: Request, name: str, version: str):
-        admin(request)
-        if not version.isdigit():
-            raise BadRequest(f"version: '{version}' is not a version number")
-        await registry.unload(name, int(version))
-        return json_response(version_status(name))
-
-    @app.get("/metrics", tags=["metrics"], summary="Prometheus metrics")
-    async def prometheus():
-        gpus = {s.runtime.cuda.device_id for st in registry.models.values() for vs in st.versions.values()
-                for s in vs.values() if s.runtime.device == "cuda"}
-        for facts in filter(None, map(gpu_facts, sorted(gpus))):
-            lbl = (str(facts["index"]), facts["name"])
-            metrics.gpu_memory_used.labels(*lbl).set(facts["memory_used_bytes"])
-            metrics.gpu_memory_total.labels(*lbl).set(facts["memory_total_bytes"])
-        for st in registry.models.values():
-            metrics.queue_depth.labels(st.name).set(sum(s.batcher.pending for vs in st.versions.values()
-                                                        for s in vs.values() if s.batcher))
-            pre = next((s.manifest.preprocessing for vs in st.versions.values() for s in vs.values()), None)
-            if pre is not None and pre.kind == "multi_hot_text":
-                if pre.train_mean_tokens is not None:
-                    metrics.train_text_tokens.labels(st.name).set(pre.train_mean_tokens)
-                if pre.train_oov_rate is not None:
-                    metrics.train_oov.labels(st.name).set(pre.train_oov_rate)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    return ServingMiddleware(app, settings, metrics, PredictRoutes(predict_tfs, infer_v2))
+    return ServingMiddleware(app, settings, dp)

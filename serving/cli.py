@@ -27,6 +27,8 @@ def serve(
     repo: Annotated[Optional[Path], typer.Option(help="model repository (env MODELYARD_REPO; default ./models)")] = None,
     host: Annotated[Optional[str], typer.Option(help="bind address (env MODELYARD_HOST; default 127.0.0.1)")] = None,
     port: Annotated[Optional[int], typer.Option(help="port (env MODELYARD_PORT; default 8000)")] = None,
+    grpc_port: Annotated[Optional[int], typer.Option(min=0, max=65535, help="KServe V2 gRPC port, same process "
+                                                     "(env MODELYARD_GRPC_PORT; default 8001; 0 = no gRPC)")] = None,
     runtime: Annotated[Optional[RuntimeName], typer.Option(help="runtime (env MODELYARD_RUNTIME; default onnx)")] = None,
     variant: Annotated[Optional[str], typer.Option(help="manifest variant to serve (env MODELYARD_VARIANT; default "
                                                    "per runtime: onnx_fp32, tflite_fp32, savedmodel)")] = None,
@@ -46,8 +48,9 @@ def serve(
     poll_interval_s: Annotated[Optional[float], typer.Option(min=0, help="repository poll period, 0 = off "
                                                              "(default 5)")] = None,
 ) -> None:
-    """Serve every model in the repository over TF Serving REST and KServe V2, with Prometheus /metrics."""
-    settings = load_settings(repo=repo, host=host, port=port, runtime=runtime.value if runtime else None,
+    """Serve every model in the repository over TF Serving REST and KServe V2 (REST and gRPC), with Prometheus
+    /metrics."""
+    settings = load_settings(repo=repo, host=host, port=port, grpc_port=grpc_port, runtime=runtime.value if runtime else None,
                              variant=variant, device=device.value if device else None, config=config,
                              api_key=api_key, enable_admin=enable_admin, max_batch_size=max_batch_size,
                              max_queue_delay_ms=max_queue_delay_ms, max_queue_size=max_queue_size,

@@ -14,11 +14,11 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = r = registry or CollectorRegistry()
-        self.requests = Counter("modelyard_requests_total", "HTTP requests by model, version, variant, route and status",
-                                ["model", "version", "variant", "route", "status"], registry=r)
+        self.requests = Counter("modelyard_requests_total", "Requests by model, version, variant, route, protocol (rest, grpc) and status",
+                                ["model", "version", "variant", "route", "protocol", "status"], registry=r)
         self.request_latency = Histogram("modelyard_request_duration_seconds",
-                                         "Time from request received to answer ready, by model and route",
-                                         ["model", "route"], buckets=LATENCY_BUCKETS, registry=r)
+                                         "Time from request received to answer ready, by model, route and protocol",
+                                         ["model", "route", "protocol"], buckets=LATENCY_BUCKETS, registry=r)
         self.queue_wait = Histogram("modelyard_queue_wait_seconds", "Time a request waited for its batch to start",
                                     ["model", "version", "variant"], buckets=LATENCY_BUCKETS, registry=r)
         self.inference = Histogram("modelyard_inference_duration_seconds", "Model run time per batch",
@@ -83,7 +83,7 @@ class Metrics:
         return c
 
     def observe_outputs(self, model: str, codec, y: np.ndarray) -> None:
-        if codec.task == "binary_classification":
+        if codec.task.name == "binary_classification":
             if len(y) == 1:  # the common request: one row, no array work
                 self.child(self.predicted_labels, model, codec.labels[int(float(y[0, 0]) >= 0.5)]).inc()
                 return
@@ -92,8 +92,8 @@ class Metrics:
                 self.child(self.predicted_labels, model, codec.labels[1]).inc(pos)
             if len(y) - pos:
                 self.child(self.predicted_labels, model, codec.labels[0]).inc(len(y) - pos)
-        elif codec.task == "multiclass_classification":
-            labels = codec.labels or [str(i) for i in range(y.shape[1])]
+        elif codec.task.name == "multiclass_classification":
+            labels = codec.labels
             idx, counts = np.unique(np.argmax(y, axis=1), return_counts=True)
             for i, c in zip(idx.tolist(), counts.tolist()):
                 self.child(self.predicted_labels, model, labels[i]).inc(c)

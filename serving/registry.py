@@ -48,6 +48,7 @@ from serving.batching import Batcher
 from serving.codecs import ModelCodec
 from serving.errors import BadRequest, NotFound, Unavailable
 from serving.metrics import Metrics
+from serving.statistics import Statistics
 from serving.runtimes import DEFAULT_VARIANT, Runtime, RuntimeLoadError, runtime_class
 
 log = logging.getLogger("serving.registry")
@@ -150,9 +151,10 @@ def _signature(vdir: Path) -> tuple:
 
 
 class Registry:
-    def __init__(self, settings: Settings, metrics: Metrics):
+    def __init__(self, settings: Settings, metrics: Metrics, stats: Statistics):
         self.settings = settings
         self.metrics = metrics
+        self.stats = stats
         self.repo = ModelRepository(settings.repo)
         self.config_path = settings.config
         self.config = ServeConfig.read(settings.config)
@@ -161,6 +163,8 @@ class Registry:
         self.initial_load_done = False
         self._lock = asyncio.Lock()
         self._shadow_tasks: set[asyncio.Task] = set()
+        self.unloaded: set[str] = set()
+        """Models unloaded by a repository request: polling leaves them alone until they are loaded again."""
 
     # -------------------------------------------------------------- config
     def _cfg_sig(self):
@@ -204,8 +208,7 @@ class Registry:
 
     # -------------------------------------------------------------- status
     def expected_models(self) -> list[str]:
-        names = set(self.repo.model_names())
-        return sorted(names)
+        return sorted(set(self.repo.model_names()) - self.unloaded)
 
     def ready(self) -> bool:
         return self.initial_load_done and all(
@@ -248,6 +251,7 @@ class Registry:
         qh, ih, bh = m.queue_wait.labels(*lbl), m.inference.labels(*lbl), m.batch_size.labels(*lbl)
 
         def observe(rows: int, waits: list[float], seconds: float) -> None:
+            self.stats.batch(s.name, s.version, rows, waits, seconds)
             bh.observe(rows)
             ih.observe(seconds)
             for w in waits:
@@ -342,6 +346,21 @@ class Registry:
             for s in gone.values():
                 await self._unload(s)
 
+    async def load(self, name: str) -> None:
+        """Load a model now (after an unload, or to retry its failed versions)."""
+        self.unloaded.discard(name)
+        await self.reload(name)
+
+    async def unload_model(self, name: str) -> None:
+        """Unload every version of a model and keep it unloaded until :meth:`load`."""
+        async with self._lock:
+            self.unloaded.add(name)
+            st = self.models.pop(name, None)
+            for vs in (st.versions.values() if st else ()):
+                for s in vs.values():
+                    await self._unload(s)
+            self.metrics.ready.set(1 if self.ready() else 0)
+
     async def reload(self, name: str | None = None) -> None:
         """Forget remembered failures (of one model or all) and poll now."""
         for st in self.models.values():
@@ -369,13 +388,15 @@ class Registry:
     def state(self, name: str) -> ModelState:
         st = self.models.get(name)
         if st is None or (not st.versions and not st.failed and not st.loading):
+            if name in self.unloaded:
+                raise NotFound(f"model '{name}' is unloaded; load it with POST /v2/repository/models/{name}/load")
             if name in self.expected_models():
                 raise Unavailable(f"model '{name}' is loading; retry shortly", headers={"Retry-After": "1"})
             known = ", ".join(sorted(self.models)) or "none"
             raise NotFound(f"unknown model '{name}' (models: {known})")
         return st
 
-    def _servable(self, st: ModelState, version: int, variant: str | None) -> Servable:
+    def servable(self, st: ModelState, version: int, variant: str | None) -> Servable:
         vs = st.versions.get(version)
         if vs is None:
             loaded = ", ".join(map(str, sorted(st.versions))) or "none"
@@ -401,10 +422,10 @@ class Registry:
             version = st.config.labels[label]
         if version is not None:
             if isinstance(version, str):
-                if not version.isdigit() or int(version) < 1:
+                if not (version.isascii() and version.isdigit()) or len(version) > 18 or int(version) < 1:
                     raise BadRequest(f"version: '{version}' is not a version number (1, 2, ...)")
                 version = int(version)
-            return self._servable(st, version, None), None
+            return self.servable(st, version, None), None
         if not st.versions:
             if st.loading:
                 raise Unavailable(f"model '{name}' is loading; retry shortly", headers={"Retry-After": "1"})
@@ -419,9 +440,9 @@ class Registry:
                       and (t.variant or self.default_variant(name)) in st.versions[t.version or latest]]
             if usable:
                 t = random.choices(usable, weights=[t.weight for t in usable])[0]
-                primary = self._servable(st, t.version or latest, t.variant)
+                primary = self.servable(st, t.version or latest, t.variant)
         if primary is None:
-            primary = self._servable(st, latest, None)
+            primary = self.servable(st, latest, None)
         shadow = None
         sh = st.config.shadow
         if sh is not None:
@@ -444,13 +465,7 @@ class Registry:
         except Exception:  # noqa: BLE001 - the candidate never affects answers
             self.metrics.shadow_errors.labels(primary.name, shadow.key).inc()
             return
-        task = primary.codec.task
-        if task == "binary_classification":
-            agree = (y[:, 0] >= 0.5) == (y2[:, 0] >= 0.5)
-        elif task == "multiclass_classification":
-            agree = np.argmax(y, axis=1) == np.argmax(y2, axis=1)
-        else:
-            agree = np.abs(y[:, 0] - y2[:, 0]) <= np.maximum(0.5, 0.05 * np.abs(y[:, 0]))
+        agree = primary.codec.task.agree(y, y2)
         self.metrics.observe_shadow(primary.name, primary.key, shadow.key, int(agree.sum()), len(agree))
 
 

@@ -54,18 +54,32 @@ class InferenceResponse(BaseModel):
 class PredictRequest(BaseModel):
     """TF Serving REST: ``instances`` (row format) or ``inputs`` (columnar format)."""
 
-    signature_name: str | None = None
+    signature_name: str | None = Field(default=None, description="serving_default (the only one for :predict)")
     instances: list[Any] | None = None
     inputs: Any = None
-    top_k: int | None = Field(default=None, description="Reuters: how many topics to return (default 3)")
 
 
 class PredictResponse(BaseModel):
-    predictions: list[Any] | None = None
+    """As TF Serving answers: the output tensor's rows (row format) or the tensor (columnar)."""
+
+    predictions: list[Any] | None = Field(default=None, examples=[[[0.87], [0.12]]])
     outputs: Any = None
-    model: str
-    version: int
-    variant: str
+
+
+class ExamplesRequest(BaseModel):
+    """TF Serving's :classify and :regress: examples of named features, with shared ``context`` features."""
+
+    signature_name: str | None = None
+    context: dict[str, Any] | None = None
+    examples: list[dict[str, Any]]
+
+
+class ClassifyResponse(BaseModel):
+    result: list[list[tuple[str, float]]] = Field(examples=[[[["negative", 0.13], ["positive", 0.87]]]])
+
+
+class RegressResponse(BaseModel):
+    result: list[float] = Field(examples=[[20.79]])
 
 
 def inline_schema(model: type[BaseModel]) -> dict:
@@ -87,8 +101,8 @@ def inline_schema(model: type[BaseModel]) -> dict:
 TFS_EXAMPLES = {
     "imdb_text": {"summary": "IMDB: raw review text (POST /v1/models/imdb:predict)",
                   "value": {"instances": ["A wonderful film, the acting was superb.", "Dull and far too long."]}},
-    "reuters_text": {"summary": "Reuters: raw newswire text, top 3 topics (POST /v1/models/reuters:predict)",
-                     "value": {"instances": ["wheat and corn exports rose as grain prices fell"], "top_k": 3}},
+    "reuters_text": {"summary": "Reuters: raw newswire text (POST /v1/models/reuters:predict)",
+                     "value": {"instances": ["wheat and corn exports rose as grain prices fell"]}},
     "imdb_ids": {"summary": "IMDB or Reuters: token ids", "value": {"instances": [{"ids": [1, 14, 22, 16, 43]}]}},
     "boston_named": {"summary": "Boston: features by name (POST /v1/models/boston:predict)",
                      "value": {"instances": [{"CRIM": 0.1, "ZN": 0.0, "INDUS": 8.1, "CHAS": 0, "NOX": 0.5, "RM": 6.2,
@@ -99,6 +113,20 @@ TFS_EXAMPLES = {
     "boston_columnar": {"summary": "Boston: columnar 'inputs'",
                         "value": {"inputs": {"features": [[0.1, 0.0, 8.1, 0, 0.5, 6.2, 60.0, 4.0, 5, 300, 18.0, 390.0,
                                                            10.0]]}}},
+}
+
+CLASSIFY_EXAMPLES = {
+    "imdb": {"summary": "IMDB: reviews (POST /v1/models/imdb:classify)",
+             "value": {"examples": [{"text": "A wonderful film."}, {"text": "Dull and far too long."}]}},
+    "reuters_ids": {"summary": "Reuters: token ids (POST /v1/models/reuters:classify)",
+                    "value": {"examples": [{"ids": [1, 14, 22, 16, 43]}]}},
+}
+
+REGRESS_EXAMPLES = {
+    "boston": {"summary": "Boston: features by name, shared ones in context (POST /v1/models/boston:regress)",
+               "value": {"context": {"CHAS": 0, "RAD": 5, "TAX": 300},
+                         "examples": [{"CRIM": 0.1, "ZN": 0.0, "INDUS": 8.1, "NOX": 0.5, "RM": 6.2, "AGE": 60.0,
+                                       "DIS": 4.0, "PTRATIO": 18.0, "B": 390.0, "LSTAT": 10.0}]}},
 }
 
 V2_EXAMPLES = {

@@ -30,9 +30,12 @@ class Server(ServerProcess):
 
     def __init__(self, repo: Path, log_path: Path, args: tuple[str, ...] = (), env: dict | None = None):
         port = free_port()
+        self.grpc_port = free_port()
         super().__init__([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port),
                           *args], log_path, port=port,
-                         env={"MODELYARD_POLL_INTERVAL_S": "0.3", "MODELYARD_ACCESS_LOG": "false", **(env or {})})
+                         env={"MODELYARD_POLL_INTERVAL_S": "0.3", "MODELYARD_ACCESS_LOG": "false",
+                              "MODELYARD_GRPC_PORT": str(self.grpc_port), **(env or {})})
+        self.grpc_url = f"127.0.0.1:{self.grpc_port}"
         self.client = httpx.Client(base_url=self.url, timeout=30)
         self.wait_ready(self.url + "/v2/health/ready", 60)
 

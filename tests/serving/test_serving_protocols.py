@@ -18,19 +18,25 @@ def test_tf_serving_raw_text_matches_keras(server, fixture_root, name):
     ref = reference(fixture_root, name)
     r = server.client.post(f"/v1/models/{name}:predict", json={"instances": ref["texts"].tolist()})
     assert r.status_code == 200, r.text
-    body = r.json()
-    assert (body["model"], body["version"], body["variant"]) == (name, 1, "onnx_fp32")
-    out = np.array([p["output"] for p in body["predictions"]])
+    assert list(r.json()) == ["predictions"]  # exactly TF Serving's answer: the output tensor's rows
+    assert (r.headers["x-model-version"], r.headers["x-model-variant"]) == ("1", "onnx_fp32")
+    out = np.asarray(r.json()["predictions"], np.float32)
+    assert out.shape == ref["y"].shape
     np.testing.assert_allclose(out, ref["y"], atol=ATOL)
+
+
+@pytest.mark.parametrize("name", ["imdb", "reuters"])
+def test_tf_serving_classify_gives_every_label_with_its_score(server, fixture_root, name):
+    ref = reference(fixture_root, name)
+    r = server.client.post(f"/v1/models/{name}:classify", json={"examples": [{"text": t} for t in ref["texts"]]})
+    assert r.status_code == 200, r.text
     labels = json.loads((fixture_root / "repo" / name / "1" / "manifest.json").read_text())["labels"]
-    for p, y in zip(body["predictions"], ref["y"]):
-        if name == "imdb":
-            assert p["label"] == ("positive" if y[0] >= 0.5 else "negative")
-            assert p["probability"] == pytest.approx(max(y[0], 1 - y[0]), abs=ATOL)
-        else:
-            assert p["label"] == labels[int(np.argmax(y))]
-            assert [t["label"] for t in p["top_k"]] == [labels[i] for i in np.argsort(-y)[:3]]
-            assert p["top_k"][0]["probability"] == pytest.approx(float(y.max()), abs=ATOL)
+    result = r.json()["result"]
+    assert len(result) == len(ref["y"])
+    for pairs, y in zip(result, ref["y"]):
+        assert [p[0] for p in pairs] == labels
+        scores = [p[1] for p in pairs]
+        np.testing.assert_allclose(scores, [1 - y[0], y[0]] if name == "imdb" else y, atol=ATOL)
 
 
 @pytest.mark.parametrize("name", ["imdb", "reuters"])
@@ -67,7 +73,7 @@ def test_text_ids_and_multi_hot_give_the_same_answer(server, fixture_root):
         r = server.client.post("/v1/models/imdb:predict", json=body)
         assert r.status_code == 200, (body, r.text)
         b = r.json()
-        answers.append(b["predictions"][0]["output"][0] if "predictions" in b else b["outputs"]["output"][0][0])
+        answers.append(b["predictions"][0][0] if "predictions" in b else b["outputs"][0][0])
     for body in ({"inputs": [{"name": "ids", "shape": [1, len(ids) + 2], "datatype": "INT64", "data": ids + [0, 0]}]},
                  {"inputs": [{"name": "multi_hot", "shape": [1, num_words], "datatype": "FP32", "data": [mh]}]}):
         r = server.client.post("/v2/models/imdb/infer", json=body)
@@ -82,12 +88,15 @@ def test_boston_named_features_and_lists_both_protocols(server, fixture_root):
     named = [dict(zip(FEATURES, row.tolist())) for row in x]
     r = server.client.post("/v1/models/boston:predict", json={"instances": named})
     assert r.status_code == 200, r.text
-    np.testing.assert_allclose([p["price"] for p in r.json()["predictions"]], y, atol=ATOL)
+    np.testing.assert_allclose(np.asarray(r.json()["predictions"], np.float32)[:, 0], y, atol=ATOL)
     r = server.client.post("/v1/models/boston:predict", json={"instances": x.tolist()})
-    np.testing.assert_allclose([p["price"] for p in r.json()["predictions"]], y, atol=ATOL)
+    np.testing.assert_allclose(np.asarray(r.json()["predictions"], np.float32)[:, 0], y, atol=ATOL)
     r = server.client.post("/v1/models/boston:predict", json={"inputs": {f: x[:, i].tolist() for i, f in enumerate(FEATURES)}})
     assert r.status_code == 200, r.text
-    np.testing.assert_allclose(r.json()["outputs"]["price"], y, atol=ATOL)
+    np.testing.assert_allclose(np.asarray(r.json()["outputs"])[:, 0], y, atol=ATOL)
+    r = server.client.post("/v1/models/boston:regress", json={"examples": named})
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json()["result"], y, atol=ATOL)
     r = server.client.post("/v2/models/boston/infer", json={
         "inputs": [{"name": "features", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]})
     assert r.status_code == 200, r.text
@@ -95,7 +104,7 @@ def test_boston_named_features_and_lists_both_protocols(server, fixture_root):
     assert out["name"] == "price" and out["shape"] == [len(x), 1]
     np.testing.assert_allclose(out["data"], y, atol=ATOL)
     r = server.client.post("/v2/models/boston/versions/1/infer", json={
-        "inputs": [{"name": f, "shape": [len(x)], "datatype": "FP64", "data": x[:, i].tolist()}
+        "inputs": [{"name": f, "shape": [len(x)], "datatype": "FP32", "data": x[:, i].tolist()}
                    for i, f in enumerate(FEATURES)]})
     assert r.status_code == 200, r.text
     np.testing.assert_allclose(r.json()["outputs"][0]["data"], y, atol=ATOL)
@@ -113,11 +122,17 @@ def test_status_metadata_and_health(server):
     meta = c.get("/v1/models/reuters/metadata").json()
     assert meta["model_spec"]["version"] == "1"
     assert meta["modelyard"]["device"] == "cpu" and meta["modelyard"]["runtime"] == "onnx"
-    sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
-    assert "multi_hot" in sig["inputs"]
+    defs = meta["metadata"]["signature_def"]["signature_def"]
+    assert defs["serving_default"]["inputs"]["multi_hot"]["dtype"] == "DT_FLOAT"
+    assert defs["serving_default"]["method_name"] == "tensorflow/serving/predict"
+    assert defs["classification"]["method_name"] == "tensorflow/serving/classify"
     v2 = c.get("/v2/models/boston").json()
     assert v2["platform"] == "onnxruntime_onnx" and v2["versions"] == ["1"]
-    assert {i["name"] for i in v2["inputs"]} >= {"features", "CRIM", "LSTAT"}
+    assert v2["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, 13]}]  # the one input to send
+    assert {i["name"] for i in v2["parameters"]["alternative_inputs"]} == set(FEATURES)
+    imdb = c.get("/v2/models/imdb").json()
+    assert imdb["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    assert [i["name"] for i in imdb["parameters"]["alternative_inputs"]] == ["ids", "multi_hot"]
     assert c.get("/v2/models/boston/ready").json() == {"name": "boston", "ready": True}
     assert c.get("/v2/models/boston/versions/1/ready").status_code == 200
     assert c.get("/docs").status_code == 200
@@ -136,7 +151,8 @@ def test_metrics_exported(server):
                  "modelyard_server_ready 1.0"):
         assert name in text, name
     assert 'device="cpu"' in text
-    assert 'modelyard_requests_total{model="imdb",route="v1_predict",status="200",variant="onnx_fp32",version="1"}' in text
+    assert ('modelyard_requests_total{model="imdb",protocol="rest",route="v1_predict",status="200",'
+            'variant="onnx_fp32",version="1"}') in text
 
 
 def test_x_request_id_is_echoed(server):

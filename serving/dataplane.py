@@ -1,0 +1,285 @@
+"""The one handler layer, as MLServer's ``DataPlane``: every transport (the REST fast path, the FastAPI routes,
+the gRPC servicer) calls it, so a request is routed, decoded, batched, run, mirrored, counted and encoded the
+same way whichever protocol carried it.
+
+An inference is :meth:`DataPlane.predict` with two hooks, ``decode(codec) -> Decoded`` and
+``encode(servable, y) -> answer``, which the protocol supplies: resolve the model, version or label (and the
+traffic split) -> decode with that version's codec -> batch and run (retrying once if the version was unloaded
+meanwhile) -> mirror to the shadow -> metrics and statistics -> encode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import hmac
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+import numpy as np
+
+import modelyard
+from modelyard.gpu import gpu_facts
+from modelyard.settings import Settings
+from serving.batching import Retired
+from serving.codecs import Decoded, ModelCodec
+from serving.errors import BadRequest, NotFound, ServingError
+from serving.logs import request_id
+from serving.metrics import Metrics
+from serving.registry import Registry, Servable
+from serving.statistics import Statistics
+from serving.tensors import InferRequest, InferResponse
+
+log = logging.getLogger("serving.dataplane")
+
+PLATFORM = {"onnx": "onnxruntime_onnx", "tflite": "tflite", "savedmodel": "tensorflow_savedmodel"}
+TRITON_TYPE = {"FP32": "TYPE_FP32", "INT64": "TYPE_INT64", "BYTES": "TYPE_STRING"}
+EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics", "model_repository",
+              "model_repository(unload_dependents)"]
+"""Triton extensions this server implements (``GET /v2``), so that clients that check for them find them."""
+
+Answer = TypeVar("Answer")
+
+
+class Unauthorized(ServingError):
+    status = 401
+
+    def __init__(self):
+        super().__init__("missing or invalid API key: send it as 'X-API-Key: <key>' or 'Authorization: Bearer "
+                         "<key>' (gRPC: the same metadata keys)", headers={"WWW-Authenticate": "Bearer"})
+
+
+class DataPlane:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None):
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.stats = Statistics()
+        self.registry = Registry(settings, self.metrics, self.stats)
+        self.max_instances = settings.max_instances
+        self._api_key = settings.api_key.encode() if settings.api_key else None
+        self._poller: asyncio.Task | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Load what the repository holds (in the background: readiness says when), then keep polling."""
+        self.metrics.ready.set(0)
+        self._poller = asyncio.create_task(self._load_then_poll(), name="poll-repository")
+
+    async def _load_then_poll(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.registry.poll()
+        log.info("initial load finished", extra={"ready": self.ready(), "models": {
+            n: sorted(st.versions) for n, st in self.registry.models.items()}})
+        gc.freeze()  # what startup built (models, routes, imports) is never garbage: keep collections from rescanning it
+        await self.registry.run_polling()
+
+    async def stop(self) -> None:
+        """Stop polling and drain every batch queue."""
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._poller
+        await self.registry.close()
+        log.info("server stopped; every queued request was answered")
+
+    # ------------------------------------------------------------ health, auth
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return self.registry.ready()
+
+    def model_ready(self, name: str, version: str | None = None) -> bool:
+        st = self.registry.state(name)
+        if version:
+            self.registry.resolve(name, version)
+        return bool(st.versions)
+
+    def authorize(self, headers: Mapping[str, str]) -> None:
+        """The API key from ``X-API-Key`` or ``Authorization: Bearer`` (headers or gRPC metadata, lower-case)."""
+        if self._api_key is None:
+            return
+        given = headers.get("x-api-key")
+        if given is None:
+            auth = headers.get("authorization", "")
+            if auth[:7].lower() == "bearer ":
+                given = auth[7:]
+        if given is None or not hmac.compare_digest(given.encode(), self._api_key):
+            raise Unauthorized()
+
+    # ------------------------------------------------------------ inference
+    async def predict(self, name: str, version: str | int | None, label: str | None, route: str, protocol: str,
+                      decode: Callable[[ModelCodec], Decoded],
+                      encode: Callable[[Servable, np.ndarray], Answer]) -> tuple[Servable, Answer]:
+        """One inference through the protocol's ``decode`` and ``encode`` hooks; every outcome is counted."""
+        t0 = time.perf_counter()
+        primary = None
+        try:
+            primary, shadow = self.registry.resolve(name, version, label)
+            decoded = decode(primary.codec)
+            t1 = time.perf_counter()
+            primary, y = await self._run(primary, shadow, name, version, label, decoded.x)
+            t2 = time.perf_counter()
+            self.metrics.observe_inputs(name, primary.codec, decoded)
+            self.metrics.observe_outputs(name, primary.codec, y)
+            answer = encode(primary, y)
+        except ServingError as e:
+            self._count(name, primary, route, protocol, e.status, t0)
+            raise
+        t3 = time.perf_counter()
+        self._count(name, primary, route, protocol, 200, t0)
+        self.stats.request(name, primary.version, t3 - t0, t1 - t0, t3 - t2)
+        return primary, answer
+
+    async def _run(self, primary: Servable, shadow: Servable | None, name, version, label, x):
+        try:
+            y = await primary.batcher.submit(x)
+        except Retired:  # the version was unloaded between routing and queueing: route again
+            primary, shadow = self.registry.resolve(name, version, label)
+            y = await primary.batcher.submit(x)
+        if shadow is not None:
+            self.registry.mirror(primary, shadow, x, y)
+        return primary, y
+
+    def _count(self, name: str, s: Servable | None, route: str, protocol: str, status: int, t0: float) -> None:
+        known = name in self.registry.models
+        model = name if known else "_unknown"
+        m = self.metrics
+        m.child(m.requests, model, str(s.version) if s else "", s.variant_name if s else "", route, protocol,
+                str(status)).inc()
+        if known:
+            m.child(m.request_latency, model, route, protocol).observe(time.perf_counter() - t0)
+            if status != 200 and s is not None:
+                self.stats.failure(name, s.version, time.perf_counter() - t0)
+
+    async def infer(self, req: InferRequest, name: str, version: str | None, protocol: str) -> InferResponse:
+        """A V2 inference (REST JSON or binary, gRPC): the request's tensors in, the model's tensors out."""
+        top_k = req.parameters.get("top_k")
+        if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+            raise BadRequest("parameters.top_k: must be a positive integer")
+
+        def encode(s: Servable, y: np.ndarray) -> InferResponse:
+            return InferResponse(name, str(s.version), req.id or request_id.get() or os.urandom(16).hex(),
+                                 s.codec.encode_v2(y, req.outputs, top_k),
+                                 {"variant": s.variant_name, "runtime": s.runtime.name, "device": s.runtime.device})
+
+        _, resp = await self.predict(name, version or None, None, "v2_infer", protocol,
+                                     lambda codec: codec.decode_v2(req, self.max_instances), encode)
+        return resp
+
+    # ------------------------------------------------------------ metadata
+    def server_metadata(self) -> dict:
+        return {"name": "modelyard", "version": modelyard.__version__, "extensions": EXTENSIONS}
+
+    def servable(self, name: str, version: str | None = None, label: str | None = None) -> Servable:
+        """The version a metadata request is about: the one named, else the latest loaded."""
+        if version or label:
+            return self.registry.resolve(name, version, label)[0]
+        st = self.registry.state(name)
+        return self.registry.servable(st, st.latest() or 0, None)
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict:
+        """V2 model metadata: the one canonical input to send, the outputs, and in ``parameters`` the other
+        accepted inputs with a line of documentation each, and what is served."""
+        s = self.servable(name, version)
+        inputs, outputs, alternatives = s.codec.v2_metadata()
+        return {"name": name, "versions": [str(v) for v in sorted(self.registry.state(name).versions)],
+                "platform": PLATFORM[s.runtime.name], "inputs": inputs, "outputs": outputs,
+                "parameters": {**alternatives, **self.describe(s)}}
+
+    def describe(self, s: Servable) -> dict:
+        """What is served for a version: task, labels, variant, runtime and device, validation figures."""
+        m = s.manifest
+        p = m.preprocessing
+        rt = s.runtime
+        st = self.registry.models[s.name]
+        return {"task": m.task, "labels": m.labels, "variant": s.variant_name, "format": s.variant.format,
+                **rt.describe(), "gpu": gpu_facts(rt.cuda.device_id) if rt.device == "cuda" else None,
+                "loaded_versions": sorted(st.versions),
+                "variants_in_manifest": {k: v.status for k, v in m.variants.items()},
+                "preprocessing": p.kind, **({"feature_names": p.feature_names} if p.kind == "tabular" else
+                                            {"num_words": p.num_words}),
+                "test_metrics": m.metrics, "labels_config": st.config.labels}
+
+    def version_status(self, name: str, version: str | None = None, label: str | None = None) -> dict:
+        """TF Serving's ``model_version_status`` for every known version, or the one named."""
+        st = self.registry.state(name)
+        if label is not None or version is not None:
+            versions = [self.registry.resolve(name, version, label)[0].version]
+        else:
+            versions = sorted(set(st.versions) | set(st.failed) | st.loading, reverse=True)
+        ok = {"error_code": "OK", "error_message": ""}
+        out = []
+        for v in versions:
+            if v in st.versions:
+                out.append({"version": str(v), "state": "AVAILABLE", "status": ok})
+            elif v in st.loading:
+                out.append({"version": str(v), "state": "LOADING", "status": ok})
+            else:
+                out.append({"version": str(v), "state": "END",
+                            "status": {"error_code": "UNKNOWN", "error_message": st.failed[v][1]}})
+        return {"model_version_status": out}
+
+    # ------------------------------------------------------------ Triton extensions
+    def model_config(self, name: str, version: str | None = None) -> dict:
+        """Triton's model configuration, as far as it describes this server (dims without the batch dimension)."""
+        s = self.servable(name, version)
+        inputs, outputs, _ = s.codec.v2_metadata()
+        cfg = self.registry.model_config(name)
+        policy = {"latest": {"num_versions": cfg.num_versions}, "all": {},
+                  "specific": {"versions": cfg.versions}}
+
+        def tensors(specs):
+            return [{"name": t["name"], "data_type": TRITON_TYPE[t["datatype"]], "dims": t["shape"][1:]}
+                    for t in specs]
+        b = s.batcher
+        return {"name": name, "platform": PLATFORM[s.runtime.name], "backend": s.runtime.name,
+                "version_policy": {cfg.version_policy: policy[cfg.version_policy]},
+                "max_batch_size": b.max_batch_size, "input": tensors(inputs), "output": tensors(outputs),
+                "dynamic_batching": {"max_queue_delay_microseconds": int(b.max_delay * 1e6),
+                                     "default_queue_policy": {"max_queue_size": b.max_queue_size}},
+                "instance_group": [{"name": name, "kind": "KIND_GPU" if s.runtime.device == "cuda" else "KIND_CPU",
+                                    "count": 1}],
+                "parameters": {"variant": {"string_value": s.variant_name}}}
+
+    def model_statistics(self, name: str | None = None, version: str | None = None) -> dict:
+        if name:
+            st = self.registry.state(name)
+            keys = [(name, self.servable(name, version).version)] if version else \
+                [(name, v) for v in sorted(st.versions)]
+        else:
+            keys = [(n, v) for n, st in sorted(self.registry.models.items()) for v in sorted(st.versions)]
+        return {"model_stats": [self.stats.triton(n, v) for n, v in keys]}
+
+    def repository_index(self, ready_only: bool = False) -> list[dict]:
+        out = []
+        for name in sorted(set(self.registry.expected_models()) | set(self.registry.models)):
+            st = self.registry.models.get(name)
+            rows = []
+            for v in sorted(set(st.versions) | set(st.failed) | st.loading) if st else []:
+                state, reason = ("READY", "") if v in st.versions else ("LOADING", "") if v in st.loading \
+                    else ("UNAVAILABLE", st.failed[v][1])
+                rows.append({"name": name, "version": str(v), "state": state, "reason": reason})
+            if not rows:
+                rows.append({"name": name, "state": "UNAVAILABLE",
+                             "reason": "unloaded" if name in self.registry.unloaded else "no version loaded"})
+            out += [r for r in rows if r["state"] == "READY" or not ready_only]
+        return out
+
+    async def load_model(self, name: str) -> None:
+        if name not in self.registry.expected_models():
+            raise NotFound(f"no model '{name}' in the repository {self.settings.repo}")
+        await self.registry.load(name)
+        st = self.registry.models[name]
+        if not st.versions:
+            reasons = "; ".join(f"version {v}: {m}" for v, (_, m) in sorted(st.failed.items()))
+            raise BadRequest(f"model '{name}' failed to load: {reasons or 'no version matches its version policy'}")
+
+    async def unload_model(self, name: str) -> None:
+        self.registry.state(name)
+        await self.registry.unload_model(name)
+

@@ -1,0 +1,1 @@
+"""One module per protocol: parsing and encoding; all call serving.dataplane.DataPlane."""

@@ -1,0 +1,79 @@
+"""What both REST protocols share: JSON bodies, ``Content-Encoding`` of requests and of answers."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from typing import Any
+
+import orjson
+
+from serving.errors import BadRequest, ServingError
+
+COMPRESS_MIN_BYTES = 1024
+"""Answers shorter than this go uncompressed even when the client accepts gzip: compressing them costs more
+CPU than it saves bytes."""
+
+
+class BodyTooLarge(ServingError):
+    status = 413
+
+    def __init__(self, limit: int):
+        super().__init__(f"request body is larger than the limit of {limit} bytes (MODELYARD_MAX_BODY_BYTES), "
+                         "after decompression; send fewer instances per request")
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise BadRequest("body: empty; send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise BadRequest(f"body: malformed JSON: {e}") from None
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """A ``Content-Encoding: gzip | deflate | identity`` body, decompressed to at most ``limit`` bytes
+    (413 past it, so a small compressed bomb cannot fill memory)."""
+    coding = encoding.strip().lower()
+    if coding in ("", "identity"):
+        return body
+    if coding in ("gzip", "x-gzip"):
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif coding == "deflate":
+        d = zlib.decompressobj(zlib.MAX_WBITS if body[:1] == b"\x78" else -zlib.MAX_WBITS)  # zlib or raw deflate
+    else:
+        raise ServingError(f"Content-Encoding: {encoding!r} is not supported; use gzip, deflate or identity", 415)
+    try:
+        out = d.decompress(body, limit + 1)
+    except zlib.error as e:
+        raise BadRequest(f"body: not valid {coding} data ({e})") from None
+    if len(out) > limit:
+        raise BodyTooLarge(limit)
+    if not d.eof:
+        raise BadRequest(f"body: {coding} data is truncated")
+    return out
+
+
+def accepted_encoding(accept_encoding: str | None) -> str | None:
+    """``gzip`` or ``deflate`` when the client's ``Accept-Encoding`` takes it (gzip preferred), else None."""
+    if not accept_encoding:
+        return None
+    offered = {}
+    for part in accept_encoding.lower().split(","):
+        coding, _, q = part.strip().partition(";")
+        q = q.strip()
+        try:
+            offered[coding.strip()] = float(q[2:]) if q.startswith("q=") else 1.0
+        except ValueError:
+            offered[coding.strip()] = 0.0
+    for coding in ("gzip", "deflate"):
+        if offered.get(coding, offered.get("*", 0.0)) > 0:
+            return coding
+    return None
+
+
+def compress(body: bytes, coding: str) -> bytes:
+    if coding == "gzip":
+        return gzip.compress(body, compresslevel=5, mtime=0)
+    return zlib.compress(body, 5)

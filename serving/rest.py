@@ -1,0 +1,194 @@
+"""REST handlers of both protocols, over the data plane.
+
+The inference handlers (:func:`tfs_call`, :func:`v2_infer`) take the raw body and the few headers they need and
+are answered by the fast path in front of FastAPI (``serving/app.py``); the others are FastAPI endpoints that
+read the data plane from ``request.app.state``. Every one is a module-level function listed in
+``serving/app.py:ROUTES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from modelyard.gpu import gpu_facts
+from serving.dataplane import DataPlane
+from serving.errors import BadRequest, NotFound
+from serving.protocols import tfs, v2
+from serving.protocols.http import parse_json
+
+
+@dataclass(slots=True)
+class Reply:
+    body: bytes
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    content_type: bytes = b"application/json"
+
+
+def json_response(obj, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def _dp(request: Request) -> DataPlane:
+    return request.app.state.dataplane
+
+
+# ------------------------------------------------------------------ inference (the fast path)
+async def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], name: str, method: str,
+                   version: str | None = None, label: str | None = None) -> Reply:
+    """``:predict``, ``:classify`` or ``:regress``; the version and variant that answered are in headers."""
+    dp.authorize(headers)
+    obj = parse_json(body)
+    if method == "predict":
+        columnar = tfs.is_columnar(obj)
+
+        def decode(codec):
+            return tfs.decode_predict(codec, obj, dp.max_instances)
+
+        def encode(s, y):
+            return tfs.encode_predict(y, columnar)
+    else:
+        def decode(codec):
+            tfs.check_method(codec, method)
+            return tfs.decode_examples(codec, obj, method, dp.max_instances)
+
+        def encode(s, y):
+            return (tfs.encode_classify if method == "classify" else tfs.encode_regress)(s.codec, y)
+    s, answer = await dp.predict(name, version, label, f"v1_{method}", "rest", decode, encode)
+    return Reply(orjson.dumps(answer), [(b"x-model-version", b"%d" % s.version),
+                                        (b"x-model-variant", s.variant_name.encode())])
+
+
+async def v2_infer(dp: DataPlane, body: bytes, headers: Mapping[str, str], name: str,
+                   version: str | None = None) -> Reply:
+    """V2 infer, JSON or with binary tensors (Triton's extension) both ways."""
+    dp.authorize(headers)
+    req = v2.parse_infer(body, headers.get(v2.HEADER_LENGTH))
+    resp = await dp.infer(req, name, version, "rest")
+    out, header_length = v2.encode_infer(resp, req.parameters.get("binary_data_output") is True)
+    if header_length is None:
+        return Reply(out)
+    return Reply(out, [(v2.HEADER_LENGTH.encode(), b"%d" % header_length)], b"application/octet-stream")
+
+
+# ------------------------------------------------------------------ TF Serving: status, metadata
+async def tfs_status(request: Request, name: str, version: str | None = None, label: str | None = None):
+    return json_response(_dp(request).version_status(name, version, label))
+
+
+async def tfs_metadata(request: Request, name: str, version: str | None = None, label: str | None = None):
+    dp = _dp(request)
+    s = dp.servable(name, version, label)
+    return json_response({
+        "model_spec": {"name": name, "signature_name": "", "version": str(s.version)},
+        "metadata": {"signature_def": {"signature_def": tfs.signature_defs(s.codec, s.manifest.inputs,
+                                                                           s.manifest.outputs)}},
+        "modelyard": {**dp.describe(s), "instances": tfs.INSTANCES}})
+
+
+# ------------------------------------------------------------------ KServe V2: health, metadata
+async def v2_server(request: Request):
+    return json_response(_dp(request).server_metadata())
+
+
+async def v2_live(request: Request):
+    return json_response({"live": _dp(request).live()})
+
+
+async def v2_ready(request: Request):
+    ready = _dp(request).ready()
+    return json_response({"ready": ready}, 200 if ready else 503)
+
+
+async def v2_model(request: Request, name: str, version: str | None = None):
+    return json_response(_dp(request).model_metadata(name, version))
+
+
+async def v2_model_ready(request: Request, name: str, version: str | None = None):
+    ready = _dp(request).model_ready(name, version)
+    return json_response({"name": name, "ready": ready}, 200 if ready else 503)
+
+
+# ------------------------------------------------------------------ Triton extensions
+async def v2_model_config(request: Request, name: str, version: str | None = None):
+    return json_response(_dp(request).model_config(name, version))
+
+
+async def v2_model_stats(request: Request, name: str | None = None, version: str | None = None):
+    return json_response(_dp(request).model_statistics(name, version))
+
+
+async def v2_repository_index(request: Request):
+    body = await request.body()
+    obj = parse_json(body) if body else {}
+    ready = obj.get("ready", False) if isinstance(obj, Mapping) else None
+    if not isinstance(ready, bool):
+        raise BadRequest('body: must be {"ready": true|false} or empty')
+    return json_response(_dp(request).repository_index(ready))
+
+
+def _admin(request: Request) -> DataPlane:
+    dp = _dp(request)
+    if not dp.settings.enable_admin:
+        raise NotFound("admin routes are disabled; start the server with --enable-admin (MODELYARD_ENABLE_ADMIN=1)")
+    dp.authorize(request.headers)
+    return dp
+
+
+async def v2_repository_load(request: Request, name: str):
+    await _admin(request).load_model(name)
+    return json_response({})
+
+
+async def v2_repository_unload(request: Request, name: str):
+    await _admin(request).unload_model(name)
+    return json_response({})
+
+
+# ------------------------------------------------------------------ admin, metrics
+async def admin_reload(request: Request):
+    dp = _admin(request)
+    await dp.registry.reload()
+    return json_response({n: dp.version_status(n) for n in dp.registry.models})
+
+
+async def admin_reload_model(request: Request, name: str):
+    dp = _admin(request)
+    dp.registry.state(name)
+    await dp.registry.reload(name)
+    return json_response(dp.version_status(name))
+
+
+async def admin_unload(request: Request, name: str, version: str):
+    dp = _admin(request)
+    if not (version.isascii() and version.isdigit()) or len(version) > 18:
+        raise BadRequest(f"version: '{version}' is not a version number")
+    await dp.registry.unload(name, int(version))
+    return json_response(dp.version_status(name))
+
+
+async def prometheus(request: Request):
+    dp = _dp(request)
+    m = dp.metrics
+    servables = [s for st in dp.registry.models.values() for vs in st.versions.values() for s in vs.values()]
+    for facts in filter(None, map(gpu_facts, sorted({s.runtime.cuda.device_id for s in servables
+                                                      if s.runtime.device == "cuda"}))):
+        lbl = (str(facts["index"]), facts["name"])
+        m.gpu_memory_used.labels(*lbl).set(facts["memory_used_bytes"])
+        m.gpu_memory_total.labels(*lbl).set(facts["memory_total_bytes"])
+    for st in dp.registry.models.values():
+        loaded = [s for vs in st.versions.values() for s in vs.values()]
+        m.queue_depth.labels(st.name).set(sum(s.batcher.pending for s in loaded if s.batcher))
+        pre = loaded[0].manifest.preprocessing if loaded else None
+        if pre is not None and pre.kind == "multi_hot_text":
+            if pre.train_mean_tokens is not None:
+                m.train_text_tokens.labels(st.name).set(pre.train_mean_tokens)
+            if pre.train_oov_rate is not None:
+                m.train_oov.labels(st.name).set(pre.train_oov_rate)
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

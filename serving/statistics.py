@@ -1,0 +1,69 @@
+"""Per model version counts and cumulative time per stage, for Triton's statistics extension
+(``GET /v2/models/{m}/stats``). Plain integers updated on the event loop: no locks, nothing per request but a
+few additions (Prometheus histograms hold the distributions; these hold Triton's totals)."""
+
+from __future__ import annotations
+
+import time
+
+STAGES = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output")
+
+
+class _Record:
+    __slots__ = ("counts", "ns", "inference_count", "execution_count", "last_inference_ms", "batches")
+
+    def __init__(self):
+        self.counts = dict.fromkeys(STAGES, 0)
+        self.ns = dict.fromkeys(STAGES, 0)
+        self.inference_count = 0
+        self.execution_count = 0
+        self.last_inference_ms = 0
+        self.batches: dict[int, list[int]] = {}
+        """Batch size -> [executions, ns]."""
+
+    def add(self, stage: str, seconds: float, count: int = 1) -> None:
+        self.counts[stage] += count
+        self.ns[stage] += int(seconds * 1e9)
+
+
+class Statistics:
+    def __init__(self):
+        self._records: dict[tuple[str, int], _Record] = {}
+
+    def _record(self, model: str, version: int) -> _Record:
+        r = self._records.get((model, version))
+        if r is None:
+            r = self._records[(model, version)] = _Record()
+        return r
+
+    def request(self, model: str, version: int, total: float, decode: float, encode: float) -> None:
+        """A request answered: its whole time, and the time to decode its input and encode its output."""
+        r = self._record(model, version)
+        r.add("success", total)
+        r.add("compute_input", decode)
+        r.add("compute_output", encode)
+        r.last_inference_ms = int(time.time() * 1000)
+
+    def failure(self, model: str, version: int, total: float) -> None:
+        self._record(model, version).add("fail", total)
+
+    def batch(self, model: str, version: int, rows: int, waits: list[float], seconds: float) -> None:
+        """A batch run: every request in it waited ``waits`` and shared the ``seconds`` of the model run."""
+        r = self._record(model, version)
+        for w in waits:
+            r.add("queue", w)
+        r.add("compute_infer", seconds * len(waits), len(waits))
+        r.inference_count += rows
+        r.execution_count += 1
+        b = r.batches.setdefault(rows, [0, 0])
+        b[0] += 1
+        b[1] += int(seconds * 1e9)
+
+    def triton(self, model: str, version: int) -> dict:
+        """One entry of Triton's ``model_stats``."""
+        r = self._records.get((model, version)) or _Record()
+        return {"name": model, "version": str(version), "last_inference": r.last_inference_ms,
+                "inference_count": r.inference_count, "execution_count": r.execution_count,
+                "inference_stats": {s: {"count": r.counts[s], "ns": r.ns[s]} for s in STAGES},
+                "batch_stats": [{"batch_size": size, "compute_infer": {"count": n, "ns": ns}}
+                                for size, (n, ns) in sorted(r.batches.items())]}
