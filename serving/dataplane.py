@@ -145,6 +145,10 @@ class DataPlane:
             self.registry.mirror(primary, shadow, x, y)
         return primary, y
 
+    def refused(self, name: str, route: str, protocol: str, status: int) -> None:
+        """Count a request its protocol refused before :meth:`predict` (malformed body, wrong API key)."""
+        self._count(name, None, route, protocol, status, time.perf_counter())
+
     def _count(self, name: str, s: Servable | None, route: str, protocol: str, status: int, t0: float) -> None:
         known = name in self.registry.models
         model = name if known else "_unknown"
@@ -257,7 +261,7 @@ class DataPlane:
 
     def repository_index(self, ready_only: bool = False) -> list[dict]:
         out = []
-        for name in sorted(set(self.registry.expected_models()) | set(self.registry.models)):
+        for name in sorted(set(self.registry.repo.model_names()) | set(self.registry.models)):
             st = self.registry.models.get(name)
             rows = []
             for v in sorted(set(st.versions) | set(st.failed) | st.loading) if st else []:
@@ -271,7 +275,7 @@ class DataPlane:
         return out
 
     async def load_model(self, name: str) -> None:
-        if name not in self.registry.expected_models():
+        if name not in self.registry.repo.model_names():
             raise NotFound(f"no model '{name}' in the repository {self.settings.repo}")
         await self.registry.load(name)
         st = self.registry.models[name]

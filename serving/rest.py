@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelyard.gpu import gpu_facts
 from serving.dataplane import DataPlane
-from serving.errors import BadRequest, NotFound
+from serving.errors import BadRequest, NotFound, ServingError
 from serving.protocols import tfs, v2
 from serving.protocols.http import parse_json
 
@@ -43,8 +43,12 @@ def _dp(request: Request) -> DataPlane:
 async def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], name: str, method: str,
                    version: str | None = None, label: str | None = None) -> Reply:
     """``:predict``, ``:classify`` or ``:regress``; the version and variant that answered are in headers."""
-    dp.authorize(headers)
-    obj = parse_json(body)
+    try:
+        dp.authorize(headers)
+        obj = parse_json(body)
+    except ServingError as e:
+        dp.refused(name, f"v1_{method}", "rest", e.status)
+        raise
     if method == "predict":
         columnar = tfs.is_columnar(obj)
 
@@ -68,8 +72,12 @@ async def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], name:
 async def v2_infer(dp: DataPlane, body: bytes, headers: Mapping[str, str], name: str,
                    version: str | None = None) -> Reply:
     """V2 infer, JSON or with binary tensors (Triton's extension) both ways."""
-    dp.authorize(headers)
-    req = v2.parse_infer(body, headers.get(v2.HEADER_LENGTH))
+    try:
+        dp.authorize(headers)
+        req = v2.parse_infer(body, headers.get(v2.HEADER_LENGTH))
+    except ServingError as e:
+        dp.refused(name, "v2_infer", "rest", e.status)
+        raise
     resp = await dp.infer(req, name, version, "rest")
     out, header_length = v2.encode_infer(resp, req.parameters.get("binary_data_output") is True)
     if header_length is None:

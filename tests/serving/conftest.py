@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -75,3 +77,43 @@ def reference(fixture_root: Path, name: str) -> dict[str, np.ndarray]:
     """The Keras model's own predictions (made in process when the fixture was built)."""
     with np.load(fixture_root / "repo" / name / "1" / "reference.npz") as z:
         return {k: z[k] for k in z.files}
+
+
+class InProcessClient:
+    """A blocking face on ``httpx.AsyncClient`` over ``httpx.ASGITransport``: its requests run on the portal's
+    event loop, the one the app's lifespan (data plane, batchers) runs on."""
+
+    def __init__(self, portal, app):
+        self._portal = portal
+        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://in-process")
+
+    def request(self, method: str, url: str, **kw) -> httpx.Response:
+        return self._portal.call(partial(self._client.request, method, url, **kw))
+
+    def get(self, url: str, **kw) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+
+@pytest.fixture(scope="module")
+def rest_client(fixture_root, tmp_path_factory):
+    """The app in process (as MLServer's ``rest_client``): httpx's ASGI transport, lifespan run, every model
+    loaded; admin routes on, no gRPC endpoint."""
+    from anyio.from_thread import start_blocking_portal
+
+    from modelyard.settings import Settings
+    from serving.app import create_app
+
+    repo = tmp_path_factory.mktemp("in-process") / "models"
+    shutil.copytree(fixture_root / "repo", repo)
+    app = create_app(Settings(repo=repo, poll_interval_s=0, grpc_port=0, enable_admin=True, access_log=False))
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(
+            app.app.router.lifespan_context(app.app)):
+        client = InProcessClient(portal, app)
+        deadline = time.monotonic() + 60
+        while client.get("/v2/health/ready").status_code != 200:
+            assert time.monotonic() < deadline, "models did not load"
+            time.sleep(0.05)
+        yield client
