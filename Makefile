@@ -40,7 +40,7 @@ serve: models
 test: install-dev
 	MODELYARD_DATA_DIR=$${MODELYARD_DATA_DIR:-$(abspath $(DATA_DIR))} $(BIN)/python -m pytest
 
-# LitServe and BentoML for `modelyard bench`, in their own environment; wrk from the system's packages.
+# LitServe, BentoML and MLServer for `modelyard bench`, in their own environment; wrk from the system's packages.
 PEERS := .bench-peers
 $(PEERS)/.installed: loadtests/bench/peers-requirements.txt
 	$(PYTHON) -m venv $(PEERS)
@@ -72,7 +72,7 @@ proto: install-dev
 	  --grpc_python_out=$(PROTO_DIR) $(PROTO_DIR)/grpc_predict_v2.proto
 	sed -i 's/^import grpc_predict_v2_pb2 as /from . import grpc_predict_v2_pb2 as /' \
 	  $(PROTO_DIR)/grpc_predict_v2_pb2_grpc.py
-	sed -i 's/^DESCRIPTOR = _descriptor_pool\.Default()\.AddSerializedFile(/DESCRIPTOR = _descriptor_pool.DescriptorPool().AddSerializedFile(/' \
+	sed -i 's/^DESCRIPTOR = _descriptor_pool\.Default()\./DESCRIPTOR = _descriptor_pool.DescriptorPool()./' \
 	  $(PROTO_DIR)/grpc_predict_v2_pb2.py
 	grep -q '^from \. import grpc_predict_v2_pb2' $(PROTO_DIR)/grpc_predict_v2_pb2_grpc.py
 	grep -q '^DESCRIPTOR = _descriptor_pool\.DescriptorPool()' $(PROTO_DIR)/grpc_predict_v2_pb2.py

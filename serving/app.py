@@ -309,13 +309,12 @@ async def _internal(request: Request, e: Exception):
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI):
     dp: DataPlane = app.state.dataplane
-    await dp.start()
     grpc_server = await start_grpc_server(dp, dp.settings)
+    await dp.start()
     try:
         yield
     finally:
-        if grpc_server is not None:
-            await stop_grpc_server(grpc_server, dp.settings.drain_timeout_s)
+        await stop_grpc_server(grpc_server, dp.settings.drain_timeout_s)
         await dp.stop()
 
 

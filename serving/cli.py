@@ -65,11 +65,13 @@ def run_server(settings) -> None:
 
     from serving.app import create_app
     from serving.logs import setup_logging
+    from serving.protocols.grpc_v2 import check_port
     from serving.registry import ServeConfig, preflight
 
     setup_logging(settings.log_level)
     ServeConfig.read(settings.config)  # a bad config file is a startup error
     preflight(settings)
+    check_port(settings)
     if not settings.repo.is_dir():
         logging.getLogger("serving").warning("model repository does not exist yet; polling for it",
                                              extra={"repo": str(settings.repo)})

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 import os
+import socket
 import weakref
 from math import prod
 
@@ -162,15 +163,20 @@ def status_of(e: ServingError) -> tuple[grpc.StatusCode, str] | None:
     return None if code is None else (code, e.message)
 
 
-def rpc(method):
+def rpc(method=None, *, open_to_probes: bool = False):
     """One V2 RPC: the request id from ``x-request-id`` metadata (else a new one) for the logs, the API key
-    checked, and every error answered with its gRPC status (internal ones logged, their details kept out)."""
+    checked (not for liveness and readiness, which probes call without one, as on REST), and every error answered
+    with its gRPC status (internal ones logged, their details kept out)."""
+    if method is None:
+        return functools.partial(rpc, open_to_probes=open_to_probes)
+
     @functools.wraps(method)
     async def handler(self: V2Servicer, request, context: grpc.aio.ServicerContext):
         metadata = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         token = request_id.set(metadata.get("x-request-id", "")[:128] or os.urandom(16).hex())
         try:
-            self.dataplane.authorize(metadata)
+            if not open_to_probes:
+                self.dataplane.authorize(metadata)
             return await method(self, request)
         except ServingError as e:
             status = status_of(e)
@@ -190,15 +196,15 @@ class V2Servicer(pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, dataplane):
         self.dataplane = dataplane
 
-    @rpc
+    @rpc(open_to_probes=True)
     async def ServerLive(self, request: pb.ServerLiveRequest) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=self.dataplane.live())
 
-    @rpc
+    @rpc(open_to_probes=True)
     async def ServerReady(self, request: pb.ServerReadyRequest) -> pb.ServerReadyResponse:
         return pb.ServerReadyResponse(ready=self.dataplane.ready())
 
-    @rpc
+    @rpc(open_to_probes=True)
     async def ModelReady(self, request: pb.ModelReadyRequest) -> pb.ModelReadyResponse:
         return pb.ModelReadyResponse(ready=self.dataplane.model_ready(request.name, request.version or None))
 
@@ -217,7 +223,11 @@ class V2Servicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
         if not request.model_name:
             raise BadRequest("model_name: field required")
-        req, raw = decode_request(request)
+        try:
+            req, raw = decode_request(request)
+        except ServingError as e:
+            self.dataplane.refused(request.model_name, "v2_infer", "grpc", e.status)
+            raise
         resp = await self.dataplane.infer(req, request.model_name, request.model_version or None, protocol="grpc")
         return encode_response(resp, raw)
 
@@ -289,6 +299,19 @@ async def start_grpc_server(dataplane, settings) -> grpc.aio.Server | None:
     _health[server] = checker
     log.info("gRPC listening", extra={"address": address})
     return server
+
+
+def check_port(settings) -> None:
+    """Before the server starts: the gRPC port can be bound (else one clear line, not a lifespan traceback)."""
+    if settings.grpc_port == 0:
+        return
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((settings.host, settings.grpc_port))
+        except OSError as e:
+            raise bind_error(f"{settings.host}:{settings.grpc_port}", settings.grpc_port, e.strerror) from None
 
 
 def bind_error(address: str, port: int, detail: str) -> GrpcStartupError:

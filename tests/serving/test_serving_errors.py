@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 import zlib
 
 import pytest
+
+from loadtests.process import free_port
 
 ROW = [1.0] * 13
 CASES = [
@@ -154,3 +158,11 @@ def test_large_answers_are_compressed_when_the_client_accepts_it(server):
     assert len(r.json()["predictions"]) == 200  # httpx decompressed it
     r = server.client.post("/v1/models/imdb:predict", json=body, headers={"accept-encoding": "identity"})
     assert "content-encoding" not in r.headers
+
+
+def test_a_busy_grpc_port_is_a_one_line_startup_error(server, fixture_root):
+    r = subprocess.run([sys.executable, "-m", "modelyard", "serve", "--repo", str(fixture_root / "repo"), "--port",
+                        str(free_port()), "--grpc-port", str(server.grpc_port)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"gRPC cannot listen on 127.0.0.1:{server.grpc_port}" in r.stderr and "Traceback" not in r.stderr

@@ -37,7 +37,7 @@ class FakeDataPlane:
 
     def reset(self):
         self.is_ready, self.api_key, self.error, self.delay = False, None, None, 0.0
-        self.requests, self.headers, self.extra_outputs = [], [], []
+        self.requests, self.headers, self.extra_outputs, self.refusals = [], [], [], []
         self.out_parameters = {"variant": "onnx_fp32", "rows": 2, "cached": False}
 
     def live(self):
@@ -60,6 +60,9 @@ class FakeDataPlane:
                 "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 13], "doc": "REST-only key"}],
                 "outputs": [{"name": "price", "datatype": "FP32", "shape": [-1, 1]}],
                 "parameters": {"labels": ["a", "b"], "gpu": None}}
+
+    def refused(self, name, route, protocol, status):
+        self.refusals.append((name, route, protocol, status))
 
     def authorize(self, headers):
         self.headers.append(dict(headers))
@@ -285,7 +288,8 @@ def test_malformed_request_is_invalid_argument_naming_the_field(dp, stub, case):
     e = rpc_error(stub.ModelInfer, req)
     assert e.code() == Code.INVALID_ARGUMENT
     assert message in e.details()
-    assert dp.requests == []  # refused before the data plane
+    assert dp.requests == []  # refused before the data plane, and counted there
+    assert dp.refusals == ([] if case == "model name" else [("m", "v2_infer", "grpc", 400)])
 
 
 def test_parameter_without_a_value_is_named(dp, stub):
@@ -350,15 +354,17 @@ def test_api_key_in_either_metadata_form(dp, stub, metadata):
 
 
 @pytest.mark.parametrize("metadata", [[], [("x-api-key", "wrong")], [("authorization", "Bearer wrong")]])
-def test_missing_or_wrong_api_key_is_unauthenticated_on_every_rpc(dp, stub, metadata):
+def test_missing_or_wrong_api_key_is_unauthenticated_except_for_probes(dp, stub, metadata):
     dp.api_key = "k"
     calls = [(stub.ModelInfer, infer_request(typed("x", "FP32", [1], fp32_contents=[1.0]))),
-             (stub.ServerLive, pb.ServerLiveRequest()), (stub.ServerReady, pb.ServerReadyRequest()),
-             (stub.ModelReady, pb.ModelReadyRequest(name="m")), (stub.ServerMetadata, pb.ServerMetadataRequest()),
-             (stub.ModelMetadata, pb.ModelMetadataRequest(name="m"))]
+             (stub.ServerMetadata, pb.ServerMetadataRequest()), (stub.ModelMetadata, pb.ModelMetadataRequest(name="m"))]
     for call, req in calls:
         assert rpc_error(call, req, metadata=metadata).code() == Code.UNAUTHENTICATED
     assert dp.requests == []
+    dp.is_ready = True  # liveness and readiness answer without a key, as on REST
+    assert stub.ServerLive(pb.ServerLiveRequest(), metadata=metadata).live
+    assert stub.ServerReady(pb.ServerReadyRequest(), metadata=metadata).ready
+    assert stub.ModelReady(pb.ModelReadyRequest(name="m"), metadata=metadata).ready
 
 
 # ------------------------------------------------------------ health
