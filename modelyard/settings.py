@@ -46,7 +46,12 @@ class Settings(BaseSettings):
     config: Path | None = None
     """Serving config file (YAML or JSON): version policy, labels, traffic split, shadow, per model."""
     api_key: str | None = None
-    """When set, every predict and admin route requires it (``X-API-Key`` or ``Authorization: Bearer``)."""
+    """When set (or ``api_key_file``), every route except ``/v2/health/*`` and ``/metrics`` requires a key
+    (``X-API-Key`` or ``Authorization: Bearer``; gRPC: the same metadata keys)."""
+    api_key_file: Path | None = None
+    """A file of API keys, one per line (``#`` comments): several keys are valid at once, for rotation."""
+    public_metadata: bool = False
+    """With a key set: leave model metadata, status, ``/docs`` and the OpenAPI schema open without one."""
     enable_admin: bool = False
     max_batch_size: int = 64
     max_queue_delay_ms: float = 0.0
@@ -65,6 +70,8 @@ class Settings(BaseSettings):
     """Intra-op threads per model runtime (0: runtime default, at most 4)."""
     drain_timeout_s: float = 30.0
     access_log: bool = True
+    access_log_sample: float = 1.0
+    """Share of successful requests logged (errors always are); long paths are cut to 200 characters."""
     log_level: str = "info"
 
     def cuda_options(self) -> CudaOptions:

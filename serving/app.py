@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -24,11 +25,12 @@ import modelyard
 from modelyard.settings import Settings
 from serving import rest
 from serving import types as wire
+from serving.auth import rest_scope
 from serving.dataplane import DataPlane
 from serving.errors import ServingError
 from serving.logs import request_id
 from serving.protocols.grpc_v2 import start_grpc_server, stop_grpc_server
-from serving.protocols.http import BodyTooLarge, accepted_encoding, compress, decompress
+from serving.protocols.http import COMPRESS_MIN_BYTES, BodyTooLarge, accepted_encoding, compress, decompress
 from serving.rest import Reply, json_response
 
 log = logging.getLogger("serving.app")
@@ -55,41 +57,46 @@ class InferenceRoutes:
                                    r"(?P<label>[^/]+))?:(?P<method>predict|classify|regress)")),
         (rest.v2_infer, re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")),
     )
-
-    _CACHE_SIZE = 4096
+    CACHE_SIZE = 1024
+    CACHE_PATH_MAX = 200
+    """Only matched paths up to this length are remembered, at most ``CACHE_SIZE`` of them (then the cache is
+    emptied): whatever paths a client sends, the cache stays a few hundred KiB."""
 
     def __init__(self, dataplane: DataPlane):
         self._dp = dataplane
-        self._matched: dict[str, tuple[Handler, dict] | None] = {}
-        """Paths seen, matched or not (a few per model); emptied when full, so any path costs one regex at most."""
+        self._matched: dict[str, tuple[Handler, dict, str]] = {}
 
-    def match(self, method: str, path: str) -> tuple[Handler, dict] | None:
-        if method != "POST":
-            return None
-        try:
-            return self._matched[path]
-        except KeyError:
-            pass
-        found = None
+    def match(self, path: str) -> tuple[Handler, dict, str] | None:
+        """(handler, route parameters, route name) for an inference path, whatever the method; else None."""
+        found = self._matched.get(path)
+        if found is not None:
+            return found
         for handler, pattern in self._PATTERNS:
             m = pattern.fullmatch(path)
             if m is not None:
-                found = partial(handler, self._dp), {k: v for k, v in m.groupdict().items() if v is not None}
-                break
-        if len(self._matched) >= self._CACHE_SIZE:
-            self._matched.clear()
-        self._matched[path] = found
-        return found
+                params = {k: v for k, v in m.groupdict().items() if v is not None}
+                found = partial(handler, self._dp), params, f"v1_{params['method']}" if "method" in params \
+                    else "v2_infer"
+                if len(path) <= self.CACHE_PATH_MAX:
+                    if len(self._matched) >= self.CACHE_SIZE:
+                        self._matched.clear()
+                    self._matched[path] = found
+                return found
+        return None
 
 
 class ServingMiddleware:
-    """Request id, body size limit, in-flight gauge, one JSON access-log line per request, and the inference
-    routes' fast path (pure ASGI)."""
+    """Request id, API key, body size limit, in-flight gauge, one JSON access-log line per request (sampled,
+    long fields cut), and the inference routes' fast path with admission control (pure ASGI)."""
+
+    LOG_FIELD_MAX = 200
 
     def __init__(self, app, settings: Settings, dataplane: DataPlane):
         self.app = app
+        self.dp = dataplane
         self.limit = settings.max_body_bytes
         self.access_log = settings.access_log
+        self.log_sample = settings.access_log_sample
         self.routes = InferenceRoutes(dataplane)
         self.in_flight = 0
         dataplane.metrics.in_flight.set_function(lambda: self.in_flight)  # read at scrape: no lock per request
@@ -107,20 +114,36 @@ class ServingMiddleware:
         rid_header = (b"x-request-id", rid.encode("latin-1"))
         self.in_flight += 1
         try:
-            fast = self.routes.match(scope["method"], scope["path"])
-            length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > self.limit:
-                status = await self._error(send, BodyTooLarge(self.limit), rid_header)
-            elif fast is None:
-                status = await self._framework(scope, receive, send, rid_header)
-            else:
-                status = await self._answer(*fast, headers, receive, send, rid_header)
+            status = await self._route(scope, headers, receive, send, rid_header)
         finally:
             self.in_flight -= 1
-        if self.access_log:
-            access.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status,
+        if self.access_log and (status >= 400 or self.log_sample >= 1 or random.random() < self.log_sample):
+            access.info("request", extra={"method": scope["method"][:16],
+                                          "path": scope["path"][:self.LOG_FIELD_MAX], "status": status,
                                           "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
         request_id.reset(token)
+
+    async def _route(self, scope, headers: dict, receive, send, rid_header) -> int:
+        method, path = scope["method"], scope["path"]
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await self._error(send, BodyTooLarge(self.limit), rid_header)
+        fast = self.routes.match(path)
+        if fast is None:
+            try:
+                self.dp.authorize(headers, rest_scope(method, path))
+            except ServingError as e:
+                return await self._error(send, e, rid_header)
+            return await self._framework(scope, receive, send, rid_header)
+        handler, params, route = fast
+        if method != "POST":
+            return await self._error(send, ServingError(f"{method} is not allowed on {path[:self.LOG_FIELD_MAX]}; "
+                                                        "use POST", 405, {"Allow": "POST"}), rid_header)
+        try:
+            self.dp.admit(params["name"], params.get("version"), params.get("label"), route, "rest", headers)
+        except ServingError as e:
+            return await self._error(send, e, rid_header)
+        return await self._answer(handler, params, headers, receive, send, rid_header)
 
     async def _framework(self, scope, receive, send, rid_header) -> int:
         """FastAPI, with the body limit enforced while it reads and the request id added to its answer."""
@@ -178,7 +201,7 @@ class ServingMiddleware:
             return await self._error(send, ServingError(f"internal error; request id {request_id.get()}"),
                                      rid_header)
         out, extra = reply.body, reply.headers
-        coding = accepted_encoding(headers.get("accept-encoding")) if len(out) >= 1024 else None
+        coding = accepted_encoding(headers.get("accept-encoding")) if len(out) >= COMPRESS_MIN_BYTES else None
         if coding is not None:
             out = compress(out, coding)
             extra = [*extra, (b"content-encoding", coding.encode())]

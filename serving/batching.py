@@ -73,12 +73,16 @@ class Batcher:
         self._wakeup = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher-{self.name}")
 
-    async def submit(self, x: np.ndarray | IdRows) -> np.ndarray:
-        if self._closed:
-            raise Retired(self.name)
+    def check_capacity(self) -> None:
+        """Raise :class:`QueueFull` when ``max_queue_size`` requests are already waiting."""
         if self.pending >= self.max_queue_size:
             raise QueueFull(f"model '{self.name}' is at capacity ({self.max_queue_size} requests queued); "
                             "retry shortly", headers={"Retry-After": "1"})
+
+    async def submit(self, x: np.ndarray | IdRows) -> np.ndarray:
+        if self._closed:
+            raise Retired(self.name)
+        self.check_capacity()
         fut = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(x, fut))
         self.pending += 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hmac
 import logging
 import os
 import time
@@ -25,6 +24,7 @@ import numpy as np
 import modelyard
 from modelyard.gpu import gpu_facts
 from modelyard.settings import Settings
+from serving.auth import PROTECTED, ApiKeys
 from serving.batching import Retired
 from serving.codecs import Decoded, ModelCodec
 from serving.errors import BadRequest, NotFound, ServingError
@@ -45,14 +45,6 @@ EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics", "model_
 Answer = TypeVar("Answer")
 
 
-class Unauthorized(ServingError):
-    status = 401
-
-    def __init__(self):
-        super().__init__("missing or invalid API key: send it as 'X-API-Key: <key>' or 'Authorization: Bearer "
-                         "<key>' (gRPC: the same metadata keys)", headers={"WWW-Authenticate": "Bearer"})
-
-
 class DataPlane:
     def __init__(self, settings: Settings, metrics: Metrics | None = None):
         self.settings = settings
@@ -60,7 +52,7 @@ class DataPlane:
         self.stats = Statistics()
         self.registry = Registry(settings, self.metrics, self.stats)
         self.max_instances = settings.max_instances
-        self._api_key = settings.api_key.encode() if settings.api_key else None
+        self.keys = ApiKeys(settings)
         self._poller: asyncio.Task | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -99,17 +91,24 @@ class DataPlane:
             self.registry.resolve(name, version)
         return bool(st.versions)
 
-    def authorize(self, headers: Mapping[str, str]) -> None:
-        """The API key from ``X-API-Key`` or ``Authorization: Bearer`` (headers or gRPC metadata, lower-case)."""
-        if self._api_key is None:
-            return
-        given = headers.get("x-api-key")
-        if given is None:
-            auth = headers.get("authorization", "")
-            if auth[:7].lower() == "bearer ":
-                given = auth[7:]
-        if given is None or not hmac.compare_digest(given.encode(), self._api_key):
-            raise Unauthorized()
+    def authorize(self, headers: Mapping[str, str], scope: str = PROTECTED) -> None:
+        """The API key from ``X-API-Key`` or ``Authorization: Bearer`` (headers or gRPC metadata, lower-case),
+        when the scope needs one (see :mod:`serving.auth`)."""
+        self.keys.check(headers, scope)
+
+    def admit(self, name: str, version: str | None, label: str | None, route: str, protocol: str,
+              headers: Mapping[str, str] | None = None) -> None:
+        """Admission control before any work: the API key (when ``headers`` are given), the model, and room in
+        its queue: a request for a model version whose queue is full is refused (503 with Retry-After) before its
+        body is read or decoded, so that refusing costs little under overload. Refusals are counted."""
+        try:
+            if headers is not None:
+                self.keys.check(headers)
+            primary, _ = self.registry.resolve(name, version, label)
+            primary.batcher.check_capacity()
+        except ServingError as e:
+            self.refused(name, route, protocol, e.status)
+            raise
 
     # ------------------------------------------------------------ inference
     async def predict(self, name: str, version: str | int | None, label: str | None, route: str, protocol: str,

@@ -1,9 +1,9 @@
 """REST handlers of both protocols, over the data plane.
 
 The inference handlers (:func:`tfs_call`, :func:`v2_infer`) take the raw body and the few headers they need and
-are answered by the fast path in front of FastAPI (``serving/app.py``); the others are FastAPI endpoints that
-read the data plane from ``request.app.state``. Every one is a module-level function listed in
-``serving/app.py:ROUTES``.
+are answered by the fast path in front of FastAPI (``serving/app.py``), after its admission control (API key,
+model, queue room); the others are FastAPI endpoints that read the data plane from ``request.app.state``, listed
+in ``serving/app.py:ROUTES``. The API key is checked in front of every route (``serving/auth.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ async def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], name:
                    version: str | None = None, label: str | None = None) -> Reply:
     """``:predict``, ``:classify`` or ``:regress``; the version and variant that answered are in headers."""
     try:
-        dp.authorize(headers)
         obj = parse_json(body)
     except ServingError as e:
         dp.refused(name, f"v1_{method}", "rest", e.status)
@@ -73,7 +72,6 @@ async def v2_infer(dp: DataPlane, body: bytes, headers: Mapping[str, str], name:
                    version: str | None = None) -> Reply:
     """V2 infer, JSON or with binary tensors (Triton's extension) both ways."""
     try:
-        dp.authorize(headers)
         req = v2.parse_infer(body, headers.get(v2.HEADER_LENGTH))
     except ServingError as e:
         dp.refused(name, "v2_infer", "rest", e.status)
@@ -142,10 +140,10 @@ async def v2_repository_index(request: Request):
 
 
 def _admin(request: Request) -> DataPlane:
+    """The data plane, when admin routes are on (the API key is checked in front of every route)."""
     dp = _dp(request)
     if not dp.settings.enable_admin:
         raise NotFound("admin routes are disabled; start the server with --enable-admin (MODELYARD_ENABLE_ADMIN=1)")
-    dp.authorize(request.headers)
     return dp
 
 

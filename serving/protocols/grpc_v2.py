@@ -22,6 +22,7 @@ import numpy as np
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from modelyard.errors import ModelyardError
+from serving.auth import METADATA, PROBE, PROTECTED
 from serving.batching import QueueFull
 from serving.errors import BadRequest, ServingError
 from serving.logs import request_id
@@ -163,20 +164,19 @@ def status_of(e: ServingError) -> tuple[grpc.StatusCode, str] | None:
     return None if code is None else (code, e.message)
 
 
-def rpc(method=None, *, open_to_probes: bool = False):
+def rpc(method=None, *, scope: str = PROTECTED):
     """One V2 RPC: the request id from ``x-request-id`` metadata (else a new one) for the logs, the API key
-    checked (not for liveness and readiness, which probes call without one, as on REST), and every error answered
-    with its gRPC status (internal ones logged, their details kept out)."""
+    checked as its scope needs (server liveness and readiness are probes: never; metadata: unless public, as on
+    REST), and every error answered with its gRPC status (internal ones logged, their details kept out)."""
     if method is None:
-        return functools.partial(rpc, open_to_probes=open_to_probes)
+        return functools.partial(rpc, scope=scope)
 
     @functools.wraps(method)
     async def handler(self: V2Servicer, request, context: grpc.aio.ServicerContext):
         metadata = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
         token = request_id.set(metadata.get("x-request-id", "")[:128] or os.urandom(16).hex())
         try:
-            if not open_to_probes:
-                self.dataplane.authorize(metadata)
+            self.dataplane.authorize(metadata, scope)
             return await method(self, request)
         except ServingError as e:
             status = status_of(e)
@@ -196,24 +196,24 @@ class V2Servicer(pb_grpc.GRPCInferenceServiceServicer):
     def __init__(self, dataplane):
         self.dataplane = dataplane
 
-    @rpc(open_to_probes=True)
+    @rpc(scope=PROBE)
     async def ServerLive(self, request: pb.ServerLiveRequest) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=self.dataplane.live())
 
-    @rpc(open_to_probes=True)
+    @rpc(scope=PROBE)
     async def ServerReady(self, request: pb.ServerReadyRequest) -> pb.ServerReadyResponse:
         return pb.ServerReadyResponse(ready=self.dataplane.ready())
 
-    @rpc(open_to_probes=True)
+    @rpc(scope=METADATA)
     async def ModelReady(self, request: pb.ModelReadyRequest) -> pb.ModelReadyResponse:
         return pb.ModelReadyResponse(ready=self.dataplane.model_ready(request.name, request.version or None))
 
-    @rpc
+    @rpc(scope=METADATA)
     async def ServerMetadata(self, request: pb.ServerMetadataRequest) -> pb.ServerMetadataResponse:
         m = self.dataplane.server_metadata()
         return pb.ServerMetadataResponse(name=m["name"], version=m["version"], extensions=m["extensions"])
 
-    @rpc
+    @rpc(scope=METADATA)
     async def ModelMetadata(self, request: pb.ModelMetadataRequest) -> pb.ModelMetadataResponse:
         m = self.dataplane.model_metadata(request.name, request.version or None)
         return pb.ModelMetadataResponse(name=m["name"], versions=m["versions"], platform=m["platform"],
@@ -223,12 +223,14 @@ class V2Servicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
         if not request.model_name:
             raise BadRequest("model_name: field required")
+        version = request.model_version or None
+        self.dataplane.admit(request.model_name, version, None, "v2_infer", "grpc")
         try:
             req, raw = decode_request(request)
         except ServingError as e:
             self.dataplane.refused(request.model_name, "v2_infer", "grpc", e.status)
             raise
-        resp = await self.dataplane.infer(req, request.model_name, request.model_version or None, protocol="grpc")
+        resp = await self.dataplane.infer(req, request.model_name, version, protocol="grpc")
         return encode_response(resp, raw)
 
 

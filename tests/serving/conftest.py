@@ -4,6 +4,7 @@ started with ``modelyard serve`` on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
@@ -97,18 +98,16 @@ class InProcessClient:
         return self.request("POST", url, **kw)
 
 
-@pytest.fixture(scope="module")
-def rest_client(fixture_root, tmp_path_factory):
-    """The app in process (as MLServer's ``rest_client``): httpx's ASGI transport, lifespan run, every model
-    loaded; admin routes on, no gRPC endpoint."""
+@contextlib.contextmanager
+def in_process(repo: Path, **settings):
+    """An :class:`InProcessClient` on ``create_app(Settings(repo=repo, **settings))``, lifespan run, every model
+    loaded; no gRPC endpoint."""
     from anyio.from_thread import start_blocking_portal
 
     from modelyard.settings import Settings
     from serving.app import create_app
 
-    repo = tmp_path_factory.mktemp("in-process") / "models"
-    shutil.copytree(fixture_root / "repo", repo)
-    app = create_app(Settings(repo=repo, poll_interval_s=0, grpc_port=0, enable_admin=True, access_log=False))
+    app = create_app(Settings(repo=repo, poll_interval_s=0, grpc_port=0, access_log=False, **settings))
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(
             app.app.router.lifespan_context(app.app)):
         client = InProcessClient(portal, app)
@@ -116,4 +115,13 @@ def rest_client(fixture_root, tmp_path_factory):
         while client.get("/v2/health/ready").status_code != 200:
             assert time.monotonic() < deadline, "models did not load"
             time.sleep(0.05)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def rest_client(fixture_root, tmp_path_factory):
+    """The app in process (as MLServer's ``rest_client``): httpx's ASGI transport, admin routes on."""
+    repo = tmp_path_factory.mktemp("in-process") / "models"
+    shutil.copytree(fixture_root / "repo", repo)
+    with in_process(repo, enable_admin=True) as client:
         yield client

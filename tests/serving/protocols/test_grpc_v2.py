@@ -37,7 +37,7 @@ class FakeDataPlane:
 
     def reset(self):
         self.is_ready, self.api_key, self.error, self.delay = False, None, None, 0.0
-        self.requests, self.headers, self.extra_outputs, self.refusals = [], [], [], []
+        self.requests, self.headers, self.extra_outputs, self.refusals, self.scopes = [], [], [], [], []
         self.out_parameters = {"variant": "onnx_fp32", "rows": 2, "cached": False}
 
     def live(self):
@@ -64,9 +64,13 @@ class FakeDataPlane:
     def refused(self, name, route, protocol, status):
         self.refusals.append((name, route, protocol, status))
 
-    def authorize(self, headers):
+    def admit(self, name, version, label, route, protocol):
+        self.model_ready(name, version)
+
+    def authorize(self, headers, scope="protected"):
         self.headers.append(dict(headers))
-        if self.api_key and not (headers.get("x-api-key") == self.api_key
+        self.scopes.append(scope)
+        if scope != "probe" and self.api_key and not (headers.get("x-api-key") == self.api_key
                                  or headers.get("authorization") == f"Bearer {self.api_key}"):
             raise ServingError("missing or invalid API key", 401)
 
@@ -357,14 +361,16 @@ def test_api_key_in_either_metadata_form(dp, stub, metadata):
 def test_missing_or_wrong_api_key_is_unauthenticated_except_for_probes(dp, stub, metadata):
     dp.api_key = "k"
     calls = [(stub.ModelInfer, infer_request(typed("x", "FP32", [1], fp32_contents=[1.0]))),
-             (stub.ServerMetadata, pb.ServerMetadataRequest()), (stub.ModelMetadata, pb.ModelMetadataRequest(name="m"))]
+             (stub.ModelReady, pb.ModelReadyRequest(name="m")), (stub.ServerMetadata, pb.ServerMetadataRequest()),
+             (stub.ModelMetadata, pb.ModelMetadataRequest(name="m"))]
     for call, req in calls:
         assert rpc_error(call, req, metadata=metadata).code() == Code.UNAUTHENTICATED
     assert dp.requests == []
-    dp.is_ready = True  # liveness and readiness answer without a key, as on REST
+    assert dp.scopes == ["protected", "metadata", "metadata", "metadata"]
+    dp.is_ready = True  # server liveness and readiness are probes: no key, as /v2/health/* on REST
     assert stub.ServerLive(pb.ServerLiveRequest(), metadata=metadata).live
     assert stub.ServerReady(pb.ServerReadyRequest(), metadata=metadata).ready
-    assert stub.ModelReady(pb.ModelReadyRequest(name="m"), metadata=metadata).ready
+    assert dp.scopes[-2:] == ["probe", "probe"]
 
 
 # ------------------------------------------------------------ health
