@@ -116,7 +116,10 @@ class TextEncoder:
 
     def clip_ids(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Keras' ``num_words`` rule for id lists given directly: ids past the vocabulary become OOV."""
-        arr = np.array(ids, dtype=np.int64)
+        try:
+            arr = np.array(ids, dtype=np.int64)
+        except OverflowError:
+            raise EncodingError("token ids must be integers in [0, 2**63)") from None
         if arr.size and arr.min() < 0:
             raise EncodingError(f"token ids must be non-negative, got {int(arr.min())}")
         arr[arr >= self.num_words] = self.oov_char
@@ -144,14 +147,19 @@ def features_to_rows(instances: Sequence[Mapping[str, float] | Sequence[float]],
                         ([f"unknown {', '.join(map(str, unknown))}"] if unknown else [])
                 raise EncodingError(f"instance {r}: {'; '.join(parts)}")
             values = [inst[n] for n in feature_names]
-        else:
+        elif isinstance(inst, Sequence) and not isinstance(inst, (str, bytes)):
             values = list(inst)
             if len(values) != len(feature_names):
                 raise EncodingError(f"instance {r}: expected {len(feature_names)} features, got {len(values)}")
+        else:
+            raise EncodingError(f"instance {r}: expected {len(feature_names)} numbers or an object of named "
+                                f"features, got {type(inst).__name__}")
+        if not all(type(v) in (int, float) for v in values):  # not str, bool, None, lists (which numpy would take)
+            raise EncodingError(f"instance {r}: features must be numbers")
         try:
             rows[r] = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise EncodingError(f"instance {r}: features must be numbers") from None
+        except OverflowError:  # an integer past float64's range
+            raise EncodingError(f"instance {r}: features must be finite numbers within float32's range") from None
         if not np.all(np.isfinite(rows[r])):
-            raise EncodingError(f"instance {r}: features must be finite numbers")
+            raise EncodingError(f"instance {r}: features must be finite numbers within float32's range")
     return rows

@@ -50,12 +50,15 @@ class InputSpec:
 def numbers(value, what: str) -> np.ndarray:
     """JSON numbers as float32, finite, else a 400 naming ``what``."""
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = np.array(value)
     except (TypeError, ValueError):
         raise BadRequest(f"{what}: must be numbers (a list of numbers, all rows the same length)") from None
+    if arr.dtype.kind not in "iuf":  # strings, booleans, nulls, ragged rows, integers past 64 bits
+        raise BadRequest(f"{what}: must be numbers (a list of numbers, all rows the same length)")
+    arr = arr.astype(np.float32)
     if not np.all(np.isfinite(arr)):
-        raise BadRequest(f"{what}: must be finite numbers")
-    return arr.astype(np.float32)
+        raise BadRequest(f"{what}: must be finite numbers within float32's range")
+    return arr
 
 
 class ModelCodec:
@@ -143,7 +146,7 @@ class ModelCodec:
                 raise BadRequest(f"{what}[{i}]{suffix}: token ids must be a list of integers")
             try:
                 rows.append(self.encoder.clip_ids(seq))
-            except (EncodingError, OverflowError) as e:
+            except EncodingError as e:
                 raise BadRequest(f"{what}[{i}]{suffix}: {e}") from None
         return IdRows(rows, self.width)
 
@@ -231,7 +234,7 @@ class ModelCodec:
     @staticmethod
     def _finite(arr: np.ndarray, where: str) -> np.ndarray:
         if not np.all(np.isfinite(arr)):
-            raise BadRequest(f"{where}: must be finite numbers")
+            raise BadRequest(f"{where}: must be finite numbers within float32's range")
         return arr
 
     def encode_v2(self, y: np.ndarray, requested: list[RequestedOutput] | None, top_k: int | None) -> list[Tensor]:

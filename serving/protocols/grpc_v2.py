@@ -19,6 +19,7 @@ from math import prod
 
 import grpc
 import numpy as np
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from modelyard.errors import ModelyardError
@@ -177,7 +178,7 @@ def rpc(method=None, *, scope: str = PROTECTED):
         token = request_id.set(metadata.get("x-request-id", "")[:128] or os.urandom(16).hex())
         try:
             self.dataplane.authorize(metadata, scope)
-            return await method(self, request)
+            return await method(self, parse(request, method.__name__))
         except ServingError as e:
             status = status_of(e)
             if status is None:
@@ -190,6 +191,25 @@ def rpc(method=None, *, scope: str = PROTECTED):
             request_id.reset(token)
         await context.abort(*(status or (grpc.StatusCode.INTERNAL, f"internal error; request id {rid}")))
     return handler
+
+
+def parse(raw: bytes, rpc_name: str):
+    """The request message of an RPC from its bytes: parsed here, not by grpc, so that bytes that are no such
+    message are INVALID_ARGUMENT (grpc answers UNKNOWN when its own deserializer fails)."""
+    cls = getattr(pb, rpc_name + "Request")
+    try:
+        return cls.FromString(raw)
+    except DecodeError:
+        raise BadRequest(f"request: not a valid {cls.DESCRIPTOR.full_name} message") from None
+
+
+def generic_handler(servicer: V2Servicer) -> grpc.GenericRpcHandler:
+    """The V2 service with raw request bytes handed to the servicer (see :func:`parse`)."""
+    handlers = {}
+    for name in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods_by_name:
+        handlers[name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, name), response_serializer=getattr(pb, name + "Response").SerializeToString)
+    return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
 class V2Servicer(pb_grpc.GRPCInferenceServiceServicer):
@@ -285,7 +305,7 @@ async def start_grpc_server(dataplane, settings) -> grpc.aio.Server | None:
     # so_reuseport off: with it (gRPC's default) a second server on a busy port would share it silently
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
                                       ("grpc.max_send_message_length", limit), ("grpc.so_reuseport", 0)])
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(V2Servicer(dataplane), server)
+    server.add_generic_rpc_handlers((generic_handler(V2Servicer(dataplane)),))
     checker = Health(dataplane)
     health_pb2_grpc.add_HealthServicer_to_server(checker.servicer, server)
     host = f"[{settings.host}]" if ":" in settings.host else settings.host

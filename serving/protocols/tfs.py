@@ -145,9 +145,6 @@ def _feature_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
             index, _, rest = msg[len("instance "):].partition(": ")
             raise BadRequest(f"{what}[{index}]: {rest}") from None
         raise BadRequest(f"{what}: {msg}") from None
-    except TypeError:
-        raise BadRequest(f"{what}: each instance must be an object of named features or a list of "
-                         f"{codec.width} numbers") from None
     return Decoded(rows)
 
 
