@@ -25,7 +25,7 @@ import modelyard
 from modelyard.settings import Settings
 from serving import rest
 from serving import types as wire
-from serving.auth import rest_scope
+from serving.auth import PUBLIC_PATHS, rest_scope
 from serving.dataplane import DataPlane
 from serving.errors import ServingError
 from serving.logs import request_id
@@ -302,9 +302,33 @@ async def _documented_only(request: Request):  # pragma: no cover - InferenceRou
 
 def _openapi(app: FastAPI) -> dict:
     if app.openapi_schema is None:
-        app.openapi_schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                         routes=[*_inference_docs().routes, *app.routes])
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=[*_inference_docs().routes, *app.routes])
+        for path, operations in schema["paths"].items():
+            for method, op in operations.items():
+                _document_statuses(path, method, op)
+        for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 bodies, never sent
+            schema["components"]["schemas"].pop(unused, None)
+        app.openapi_schema = schema
     return app.openapi_schema
+
+
+_ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+
+
+def _document_statuses(path: str, method: str, op: dict) -> None:
+    """The statuses the server really sends: never FastAPI's 422 (validation errors are 400), and the errors
+    each route can answer; ``/metrics`` is Prometheus text, not JSON."""
+    responses = op["responses"]
+    responses.pop("422", None)
+    codes = [401] if path not in PUBLIC_PATHS else []
+    codes += [404] if "{name}" in path or path.startswith("/admin") else []
+    codes += [400, 413] if method == "post" else []
+    codes += [503] if path.endswith(("/infer", ":predict", ":classify", ":regress", "/ready")) else []
+    for code in codes:
+        responses.setdefault(str(code), {"description": _ERRORS[code]["description"], **_ERROR_REF})
+    if path == "/metrics":
+        responses["200"]["content"] = {"text/plain; version=0.0.4": {"schema": {"type": "string"}}}
 
 
 # ------------------------------------------------------------------ errors

@@ -275,7 +275,7 @@ class DataPlane:
 
     async def load_model(self, name: str) -> None:
         if name not in self.registry.repo.model_names():
-            raise NotFound(f"no model '{name}' in the repository {self.settings.repo}")
+            raise NotFound(f"no model '{name}' in the model repository")
         await self.registry.load(name)
         st = self.registry.models[name]
         if not st.versions:

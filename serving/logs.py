@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextvars
+import io
 import logging
+import os
+import re
 import sys
+import threading
 import time
 
 import orjson
@@ -29,8 +33,34 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
-def setup_logging(level: str = "info") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def capture_native_output() -> io.TextIOBase:
+    """Route file descriptor 2 through a pipe so that what native libraries write there (onnxruntime's and
+    gRPC's C++ logs, Python's own tracebacks from threads) becomes JSON log lines too; returns a stream on the
+    original stderr for the JSON handler. A daemon thread reads the pipe: each read's non-JSON lines make one
+    record of logger ``native``."""
+    original = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    native = logging.getLogger("native")
+
+    def pump() -> None:
+        with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                text = _ANSI.sub("", chunk.decode("utf-8", "replace")).strip()
+                if text:
+                    native.warning("native output", extra={"text": text[:8192]})
+    threading.Thread(target=pump, name="native-output", daemon=True).start()
+    return original
+
+
+def setup_logging(level: str = "info", native: bool = True) -> None:
+    """JSON lines on stderr for every logger; with ``native``, what native libraries write to stderr too."""
+    handler = logging.StreamHandler(capture_native_output() if native else sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -41,6 +71,3 @@ def setup_logging(level: str = "info") -> None:
         lg.propagate = True
     logging.getLogger("uvicorn.access").disabled = True
 
-
-UVICORN_LOG_CONFIG = None
-"""uvicorn must not install its own text handlers: ``setup_logging`` owns the root logger."""

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -136,18 +137,35 @@ class ModelState:
     config: ModelConfig
     versions: dict[int, dict[str, Servable]] = field(default_factory=dict)
     failed: dict[int, tuple[tuple, str]] = field(default_factory=dict)
+    """Versions refused, or unloaded by an admin: the signature of their files when tried, and why."""
+    backoff: dict[int, tuple[int, float]] = field(default_factory=dict)
+    """Versions failing in a row: how many failures, and the ``time.monotonic()`` before which none is tried."""
     loading: set[int] = field(default_factory=set)
 
     def latest(self) -> int | None:
         return max(self.versions) if self.versions else None
 
 
+MAX_RETRY_BACKOFF_S = 300.0
+"""The longest wait between two tries of a version whose files keep changing and that keeps failing."""
+
+
 def _signature(vdir: Path) -> tuple:
-    try:
-        st = (vdir / MANIFEST_FILE).stat()
-        return st.st_mtime_ns, st.st_size, st.st_ino
-    except OSError:
-        return ()
+    """Every file of a version directory as (relative path, size, mtime_ns, inode), read from ``stat`` alone.
+
+    Any change to any file (a copy into the directory going on, a broken artifact repaired in place, a file
+    replaced by rename) signs differently, so a refused version is tried again; its manifest need not be touched.
+    """
+    files = []
+    for dirpath, _, names in os.walk(vdir):
+        for n in names:
+            path = os.path.join(dirpath, n)
+            try:
+                st = os.stat(path)
+            except OSError:  # removed while walked: the next poll sees the change
+                continue
+            files.append((os.path.relpath(path, vdir), st.st_size, st.st_mtime_ns, st.st_ino))
+    return tuple(sorted(files))
 
 
 class Registry:
@@ -155,7 +173,10 @@ class Registry:
         self.settings = settings
         self.metrics = metrics
         self.stats = stats
-        self.repo = ModelRepository(settings.repo)
+        self.repo = ModelRepository(Path(settings.repo).absolute())
+        self._root_prefixes = sorted({f"{self.repo.root}{os.sep}", f"{self.repo.root.resolve()}{os.sep}"},
+                                     key=len, reverse=True)
+        """The repository root as load errors may spell it, to be cut from messages clients see."""
         self.config_path = settings.config
         self.config = ServeConfig.read(settings.config)
         self._config_sig = self._cfg_sig()
@@ -279,10 +300,28 @@ class Registry:
         with contextlib.suppress(KeyError):
             self.metrics.provider_info.remove(*lbl, s.runtime.provider)
 
+    def _retry_due(self, st: ModelState, version: int) -> bool:
+        """Whether a failed version is tried again: only once its files have changed, and not before its backoff
+        ends, so that a version still being copied in is not loaded (and refused) on every poll."""
+        _, not_before = st.backoff.get(version, (0, 0.0))
+        return time.monotonic() >= not_before and st.failed[version][0] != _signature(self.repo.path(st.name, version))
+
+    def _record_failure(self, st: ModelState, version: int, signature: tuple, message: str) -> None:
+        """Remember why a version failed, and wait poll interval x 2^failures (capped) before trying it again."""
+        failures = st.backoff.get(version, (0, 0.0))[0] + 1
+        delay = min(self.settings.poll_interval_s * 2 ** min(failures, 16), MAX_RETRY_BACKOFF_S)
+        st.failed[version] = (signature, message)
+        st.backoff[version] = (failures, time.monotonic() + delay)
+
+    def _relative(self, message: str) -> str:
+        """A load error with paths relative to the repository root: clients see no server filesystem layout."""
+        for prefix in self._root_prefixes:
+            message = message.replace(prefix, "")
+        return message
+
     def _desired(self, st: ModelState, available: list[int]) -> list[int]:
         cfg = st.config
-        ok = [v for v in available
-              if v in st.versions or v not in st.failed or st.failed[v][0] != _signature(self.repo.path(st.name, v))]
+        ok = [v for v in available if v in st.versions or v not in st.failed or self._retry_due(st, v)]
         if cfg.version_policy == "all":
             return ok
         if cfg.version_policy == "specific":
@@ -307,11 +346,13 @@ class Registry:
             variants = self._variants_for(name, v, latest=(v == newest))
             st.loading.add(v)
             t0 = time.perf_counter()
+            # Signed before the try: files that change while it runs make the version due again.
+            signature = _signature(self.repo.path(name, v))
             try:
                 servables = await asyncio.to_thread(self._load_blocking, name, v, variants)
             except (ModelyardError, Exception) as e:  # noqa: BLE001 - any load failure is reported, never fatal
-                msg = str(e) if isinstance(e, ModelyardError) else f"{type(e).__name__}: {e}"
-                st.failed[v] = (_signature(self.repo.path(name, v)), msg)
+                msg = self._relative(str(e) if isinstance(e, ModelyardError) else f"{type(e).__name__}: {e}")
+                self._record_failure(st, v, signature, msg)
                 self.metrics.load_failures.labels(name, str(v)).inc()
                 log.error("model version failed to load; versions already loaded keep serving",
                           extra={"model": name, "version": v, "reason": msg,
@@ -323,6 +364,7 @@ class Registry:
                 self._start(s)
             st.versions[v] = {s.variant_name: s for s in servables}
             st.failed.pop(v, None)
+            st.backoff.pop(v, None)
             for s in servables:
                 log.info("model version loaded and warmed up", extra={
                     "model": name, "version": v, "variant": s.variant_name, "runtime": s.runtime.name,
@@ -366,6 +408,7 @@ class Registry:
         for st in self.models.values():
             if name is None or st.name == name:
                 st.failed.clear()
+                st.backoff.clear()
         await self.poll()
 
     async def run_polling(self) -> None:
