@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -70,9 +71,18 @@ class Settings(BaseSettings):
     """Intra-op threads per model runtime (0: runtime default, at most 4)."""
     drain_timeout_s: float = 30.0
     access_log: bool = True
-    access_log_sample: float = 1.0
+    access_log_sample: float = Field(default=1.0, ge=0, le=1)
     """Share of successful requests logged (errors always are); long paths are cut to 200 characters."""
     log_level: str = "info"
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """The whole request head must arrive within this many seconds of its first byte (of the connection's
+    opening, for its first request); else 408 and close."""
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    """Longest gap while a request body arrives; a body that stops arriving is answered 408 and closed."""
+    keepalive_timeout_s: float = Field(default=5.0, gt=0)
+    """Idle time allowed on a kept-alive connection between requests (behind a load balancer: more than its own)."""
+    max_connections: int = Field(default=1000, ge=1)
+    """Open HTTP connections; a request on a connection past the cap is answered 503 and the connection closed."""
 
     def cuda_options(self) -> CudaOptions:
         """The CUDA provider settings as :class:`modelyard.onnxrun.CudaOptions`."""
@@ -85,5 +95,16 @@ class Settings(BaseSettings):
 
 
 def load_settings(**flags: Any) -> Settings:
-    """Settings from the environment, with every flag that was given (not None) taking precedence."""
-    return Settings(**{k: v for k, v in flags.items() if v is not None})
+    """Settings from the environment, with every flag that was given (not None) taking precedence; a bad value
+    is one :class:`~modelyard.errors.ModelyardError` naming the flag and its environment variable."""
+    from pydantic import ValidationError
+
+    from modelyard.errors import ModelyardError
+
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        raise ModelyardError(f"--{field.replace('_', '-')} (env MODELYARD_{field.upper()}): {first['msg']}, "
+                             f"got {first.get('input')!r}") from None

@@ -306,7 +306,16 @@ def _openapi(app: FastAPI) -> dict:
                              routes=[*_inference_docs().routes, *app.routes])
         for path, operations in schema["paths"].items():
             for method, op in operations.items():
+                # the inference routes' documented-only handler takes no arguments: declare their path parameters
+                declared = {(p["name"], p["in"]) for p in op.get("parameters", [])}
+                missing = [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "title": n.title()}}
+                           for n in re.findall(r"{(\w+)}", path) if (n, "path") not in declared]
+                if missing:
+                    op["parameters"] = [*missing, *op.get("parameters", [])]
                 _document_statuses(path, method, op)
+        # its handler reads the raw body: none, or an object whose "ready" (default false) is a boolean
+        schema["paths"]["/v2/repository/index"]["post"]["requestBody"] = {"required": False, "content": {
+            "application/json": {"schema": {"type": "object", "properties": {"ready": {"type": "boolean"}}}}}}
         for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 bodies, never sent
             schema["components"]["schemas"].pop(unused, None)
         app.openapi_schema = schema
@@ -318,17 +327,26 @@ _ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/
 
 def _document_statuses(path: str, method: str, op: dict) -> None:
     """The statuses the server really sends: never FastAPI's 422 (validation errors are 400), and the errors
-    each route can answer; ``/metrics`` is Prometheus text, not JSON."""
+    each route can answer (a model name can be unknown, a version not a number); ``/metrics`` is Prometheus text,
+    not JSON."""
     responses = op["responses"]
     responses.pop("422", None)
+    params = {p["name"] for p in op.get("parameters", [])}  # in the path or the query
     codes = [401] if path not in PUBLIC_PATHS else []
-    codes += [404] if "{name}" in path or path.startswith("/admin") else []
-    codes += [400, 413] if method == "post" else []
+    codes += [404] if "name" in params or path.startswith("/admin") else []
+    codes += [400] if method == "post" or "version" in params else []  # a version that is not a number
+    codes += [413] if method == "post" else []
     codes += [503] if path.endswith(("/infer", ":predict", ":classify", ":regress", "/ready")) else []
     for code in codes:
         responses.setdefault(str(code), {"description": _ERRORS[code]["description"], **_ERROR_REF})
     if path == "/metrics":
         responses["200"]["content"] = {"text/plain; version=0.0.4": {"schema": {"type": "string"}}}
+    if path.endswith("/infer"):  # outputs asked for as binary tensors (Triton's binary tensor data extension)
+        responses["200"]["content"]["application/octet-stream"] = {"schema": {
+            "type": "string", "format": "binary", "description": "the JSON header (InferenceResponse) of "
+            "Inference-Header-Content-Length bytes, then each binary output's bytes (binary_data_size)"}}
+        responses["200"]["headers"] = {"Inference-Header-Content-Length": {
+            "description": "length of the JSON header of a binary answer", "schema": {"type": "integer"}}}
 
 
 # ------------------------------------------------------------------ errors
@@ -361,7 +379,8 @@ async def _lifespan(app: FastAPI):
     try:
         yield
     finally:
-        await stop_grpc_server(grpc_server, dp.settings.drain_timeout_s)
+        drain = getattr(app.state, "drain", None)  # serving/server.py:Drain, set by `modelyard serve`
+        await stop_grpc_server(grpc_server, drain.grace() if drain else dp.settings.drain_timeout_s)
         await dp.stop()
 
 

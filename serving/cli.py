@@ -47,6 +47,13 @@ def serve(
                                                           "(default 256)")] = None,
     poll_interval_s: Annotated[Optional[float], typer.Option(min=0, help="repository poll period, 0 = off "
                                                              "(default 5)")] = None,
+    max_connections: Annotated[Optional[int], typer.Option(min=1, help="open HTTP connections; past them a request "
+                                                           "is answered 503 (default 1000)")] = None,
+    keepalive_timeout_s: Annotated[Optional[float], typer.Option(min=0.1, help="idle seconds allowed between "
+                                                                 "requests on a connection (default 5)")] = None,
+    drain_timeout_s: Annotated[Optional[float], typer.Option(min=0, help="on SIGTERM, seconds to finish what is "
+                                                             "in flight, HTTP and gRPC together; the process "
+                                                             "exits within it (default 30)")] = None,
 ) -> None:
     """Serve every model in the repository over TF Serving REST and KServe V2 (REST and gRPC), with Prometheus
     /metrics."""
@@ -54,7 +61,8 @@ def serve(
                              variant=variant, device=device.value if device else None, config=config,
                              api_key=api_key, enable_admin=enable_admin, max_batch_size=max_batch_size,
                              max_queue_delay_ms=max_queue_delay_ms, max_queue_size=max_queue_size,
-                             poll_interval_s=poll_interval_s)
+                             poll_interval_s=poll_interval_s, max_connections=max_connections,
+                             keepalive_timeout_s=keepalive_timeout_s, drain_timeout_s=drain_timeout_s)
     run_server(settings)
 
 
@@ -67,6 +75,7 @@ def run_server(settings) -> None:
     from serving.logs import setup_logging
     from serving.protocols.grpc_v2 import check_port
     from serving.registry import ServeConfig, preflight
+    from serving.server import ConnectionLimits, Drain, ServingProtocol, ServingServer
 
     setup_logging(settings.log_level)
     ServeConfig.read(settings.config)  # a bad config file is a startup error
@@ -76,36 +85,18 @@ def run_server(settings) -> None:
         logging.getLogger("serving").warning("model repository does not exist yet; polling for it",
                                              extra={"repo": str(settings.repo)})
     app = create_app(settings)
+    drain = Drain(settings.drain_timeout_s)
+    app.app.state.drain = drain  # the lifespan takes its gRPC grace from what is left of the drain
+    limits = ConnectionLimits(header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s,
+                              max_connections=settings.max_connections)
     kw = {}
     try:
         import uvloop  # noqa: F401
         kw["loop"] = "uvloop"
     except ImportError:
         pass
-    try:
-        import httptools  # noqa: F401
-        kw["http"] = "httptools"
-    except ImportError:
-        pass
+    # ws="none": no route speaks WebSocket, and every connection must be a ServingProtocol
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                            timeout_graceful_shutdown=settings.drain_timeout_s, server_header=False,
-                            proxy_headers=False, **kw)
-    _server_class()(config).run()
-
-
-def _server_class():
-    import contextlib
-
-    import uvicorn
-
-    class DrainingServer(uvicorn.Server):
-        """uvicorn's server (SIGTERM: stop accepting, finish in-flight requests, run the lifespan shutdown that
-        drains every batch queue), exiting 0 after a clean drain instead of re-raising the signal."""
-
-        @contextlib.contextmanager
-        def capture_signals(self):
-            with super().capture_signals():
-                yield
-                self._captured_signals.clear()
-    return DrainingServer
-
+                            http=ServingProtocol, ws="none", timeout_keep_alive=settings.keepalive_timeout_s,
+                            server_header=False, proxy_headers=False, **kw)
+    ServingServer(config, limits, drain).run()

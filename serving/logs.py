@@ -38,14 +38,14 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def capture_native_output() -> io.TextIOBase:
     """Route file descriptor 2 through a pipe so that what native libraries write there (onnxruntime's and
-    gRPC's C++ logs, Python's own tracebacks from threads) becomes JSON log lines too; returns a stream on the
-    original stderr for the JSON handler. A daemon thread reads the pipe: each read's non-JSON lines make one
-    record of logger ``native``."""
+    gRPC's C++ logs) becomes JSON log lines too; Python's ``sys.stderr`` (the JSON handler, a CLI error line)
+    moves to a copy of the original stderr, so nothing of Python's waits on the pipe. A daemon thread reads the
+    pipe: each read makes one record of logger ``native``."""
     original = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
     read_fd, write_fd = os.pipe()
     os.dup2(write_fd, 2)
     os.close(write_fd)
-    sys.stderr = os.fdopen(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = original
     native = logging.getLogger("native")
 
     def pump() -> None:

@@ -142,4 +142,9 @@ V2_EXAMPLES = {
     "boston": {"summary": "Boston: FP32 [N, 13] (POST /v2/models/boston/infer)",
                "value": {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32",
                                      "data": [0.1, 0.0, 8.1, 0, 0.5, 6.2, 60.0, 4.0, 5, 300, 18.0, 390.0, 10.0]}]}},
+    "binary_output": {"summary": "Any model: outputs as binary tensors (application/octet-stream: a JSON header of "
+                                 "Inference-Header-Content-Length bytes, then each output's bytes)",
+                      "value": {"parameters": {"binary_data_output": True},
+                                "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES",
+                                            "data": ["A wonderful film."]}]}},
 }

@@ -107,7 +107,8 @@ def in_process(repo: Path, **settings):
     from modelyard.settings import Settings
     from serving.app import create_app
 
-    app = create_app(Settings(repo=repo, poll_interval_s=0, grpc_port=0, access_log=False, **settings))
+    app = create_app(Settings(**{"repo": repo, "poll_interval_s": 0, "grpc_port": 0, "access_log": False,
+                                 **settings}))
     with start_blocking_portal() as portal, portal.wrap_async_context_manager(
             app.app.router.lifespan_context(app.app)):
         client = InProcessClient(portal, app)
