@@ -140,10 +140,10 @@ class ServingMiddleware:
             return await self._error(send, ServingError(f"{method} is not allowed on {path[:self.LOG_FIELD_MAX]}; "
                                                         "use POST", 405, {"Allow": "POST"}), rid_header)
         try:
-            self.dp.admit(params["name"], params.get("version"), params.get("label"), route, "rest", headers)
+            routed = self.dp.admit(params["name"], params.get("version"), params.get("label"), route, "rest", headers)
         except ServingError as e:
             return await self._error(send, e, rid_header)
-        return await self._answer(handler, params, headers, receive, send, rid_header)
+        return await self._answer(handler, {**params, "routed": routed}, headers, receive, send, rid_header)
 
     async def _framework(self, scope, receive, send, rid_header) -> int:
         """FastAPI, with the body limit enforced while it reads and the request id added to its answer."""

@@ -36,8 +36,13 @@ def serve(
                                                      "usable GPU is an error")] = None,
     config: Annotated[Optional[Path], typer.Option(help="serving config, YAML or JSON: version policy, labels, "
                                                    "traffic split, shadow (env MODELYARD_CONFIG)")] = None,
-    api_key: Annotated[Optional[str], typer.Option(help="require this key on predict and admin routes "
-                                                   "(env MODELYARD_API_KEY)")] = None,
+    api_key: Annotated[Optional[str], typer.Option(help="require this key on every route but /v2/health/* and "
+                                                   "/metrics (env MODELYARD_API_KEY)")] = None,
+    api_key_file: Annotated[Optional[Path], typer.Option(help="a file of keys, one per line, all valid (rotation; "
+                                                         "env MODELYARD_API_KEY_FILE)")] = None,
+    public_metadata: Annotated[Optional[bool], typer.Option("--public-metadata/--private-metadata",
+                                                            help="with a key: metadata, status and docs open "
+                                                            "(env MODELYARD_PUBLIC_METADATA)")] = None,
     enable_admin: Annotated[Optional[bool], typer.Option("--enable-admin/--disable-admin",
                                                          help="admin reload/unload routes (env MODELYARD_ENABLE_ADMIN)")] = None,
     max_batch_size: Annotated[Optional[int], typer.Option(min=1, help="rows per batch (default 64)")] = None,
@@ -59,7 +64,8 @@ def serve(
     /metrics."""
     settings = load_settings(repo=repo, host=host, port=port, grpc_port=grpc_port, runtime=runtime.value if runtime else None,
                              variant=variant, device=device.value if device else None, config=config,
-                             api_key=api_key, enable_admin=enable_admin, max_batch_size=max_batch_size,
+                             api_key=api_key, api_key_file=api_key_file, public_metadata=public_metadata,
+                             enable_admin=enable_admin, max_batch_size=max_batch_size,
                              max_queue_delay_ms=max_queue_delay_ms, max_queue_size=max_queue_size,
                              poll_interval_s=poll_interval_s, max_connections=max_connections,
                              keepalive_timeout_s=keepalive_timeout_s, drain_timeout_s=drain_timeout_s)

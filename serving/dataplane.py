@@ -43,6 +43,8 @@ EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics", "model_
 """Triton extensions this server implements (``GET /v2``), so that clients that check for them find them."""
 
 Answer = TypeVar("Answer")
+Routed = tuple[Servable, Servable | None]
+"""The servable that answers a request and the shadow it is mirrored to (or None)."""
 
 
 class DataPlane:
@@ -97,28 +99,32 @@ class DataPlane:
         self.keys.check(headers, scope)
 
     def admit(self, name: str, version: str | None, label: str | None, route: str, protocol: str,
-              headers: Mapping[str, str] | None = None) -> None:
+              headers: Mapping[str, str] | None = None) -> Routed:
         """Admission control before any work: the API key (when ``headers`` are given), the model, and room in
         its queue: a request for a model version whose queue is full is refused (503 with Retry-After) before its
-        body is read or decoded, so that refusing costs little under overload. Refusals are counted."""
+        body is read or decoded, so that refusing costs little under overload. Refusals are counted. Returns the
+        routing (primary, shadow) for :meth:`predict`, so that a request is routed once."""
         try:
             if headers is not None:
                 self.keys.check(headers)
-            primary, _ = self.registry.resolve(name, version, label)
-            primary.batcher.check_capacity()
+            routed = self.registry.resolve(name, version, label)
+            routed[0].batcher.check_capacity()
         except ServingError as e:
             self.refused(name, route, protocol, e.status)
             raise
+        return routed
 
     # ------------------------------------------------------------ inference
     async def predict(self, name: str, version: str | int | None, label: str | None, route: str, protocol: str,
                       decode: Callable[[ModelCodec], Decoded],
-                      encode: Callable[[Servable, np.ndarray], Answer]) -> tuple[Servable, Answer]:
-        """One inference through the protocol's ``decode`` and ``encode`` hooks; every outcome is counted."""
+                      encode: Callable[[Servable, np.ndarray], Answer],
+                      routed: Routed | None = None) -> tuple[Servable, Answer]:
+        """One inference through the protocol's ``decode`` and ``encode`` hooks; every outcome is counted.
+        ``routed``: what :meth:`admit` chose, else the request is routed here."""
         t0 = time.perf_counter()
         primary = None
         try:
-            primary, shadow = self.registry.resolve(name, version, label)
+            primary, shadow = routed or self.registry.resolve(name, version, label)
             decoded = decode(primary.codec)
             t1 = time.perf_counter()
             primary, y = await self._run(primary, shadow, name, version, label, decoded.x)
@@ -159,7 +165,8 @@ class DataPlane:
             if status != 200 and s is not None:
                 self.stats.failure(name, s.version, time.perf_counter() - t0)
 
-    async def infer(self, req: InferRequest, name: str, version: str | None, protocol: str) -> InferResponse:
+    async def infer(self, req: InferRequest, name: str, version: str | None, protocol: str,
+                    routed: Routed | None = None) -> InferResponse:
         """A V2 inference (REST JSON or binary, gRPC): the request's tensors in, the model's tensors out."""
         top_k = req.parameters.get("top_k")
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
@@ -171,7 +178,7 @@ class DataPlane:
                                  {"variant": s.variant_name, "runtime": s.runtime.name, "device": s.runtime.device})
 
         _, resp = await self.predict(name, version or None, None, "v2_infer", protocol,
-                                     lambda codec: codec.decode_v2(req, self.max_instances), encode)
+                                     lambda codec: codec.decode_v2(req, self.max_instances), encode, routed)
         return resp
 
     # ------------------------------------------------------------ metadata

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import gc
 import json
 import logging
@@ -131,6 +132,11 @@ class Servable:
     @property
     def key(self) -> str:
         return f"{self.version}/{self.variant_name}"
+
+    @functools.cached_property
+    def version_headers(self) -> list[tuple[bytes, bytes]]:
+        """``X-Model-Version`` and ``X-Model-Variant``, for the answers it gives."""
+        return [(b"x-model-version", b"%d" % self.version), (b"x-model-variant", self.variant_name.encode())]
 
 
 @dataclass

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelyard.gpu import gpu_facts
-from serving.dataplane import DataPlane
+from serving.dataplane import DataPlane, Routed
 from serving.errors import BadRequest, NotFound, ServingError
 from serving.protocols import tfs, v2
 from serving.protocols.http import parse_json
@@ -41,7 +41,7 @@ def _dp(request: Request) -> DataPlane:
 
 # ------------------------------------------------------------------ inference (the fast path)
 async def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], name: str, method: str,
-                   version: str | None = None, label: str | None = None) -> Reply:
+                   version: str | None = None, label: str | None = None, routed: Routed | None = None) -> Reply:
     """``:predict``, ``:classify`` or ``:regress``; the version and variant that answered are in headers."""
     try:
         obj = parse_json(body)
@@ -63,20 +63,19 @@ async def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], name:
 
         def encode(s, y):
             return (tfs.encode_classify if method == "classify" else tfs.encode_regress)(s.codec, y)
-    s, answer = await dp.predict(name, version, label, f"v1_{method}", "rest", decode, encode)
-    return Reply(orjson.dumps(answer), [(b"x-model-version", b"%d" % s.version),
-                                        (b"x-model-variant", s.variant_name.encode())])
+    s, answer = await dp.predict(name, version, label, f"v1_{method}", "rest", decode, encode, routed)
+    return Reply(orjson.dumps(answer), s.version_headers)
 
 
 async def v2_infer(dp: DataPlane, body: bytes, headers: Mapping[str, str], name: str,
-                   version: str | None = None) -> Reply:
+                   version: str | None = None, routed: Routed | None = None) -> Reply:
     """V2 infer, JSON or with binary tensors (Triton's extension) both ways."""
     try:
         req = v2.parse_infer(body, headers.get(v2.HEADER_LENGTH))
     except ServingError as e:
         dp.refused(name, "v2_infer", "rest", e.status)
         raise
-    resp = await dp.infer(req, name, version, "rest")
+    resp = await dp.infer(req, name, version, "rest", routed)
     out, header_length = v2.encode_infer(resp, req.parameters.get("binary_data_output") is True)
     if header_length is None:
         return Reply(out)

@@ -17,14 +17,15 @@ def _spread(s: dict | None, fmt: str = "{:,.0f}") -> str:
 
 
 def summary(results: dict[str, list[Measurement]], titles: dict[str, str], roles: dict[str, str],
-            target_ms: float, engine: list[dict] | None) -> list[dict]:
-    """One row per server: medians and spreads over rounds, ratios of medians to baseline and ceilings."""
+            target_ms: float, engine: list[dict] | None, protocols: dict[str, str] | None = None) -> list[dict]:
+    """One row per server: medians and spreads over rounds, ratios of medians to baseline and ceilings (the
+    HTTP ceiling for every row, whatever its protocol, so the column means the same on every row)."""
     rows = []
     for key, ms in results.items():
         best = [m.best(target_ms) for m in ms]
         ok = [m for m in ms if m.error is None]
         rows.append({
-            "server": key, "title": titles[key], "role": roles[key],
+            "server": key, "title": titles[key], "role": roles[key], "protocol": (protocols or {}).get(key, "tfs"),
             "rps_at_p99_target": summarise([b.rps if b else 0.0 for b, m in zip(best, ms) if m.error is None]),
             "peak_rps": summarise([max(p.rps for p in m.sweep) for m in ok if m.sweep]),
             "lowest_p99_ms": summarise([min(p.p99_ms for p in m.sweep) for m in ok if m.sweep]),
@@ -80,6 +81,26 @@ def markdown(rows: list[dict], target_ms: float, rate: float) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def _short(row: dict) -> str:
+    """A bar label: the title before its parenthesis or colon, and the protocol where it is not TF Serving."""
+    name = row["title"].split(" (")[0].split(":")[0]
+    extra = {"v2-rest": " V2 REST", "v2-grpc": " V2 gRPC"}.get(row.get("protocol", "tfs"), "")
+    return name if row["role"] == "grpc-ceiling" else name + extra
+
+
+def bodies_line(body_bytes: dict[str, int], used: list[str], paths: dict[str, Path]) -> str:
+    """What the requests carried, per protocol in use (mean bytes), and the V2 padding where there is one."""
+    names = {"tfs": "TF Serving JSON", "v2-rest": "V2 REST JSON", "v2-grpc": "V2 gRPC (raw_input_contents)"}
+    parts = [f"{names[p]} {body_bytes[p]:,}" for p in used if p in body_bytes]
+    line = "Mean body bytes: " + ", ".join(parts) + "." if parts else ""
+    if any(p != "tfs" for p in used) and paths.get("v2-rest"):
+        first = json.loads(Path(paths["v2-rest"]).read_text().split("\n", 1)[0])["inputs"][0]
+        if first["name"] == "ids":
+            line += (f" V2 token ids are padded with 0 to {first['shape'][1]:,} (the longest review sent) so that "
+                     "every request has one shape: MLServer's adaptive batching concatenates requests' tensors.")
+    return line
+
+
 def plot(results: dict[str, list[Measurement]], rows: list[dict], target_ms: float, path: Path, title: str) -> Path:
     import matplotlib
 
@@ -87,11 +108,12 @@ def plot(results: dict[str, list[Measurement]], rows: list[dict], target_ms: flo
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(14, 5.5))
-    names = [r["title"].split(" (")[0].split(":")[0] for r in rows]
+    names = [_short(r) for r in rows]
     med = [r["rps_at_p99_target"]["median"] if r["rps_at_p99_target"] else 0 for r in rows]
     lo = [m - r["rps_at_p99_target"]["min"] if r["rps_at_p99_target"] else 0 for m, r in zip(med, rows)]
     hi = [r["rps_at_p99_target"]["max"] - m if r["rps_at_p99_target"] else 0 for m, r in zip(med, rows)]
-    colors = {"modelyard": "tab:green", "baseline": "tab:red", "peer": "tab:orange", "ceiling": "tab:gray"}
+    colors = {"modelyard": "tab:green", "baseline": "tab:red", "peer": "tab:orange", "ceiling": "tab:gray",
+              "grpc-ceiling": "silver"}
     a.barh(names, med, xerr=[lo, hi], color=[colors[r["role"]] for r in rows], capsize=4)
     a.invert_yaxis()
     a.set_xlabel(f"requests/s with p99 ≤ {target_ms:g} ms (median of rounds, bars: min–max)")

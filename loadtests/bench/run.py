@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from loadtests.bench import load
+from loadtests.bench import grpc_load, load
 from loadtests.bench.load import CONNECTIONS
 from loadtests.bench.servers import Contender, Setup, contenders
 from loadtests.process import ServerNotReady, ServerProcess, free_port
@@ -103,24 +103,55 @@ def _mean_batch_rows(url: str) -> float | None:
     return round(total / count, 2) if count else None
 
 
-def measure(c: Contender, setup: Setup, bodies: Path, opts: Options, log_dir: Path, say: Callable[[str], None],
-            port: int) -> Measurement:
+def _generators(c: Contender, setup: Setup, bodies: dict[str, Path], opts: Options, port: int, grpc_port: int):
+    """(where it listens, one sweep point at N connections, the fixed-rate run) for ``c``'s protocol: wrk and k6
+    for REST, :mod:`loadtests.bench.grpc_load` for gRPC, every one on the load-generator CPUs."""
+    b = bodies[c.protocol]
+    if c.protocol == "v2-grpc":
+        target = f"127.0.0.1:{grpc_port}"
+        return (target, lambda n: grpc_load.closed(target, b, n, opts.step_s, opts.loadgen_cpus),
+                lambda: grpc_load.fixed_rate(target, b, opts.rate, opts.rate_s, opts.loadgen_cpus))
+    url = f"http://127.0.0.1:{port}{c.route(setup)}"
+    return (url, lambda n: load.wrk(url, b, n, opts.step_s, opts.loadgen_cpus),
+            lambda: load.k6(url, b, opts.rate, opts.rate_s, opts.loadgen_cpus))
+
+
+def _wait_ready(server: ServerProcess, c: Contender, target: str, bodies: dict[str, Path], timeout: float) -> None:
+    """Until the server answers the first body of its protocol (REST: 200; gRPC: an answered ModelInfer)."""
+    if c.protocol != "v2-grpc":
+        server.wait_ready(target, timeout, body=bodies[c.protocol].read_text().splitlines()[0].encode())
+        return
+    try:
+        grpc_load.wait_ready(target, bodies[c.protocol], timeout, alive=lambda: server.proc.poll() is None)
+    except load.GeneratorError as e:
+        if server.proc.poll() is not None:
+            raise ServerNotReady(f"server exited with code {server.proc.returncode} before it was ready; "
+                                 f"log: {server.log_path}\n{server.tail()}") from None
+        raise ServerNotReady(f"{e}; log: {server.log_path}\n{server.tail()}") from None
+
+
+def measure(c: Contender, setup: Setup, bodies: dict[str, Path], opts: Options, log_dir: Path,
+            say: Callable[[str], None], port: int, grpc_port: int = 0) -> Measurement:
+    """``c`` started on ``port`` (and ``grpc_port``), swept and run at the fixed rate with its protocol's
+    bodies (``bodies``: {protocol: file}), then stopped."""
     m = Measurement()
     server = ServerProcess(c.argv, log_dir / f"{c.key}.log", port=port, env=c.env, cpus=opts.server_cpus)
-    url = f"http://127.0.0.1:{port}{setup.route}"
+    target, point, fixed = _generators(c, setup, bodies, opts, port, grpc_port)
     try:
-        server.wait_ready(url, opts.ready_timeout_s, body=bodies.read_text().splitlines()[0].encode())
+        _wait_ready(server, c, target, bodies, opts.ready_timeout_s)
         cpu = _Cpu(server.pid)
-        load.wrk(url, bodies, 8, 2, opts.loadgen_cpus)  # warm-up, not recorded
+        if c.protocol == "v2-grpc":  # warm-up, not recorded
+            grpc_load.closed(target, bodies[c.protocol], 8, 2, opts.loadgen_cpus)
+        else:
+            load.wrk(target, bodies[c.protocol], 8, 2, opts.loadgen_cpus)
         for n in opts.connections:
-            p = _metered(cpu, lambda: load.wrk(url, bodies, n, opts.step_s, opts.loadgen_cpus), opts.step_s)
+            p = _metered(cpu, lambda: point(n), opts.step_s)
             m.sweep.append(p)
             say(f"  {c.key:<20} {n:>4} connections: {p.rps:>9,.0f} req/s  p50 {p.p50_ms:7.2f} ms  "
                 f"p99 {p.p99_ms:7.2f} ms  errors {p.errors}  cpu {p.cpu_cores:.2f}")
             if p.p99_ms > 2 * opts.p99_target_ms or (p.errors and p.errors > 0.01 * p.requests):
                 break  # more connections only queue longer
-        m.fixed_rate = _metered(cpu, lambda: load.k6(url, bodies, opts.rate, opts.rate_s, opts.loadgen_cpus),
-                                opts.rate_s)
+        m.fixed_rate = _metered(cpu, fixed, opts.rate_s)
         r = m.fixed_rate
         say(f"  {c.key:<20} at {opts.rate:,.0f} req/s: p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  "
             f"failed {r.failed}  dropped {r.dropped}")
@@ -142,8 +173,10 @@ def machine(setup: Setup, opts: Options) -> dict:
     except (OSError, StopIteration):
         cpu_model = platform.processor()
     versions = {}
-    for py, pkgs in ((sys.executable, ["onnxruntime-gpu", "fastapi", "uvicorn", "starlette", "orjson"]),
-                     (str(setup.peers_python or ""), ["litserve", "bentoml", "onnxruntime-gpu"])):
+    for py, pkgs in ((sys.executable, ["onnxruntime-gpu", "fastapi", "uvicorn", "starlette", "orjson", "grpcio",
+                                       "protobuf"]),
+                     (str(setup.peers_python or ""), ["litserve", "bentoml", "mlserver", "onnxruntime-gpu", "fastapi",
+                                                      "grpcio", "protobuf"])):
         if not py:
             continue
         code = ("import importlib.metadata as m, json; out = {}\n"
@@ -162,17 +195,27 @@ def machine(setup: Setup, opts: Options) -> dict:
             "wrk": load.tool_version("wrk"), "k6": load.tool_version("k6"), "versions": versions}
 
 
-def run_bench(setup: Setup, bodies: Path, keys: list[str], opts: Options, out: Path,
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free loopback ports."""
+    ports: list[int] = []
+    while len(ports) < n:
+        p = free_port()
+        if p not in ports:
+            ports.append(p)
+    return ports
+
+
+def run_bench(setup: Setup, bodies: dict[str, Path], keys: list[str], opts: Options, out: Path,
               say: Callable[[str], None]) -> dict:
-    """Every server in ``keys``, ``opts.rounds`` times; returns (and writes) the raw results."""
+    """Every server in ``keys``, ``opts.rounds`` times; returns the raw results. ``bodies``: {protocol: file}."""
     out.mkdir(parents=True, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="logs-", dir=out))
     results: dict[str, list[Measurement]] = {k: [] for k in keys}
     for r in range(opts.rounds):
         say(f"[bold]round {r + 1}/{opts.rounds}[/bold]")
-        port = free_port()
-        for c in contenders(setup, port, keys):
-            results[c.key].append(measure(c, setup, bodies, opts, logs, say, port))
+        port, grpc_port = free_ports(2)
+        for c in contenders(setup, port, keys, grpc_port):
+            results[c.key].append(measure(c, setup, bodies, opts, logs, say, port, grpc_port))
     return results
 
 

@@ -244,13 +244,13 @@ class V2Servicer(pb_grpc.GRPCInferenceServiceServicer):
         if not request.model_name:
             raise BadRequest("model_name: field required")
         version = request.model_version or None
-        self.dataplane.admit(request.model_name, version, None, "v2_infer", "grpc")
+        routed = self.dataplane.admit(request.model_name, version, None, "v2_infer", "grpc")
         try:
             req, raw = decode_request(request)
         except ServingError as e:
             self.dataplane.refused(request.model_name, "v2_infer", "grpc", e.status)
             raise
-        resp = await self.dataplane.infer(req, request.model_name, version, protocol="grpc")
+        resp = await self.dataplane.infer(req, request.model_name, version, "grpc", routed)
         return encode_response(resp, raw)
 
 

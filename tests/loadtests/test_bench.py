@@ -1,5 +1,6 @@
 """`modelyard bench`: the pieces that decide the figures (best point under the p99 target, ratios, table), and
-a short end-to-end run against real server processes with wrk and k6 (skipped, with the reason, without wrk)."""
+a short end-to-end run against real server processes with wrk and k6 (TF Serving REST) and the gRPC load
+generator (KServe V2 gRPC) (skipped, with the reason, without wrk)."""
 
 from __future__ import annotations
 
@@ -53,14 +54,15 @@ def test_bench_end_to_end(fixture_root, data_dir, tmp_path):
     out = tmp_path / "bench"
     r = subprocess.run([sys.executable, "-m", "modelyard", "bench", "--model", "boston",
                         "--repo", str(fixture_root / "repo"), "--data-dir", str(data_dir),
-                        "--servers", "modelyard,fastapi,http-ceiling", "--rounds", "1", "--connections", "1,4",
-                        "--step-s", "1", "--rate", "100", "--rate-s", "1", "--out", str(out)],
+                        "--servers", "modelyard,modelyard-grpc,fastapi,http-ceiling", "--rounds", "1",
+                        "--connections", "1,4", "--step-s", "1", "--rate", "100", "--rate-s", "1", "--out", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=600,
                        env={**os.environ, "COLUMNS": "200", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     result = json.loads((out / "bench.json").read_text())
     rows = {row["server"]: row for row in result["summary"]}
-    assert set(rows) == {"modelyard", "fastapi", "http-ceiling"}
+    assert set(rows) == {"modelyard", "modelyard-grpc", "fastapi", "http-ceiling"}
+    assert rows["modelyard-grpc"]["protocol"] == "v2-grpc" and rows["modelyard"]["protocol"] == "tfs"
     for row in rows.values():
         assert row["rps_at_p99_target"]["median"] > 0 and not row["failures"], row
         assert row["p99_ms_at_rate"]["median"] > 0
@@ -68,4 +70,6 @@ def test_bench_end_to_end(fixture_root, data_dir, tmp_path):
     assert rows["modelyard"]["of_engine_ceiling"] > 0
     assert result["machine"]["logical_cpus"] >= 1 and result["engine_ceiling"]
     assert (out / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "× baseline" in (out / "bench.md").read_text()
+    md = (out / "bench.md").read_text()
+    assert "× baseline" in md and "| modelyard (V2 gRPC, dynamic batching) |" in md
+    assert set(result["body_bytes"]) == {"tfs", "v2-rest", "v2-grpc"}

@@ -33,3 +33,12 @@ def to_input(instances: list) -> np.ndarray:
     if WIDTH:
         return multi_hot([i["ids"] for i in instances], WIDTH)
     return np.asarray(instances, dtype=np.float32)
+
+
+def v2_to_input(x: np.ndarray) -> np.ndarray:
+    """A V2 tensor -> the model's float32 input: token ids ``[N, L]`` (0 = padding, as modelyard reads them) for
+    a text model, rows of numbers ``[N, 13]`` for Boston."""
+    if WIDTH:
+        x = np.asarray(x).reshape(len(x), -1)
+        return multi_hot([row[row != 0] for row in x], WIDTH)
+    return np.asarray(x, dtype=np.float32).reshape(len(x), -1)

@@ -74,7 +74,7 @@ class FakeDataPlane:
                                  or headers.get("authorization") == f"Bearer {self.api_key}"):
             raise ServingError("missing or invalid API key", 401)
 
-    async def infer(self, request, name, version, protocol):
+    async def infer(self, request, name, version, protocol, routed=None):
         self.requests.append((request, name, version, protocol))
         await asyncio.sleep(self.delay)
         if self.error is not None:
