@@ -37,7 +37,7 @@ log = logging.getLogger("serving.app")
 access = logging.getLogger("serving.access")
 
 Handler = Callable[..., Awaitable[Reply]]
-"""An inference handler: ``(dataplane, body, headers, **route_params) -> Reply``; raises ServingError."""
+"""An inference handler: ``(dataplane, body, headers, routed, **route_params) -> Reply``; raises ServingError."""
 
 _WANTED = {b"x-request-id", b"content-length", b"content-encoding", b"accept-encoding", b"x-api-key",
            b"authorization", b"inference-header-content-length"}
@@ -143,7 +143,7 @@ class ServingMiddleware:
             routed = self.dp.admit(params["name"], params.get("version"), params.get("label"), route, "rest", headers)
         except ServingError as e:
             return await self._error(send, e, rid_header)
-        return await self._answer(handler, {**params, "routed": routed}, headers, receive, send, rid_header)
+        return await self._answer(handler, params, routed, headers, receive, send, rid_header)
 
     async def _framework(self, scope, receive, send, rid_header) -> int:
         """FastAPI, with the body limit enforced while it reads and the request id added to its answer."""
@@ -174,7 +174,7 @@ class ServingMiddleware:
                 return await self._error(send, e, rid_header)
         return status[0]
 
-    async def _answer(self, handler: Handler, params: dict, headers: dict, receive, send, rid_header) -> int:
+    async def _answer(self, handler: Handler, params: dict, routed, headers: dict, receive, send, rid_header) -> int:
         """The fast path: read the body (within the limit), decompress it, run the handler, send its answer."""
         chunks = []
         size = 0
@@ -193,7 +193,7 @@ class ServingMiddleware:
         try:
             if "content-encoding" in headers:
                 body = decompress(body, headers["content-encoding"], self.limit)
-            reply = await handler(body, headers, **params)
+            reply = await handler(body, headers, routed, **params)
         except ServingError as e:
             return await self._error(send, e, rid_header)
         except Exception:  # noqa: BLE001 - a bug must not take the connection down without an answer

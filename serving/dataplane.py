@@ -55,6 +55,7 @@ class DataPlane:
         self.registry = Registry(settings, self.metrics, self.stats)
         self.max_instances = settings.max_instances
         self.keys = ApiKeys(settings)
+        self._keyed = bool(self.keys)
         self._poller: asyncio.Task | None = None
 
     # ------------------------------------------------------------ lifecycle
@@ -105,7 +106,7 @@ class DataPlane:
         body is read or decoded, so that refusing costs little under overload. Refusals are counted. Returns the
         routing (primary, shadow) for :meth:`predict`, so that a request is routed once."""
         try:
-            if headers is not None:
+            if headers is not None and self._keyed:
                 self.keys.check(headers)
             routed = self.registry.resolve(name, version, label)
             routed[0].batcher.check_capacity()
@@ -127,7 +128,13 @@ class DataPlane:
             primary, shadow = routed or self.registry.resolve(name, version, label)
             decoded = decode(primary.codec)
             t1 = time.perf_counter()
-            primary, y = await self._run(primary, shadow, name, version, label, decoded.x)
+            try:
+                y = await primary.batcher.submit(decoded.x)
+            except Retired:  # the version was unloaded between routing and queueing: route again
+                primary, shadow = self.registry.resolve(name, version, label)
+                y = await primary.batcher.submit(decoded.x)
+            if shadow is not None:
+                self.registry.mirror(primary, shadow, decoded.x, y)
             t2 = time.perf_counter()
             self.metrics.observe_inputs(name, primary.codec, decoded)
             self.metrics.observe_outputs(name, primary.codec, y)
@@ -139,16 +146,6 @@ class DataPlane:
         self._count(name, primary, route, protocol, 200, t0)
         self.stats.request(name, primary.version, t3 - t0, t1 - t0, t3 - t2)
         return primary, answer
-
-    async def _run(self, primary: Servable, shadow: Servable | None, name, version, label, x):
-        try:
-            y = await primary.batcher.submit(x)
-        except Retired:  # the version was unloaded between routing and queueing: route again
-            primary, shadow = self.registry.resolve(name, version, label)
-            y = await primary.batcher.submit(x)
-        if shadow is not None:
-            self.registry.mirror(primary, shadow, x, y)
-        return primary, y
 
     def refused(self, name: str, route: str, protocol: str, status: int) -> None:
         """Count a request its protocol refused before :meth:`predict` (malformed body, wrong API key)."""

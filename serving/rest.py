@@ -40,8 +40,8 @@ def _dp(request: Request) -> DataPlane:
 
 
 # ------------------------------------------------------------------ inference (the fast path)
-async def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], name: str, method: str,
-                   version: str | None = None, label: str | None = None, routed: Routed | None = None) -> Reply:
+async def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None, name: str,
+                   method: str, version: str | None = None, label: str | None = None) -> Reply:
     """``:predict``, ``:classify`` or ``:regress``; the version and variant that answered are in headers."""
     try:
         obj = parse_json(body)
@@ -67,8 +67,8 @@ async def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], name:
     return Reply(orjson.dumps(answer), s.version_headers)
 
 
-async def v2_infer(dp: DataPlane, body: bytes, headers: Mapping[str, str], name: str,
-                   version: str | None = None, routed: Routed | None = None) -> Reply:
+async def v2_infer(dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None, name: str,
+                   version: str | None = None) -> Reply:
     """V2 infer, JSON or with binary tensors (Triton's extension) both ways."""
     try:
         req = v2.parse_infer(body, headers.get(v2.HEADER_LENGTH))

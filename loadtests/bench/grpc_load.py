@@ -81,11 +81,27 @@ async def _wait_until(t_wall: float) -> None:
         await asyncio.sleep(delay)
 
 
+async def _timed(call, msg: bytes, r: WorkerResult, lat: list[int]) -> None:
+    """One call: its latency into ``lat``, or an error (the first one described) into ``r``."""
+    import grpc
+
+    s = time.perf_counter_ns()
+    try:
+        answer = await call(msg, timeout=TIMEOUT_S)
+    except (grpc.aio.AioRpcError, asyncio.TimeoutError) as e:
+        r.errors += 1
+        r.first_error = r.first_error or _describe(e)
+        return
+    if answer:
+        lat.append(time.perf_counter_ns() - s)
+    else:
+        r.errors += 1
+        r.first_error = r.first_error or "empty answer"
+
+
 async def run_closed(target: str, msgs: list[bytes], concurrency: int, seconds: float, offset: int = 0,
                      start_at: float = 0.0) -> WorkerResult:
     """``concurrency`` loops, each sending its next message when the last is answered, until ``seconds`` pass."""
-    import grpc
-
     r = WorkerResult()
     lat: list[int] = []
     async with _channel(target) as ch:
@@ -99,20 +115,8 @@ async def run_closed(target: str, msgs: list[bytes], concurrency: int, seconds: 
 
         async def loop(k: int) -> None:
             while clock() < deadline:
-                msg = msgs[k % n]
+                await _timed(call, msgs[k % n], r, lat)
                 k += concurrency
-                s = clock()
-                try:
-                    answer = await call(msg, timeout=TIMEOUT_S)
-                except (grpc.aio.AioRpcError, asyncio.TimeoutError) as e:
-                    r.errors += 1
-                    r.first_error = r.first_error or _describe(e)
-                    continue
-                if answer:
-                    lat.append(clock() - s)
-                else:
-                    r.errors += 1
-                    r.first_error = r.first_error or "empty answer"
 
         await asyncio.gather(*(loop(offset + i) for i in range(concurrency)))
         r.elapsed_s = (clock() - t0) / 1e9
@@ -125,8 +129,6 @@ async def run_open(target: str, msgs: list[bytes], rate: float, seconds: float, 
                    start_at: float = 0.0) -> WorkerResult:
     """Calls started every ``1 / rate`` s for ``seconds`` whatever became of earlier ones; a call due while
     ``limit`` are in flight is dropped (not sent)."""
-    import grpc
-
     r = WorkerResult()
     lat: list[int] = []
     pending: set[asyncio.Task] = set()
@@ -137,20 +139,6 @@ async def run_open(target: str, msgs: list[bytes], rate: float, seconds: float, 
         clock = time.perf_counter_ns
         n, total = len(msgs), max(1, round(rate * seconds))
 
-        async def one(msg: bytes) -> None:
-            s = clock()
-            try:
-                answer = await call(msg, timeout=TIMEOUT_S)
-            except (grpc.aio.AioRpcError, asyncio.TimeoutError) as e:
-                r.errors += 1
-                r.first_error = r.first_error or _describe(e)
-                return
-            if answer:
-                lat.append(clock() - s)
-            else:
-                r.errors += 1
-                r.first_error = r.first_error or "empty answer"
-
         t0 = clock()
         for i in range(total):
             due = t0 + int(i * 1e9 / rate)
@@ -160,7 +148,7 @@ async def run_open(target: str, msgs: list[bytes], rate: float, seconds: float, 
             if len(pending) >= limit:
                 r.dropped += 1
                 continue
-            task = asyncio.ensure_future(one(msgs[(offset + i) % n]))
+            task = asyncio.ensure_future(_timed(call, msgs[(offset + i) % n], r, lat))
             pending.add(task)
             task.add_done_callback(pending.discard)
             r.sent += 1

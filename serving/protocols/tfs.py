@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
-
 import numpy as np
 
 from modelyard.encoding import IdRows, features_to_rows
@@ -34,7 +32,7 @@ TF_DTYPE = {"float32": "DT_FLOAT", "int64": "DT_INT64", "int32": "DT_INT32", "in
 
 def check_request(body, method: str, key: str) -> None:
     """A JSON object with ``key`` and, when given, a known ``signature_name``."""
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict):
         raise BadRequest(f"body: must be a JSON object with '{key}'")
     name = body.get("signature_name")
     known = SIGNATURES[method]
@@ -47,7 +45,7 @@ def text_value(v):
     """A string as TF Serving carries it: ``"..."`` or ``{"b64": "..."}`` (bytes); None when ``v`` is neither."""
     if isinstance(v, str):
         return v
-    if isinstance(v, Mapping) and len(v) == 1 and isinstance(v.get("b64"), str):
+    if isinstance(v, dict) and len(v) == 1 and isinstance(v.get("b64"), str):
         try:
             return base64.b64decode(v["b64"], validate=True)
         except (binascii.Error, ValueError):
@@ -75,14 +73,14 @@ def decode_predict(codec: ModelCodec, body, max_instances: int) -> Decoded:
     text = text_value(cols)
     if text is not None and codec.kind == "text":
         return codec.texts([text], "inputs")
-    if not isinstance(cols, Mapping):
+    if not isinstance(cols, dict):
         raise BadRequest("inputs: must be a list or an object of named columns")
     return decode_columns(codec, cols, max_instances)
 
 
 def is_columnar(body) -> bool:
     """Whether a predict request is in the columnar format (answered as ``outputs``, not ``predictions``)."""
-    return isinstance(body, Mapping) and "inputs" in body
+    return isinstance(body, dict) and "inputs" in body
 
 
 def encode_predict(y: np.ndarray, columnar: bool) -> dict:
@@ -97,7 +95,7 @@ def decode_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
         return Decoded(codec.rows(numbers(inst, what), what))
     if all(isinstance(i, str) for i in inst):
         return codec.texts(inst, what)
-    if all(isinstance(i, Mapping) and len(i) == 1 and IDS in i for i in inst):
+    if all(isinstance(i, dict) and len(i) == 1 and IDS in i for i in inst):
         return Decoded(codec.id_rows([i[IDS] for i in inst], what, ".ids"))
     return _mixed_text_instances(codec, inst, what)
 
@@ -108,7 +106,7 @@ def _mixed_text_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
     for r, i in enumerate(inst):
         where = f"{what}[{r}]"
         key, value = None, i
-        if isinstance(i, Mapping) and text_value(i) is None:
+        if isinstance(i, dict) and text_value(i) is None:
             keys = [k for k in i if k in (TEXT, IDS, codec.input_name)]
             if len(i) != 1 or len(keys) != 1:
                 raise BadRequest(f"{where}: expected one key of {TEXT}, {IDS}, {codec.input_name}; "
@@ -137,7 +135,7 @@ def _feature_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
     """Boston: lists of 13 numbers, ``{"features": [...]}`` (the signature's input by name), or named features."""
     key = codec.input_name
     try:
-        rows = features_to_rows([i[key] if isinstance(i, Mapping) and set(i) == {key} else i for i in inst],
+        rows = features_to_rows([i[key] if isinstance(i, dict) and set(i) == {key} else i for i in inst],
                                 codec.feature_names)
     except EncodingError as e:
         msg = str(e)
@@ -148,7 +146,7 @@ def _feature_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
     return Decoded(rows)
 
 
-def decode_columns(codec: ModelCodec, cols: Mapping, max_instances: int) -> Decoded:
+def decode_columns(codec: ModelCodec, cols: dict, max_instances: int) -> Decoded:
     if codec.kind == "tabular":
         if set(cols) == {codec.input_name}:
             arr = codec.rows(numbers(cols[codec.input_name], f"inputs.{codec.input_name}"),
@@ -185,10 +183,10 @@ def decode_examples(codec: ModelCodec, body, method: str, max_instances: int) ->
     instance, as a text model's ``{"text": ...}`` / ``{"ids": ...}`` or Boston's named features."""
     check_request(body, method, "examples")
     examples = body.get("examples")
-    if not isinstance(examples, list) or not all(isinstance(e, Mapping) for e in examples):
+    if not isinstance(examples, list) or not all(isinstance(e, dict) for e in examples):
         raise BadRequest("examples: field required; must be a list of objects of named features")
     context = body.get("context") or {}
-    if not isinstance(context, Mapping):
+    if not isinstance(context, dict):
         raise BadRequest("context: must be an object of named features")
     codec.check_count(len(examples), "examples", max_instances)
     merged = [{**context, **e} for e in examples]
@@ -197,7 +195,7 @@ def decode_examples(codec: ModelCodec, body, method: str, max_instances: int) ->
     return _mixed_text_instances(codec, merged, "examples")
 
 
-def _scalars(example: Mapping) -> dict:
+def _scalars(example: dict) -> dict:
     """tf.Example features are lists: a one-element list of a number is that number."""
     return {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in example.items()}
 
