@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 import time
+from itertools import islice
 from pathlib import Path
 
 import httpx
@@ -28,7 +29,7 @@ import numpy as np
 from loadtests.payloads import imdb_samples, reuters_samples
 from loadtests.process import free_port
 from loadtests.runner import start_modelyard
-from modelyard.datasets import BOSTON_FEATURES, load_boston, load_reuters, read_imdb_raw
+from modelyard.datasets import load_boston, load_reuters, read_imdb_raw
 from modelyard.manifest import MANIFEST_FILE, Manifest
 from modelyard.onnxrun import Predictor, open_session
 from modelyard.repository import ModelRepository
@@ -39,7 +40,7 @@ CLIENTS = ("tritonclient.http", "tritonclient.grpc", "TF Serving :predict")
 
 def real_inputs(data_dir: Path, imdb_reviews: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """(inputs, truth) per model: texts for IMDB and Reuters, feature rows for Boston."""
-    imdb_labels = np.array([y for _, y in zip(range(imdb_reviews), (y for _, y in read_imdb_raw(data_dir, "test")))])
+    imdb_labels = np.array([y for _, y in islice(read_imdb_raw(data_dir, "test"), imdb_reviews)])
     reuters = load_reuters(data_dir)
     boston = load_boston(data_dir)
     return {"imdb": (np.array(imdb_samples(data_dir, imdb_reviews).texts, dtype=object), imdb_labels),
