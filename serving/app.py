@@ -306,12 +306,7 @@ def _openapi(app: FastAPI) -> dict:
                              routes=[*_inference_docs().routes, *app.routes])
         for path, operations in schema["paths"].items():
             for method, op in operations.items():
-                # the inference routes' documented-only handler takes no arguments: declare their path parameters
-                declared = {(p["name"], p["in"]) for p in op.get("parameters", [])}
-                missing = [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "title": n.title()}}
-                           for n in re.findall(r"{(\w+)}", path) if (n, "path") not in declared]
-                if missing:
-                    op["parameters"] = [*missing, *op.get("parameters", [])]
+                _declare_path_parameters(path, op)
                 _document_statuses(path, method, op)
         # its handler reads the raw body: none, or an object whose "ready" (default false) is a boolean
         schema["paths"]["/v2/repository/index"]["post"]["requestBody"] = {"required": False, "content": {
@@ -320,6 +315,15 @@ def _openapi(app: FastAPI) -> dict:
             schema["components"]["schemas"].pop(unused, None)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+def _declare_path_parameters(path: str, op: dict) -> None:
+    """The inference routes' documented-only handler takes no arguments: declare their path parameters."""
+    declared = {(p["name"], p["in"]) for p in op.get("parameters", [])}
+    missing = [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "title": n.title()}}
+               for n in re.findall(r"{(\w+)}", path) if (n, "path") not in declared]
+    if missing:
+        op["parameters"] = [*missing, *op.get("parameters", [])]
 
 
 _ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}

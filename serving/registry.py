@@ -176,6 +176,13 @@ def _signature(vdir: Path) -> tuple:
     return tuple(sorted(files))
 
 
+def parse_version(text: str) -> int:
+    """A version path segment: ASCII digits only (not ``²`` or ``١``), at most 18 of them, at least 1."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18 or int(text) < 1:
+        raise BadRequest(f"version: '{text}' is not a version number (1, 2, ...)")
+    return int(text)
+
+
 def reclaim_memory() -> None:
     """Free retired versions at once. They sit in reference cycles (a batcher's observer refers to its servable),
     which only a full collection frees, and what start-up loaded is frozen (``gc.freeze``) so that collections
@@ -489,9 +496,7 @@ class Registry:
             version = st.config.labels[label]
         if version is not None:
             if isinstance(version, str):
-                if not (version.isascii() and version.isdigit()) or len(version) > 18 or int(version) < 1:
-                    raise BadRequest(f"version: '{version}' is not a version number (1, 2, ...)")
-                version = int(version)
+                version = parse_version(version)
             return self.servable(st, version, None), None
         if not st.versions:
             if st.loading:

@@ -21,6 +21,7 @@ from serving.dataplane import DataPlane, Routed
 from serving.errors import BadRequest, NotFound, ServingError
 from serving.protocols import tfs, v2
 from serving.protocols.http import parse_json
+from serving.registry import parse_version
 
 
 @dataclass(slots=True)
@@ -172,9 +173,7 @@ async def admin_reload_model(request: Request, name: str):
 
 async def admin_unload(request: Request, name: str, version: str):
     dp = _admin(request)
-    if not (version.isascii() and version.isdigit()) or len(version) > 18:
-        raise BadRequest(f"version: '{version}' is not a version number")
-    await dp.registry.unload(name, int(version))
+    await dp.registry.unload(name, parse_version(version))
     return json_response(dp.version_status(name))
 
 

@@ -16,7 +16,7 @@ from modelyard.encoding import IdRows, features_to_rows
 from modelyard.errors import EncodingError
 from serving.codecs import IDS, TEXT, Decoded, ModelCodec, numbers
 from serving.errors import BadRequest
-from serving.tasks import Binary, Multiclass, Regression
+from serving.tasks import Regression
 
 SIGNATURE = "serving_default"
 SIGNATURES = {"predict": (SIGNATURE,), "classify": (SIGNATURE, "classification"),
@@ -203,24 +203,22 @@ def _scalars(example: dict) -> dict:
 def encode_classify(codec: ModelCodec, y: np.ndarray) -> dict:
     """``{"result": [[[label, score], ...] per example]}``: every class with its score, in label order."""
     task = codec.task
-    if not isinstance(task, (Binary, Multiclass)):
-        raise BadRequest(f"model '{codec.manifest.name}' is a regression model: use :regress or :predict")
     scores = task.scores(y).tolist()
     return {"result": [[[label, s] for label, s in zip(task.labels, row)] for row in scores]}
 
 
 def encode_regress(codec: ModelCodec, y: np.ndarray) -> dict:
-    if not isinstance(codec.task, Regression):
-        raise BadRequest(f"model '{codec.manifest.name}' is a classifier: use :classify or :predict")
     return {"result": y[:, 0].tolist()}
 
 
 def check_method(codec: ModelCodec, method: str) -> None:
-    """Before the model runs: ``:classify`` needs a classifier, ``:regress`` a regression model."""
-    if method == "classify":
-        encode_classify(codec, np.zeros((0, codec.output_width), np.float32))
-    elif method == "regress":
-        encode_regress(codec, np.zeros((0, codec.output_width), np.float32))
+    """Before the model runs (the encoders rely on it): ``:classify`` needs a classifier, ``:regress`` a
+    regression model."""
+    regression = isinstance(codec.task, Regression)
+    if method == "classify" and regression:
+        raise BadRequest(f"model '{codec.manifest.name}' is a regression model: use :regress or :predict")
+    if method == "regress" and not regression:
+        raise BadRequest(f"model '{codec.manifest.name}' is a classifier: use :classify or :predict")
 
 
 # ------------------------------------------------------------------ metadata
