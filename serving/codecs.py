@@ -19,7 +19,7 @@ from modelyard.encoding import IdRows, multi_hot
 from modelyard.errors import EncodingError
 from modelyard.manifest import Manifest, TabularPreprocessing
 from serving.errors import BadRequest
-from serving.tasks import Task, task_for
+from serving.tasks import DEFAULT_THRESHOLD, Task, task_for
 from serving.tensors import InferRequest, RequestedOutput, Tensor
 
 TEXT, IDS = "text", "ids"
@@ -64,12 +64,12 @@ def numbers(value, what: str) -> np.ndarray:
 class ModelCodec:
     """Encoding and decoding for one model version, from its manifest."""
 
-    def __init__(self, manifest: Manifest, version_dir: Path):
+    def __init__(self, manifest: Manifest, version_dir: Path, threshold: float = DEFAULT_THRESHOLD):
         self.manifest = manifest
         self.input_name = manifest.inputs[0].name
         self.output_name = manifest.outputs[0].name
         self.output_width = manifest.outputs[0].shape[-1] or 1
-        self.task: Task = task_for(manifest.task, manifest.labels, self.output_width)
+        self.task: Task = task_for(manifest.task, manifest.labels, self.output_width, threshold)
         self.labels = self.task.labels
         p = manifest.preprocessing
         if isinstance(p, TabularPreprocessing):

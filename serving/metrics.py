@@ -85,9 +85,9 @@ class Metrics:
     def observe_outputs(self, model: str, codec, y: np.ndarray) -> None:
         if codec.task.name == "binary_classification":
             if len(y) == 1:  # the common request: one row, no array work
-                self.child(self.predicted_labels, model, codec.labels[int(float(y[0, 0]) >= 0.5)]).inc()
+                self.child(self.predicted_labels, model, codec.labels[int(float(y[0, 0]) >= codec.task.threshold)]).inc()
                 return
-            pos = int(np.count_nonzero(y[:, 0] >= 0.5))
+            pos = int(np.count_nonzero(y[:, 0] >= codec.task.threshold))
             if pos:
                 self.child(self.predicted_labels, model, codec.labels[1]).inc(pos)
             if len(y) - pos:

@@ -23,6 +23,7 @@ Config file (YAML or JSON), every key optional::
         max_batch_size: 64
         max_queue_delay_ms: 2
         max_queue_size: 256
+        threshold: 0.5                # binary classifiers: probability from which the label is positive
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from serving.codecs import ModelCodec
 from serving.errors import BadRequest, NotFound, Unavailable
 from serving.metrics import Metrics
 from serving.statistics import Statistics
+from serving.tasks import DEFAULT_THRESHOLD
 from serving.runtimes import DEFAULT_VARIANT, Runtime, RuntimeLoadError, runtime_class
 
 log = logging.getLogger("serving.registry")
@@ -82,6 +84,9 @@ class ModelConfig(_Cfg):
     max_batch_size: int | None = Field(default=None, ge=1)
     max_queue_delay_ms: float | None = Field(default=None, ge=0)
     max_queue_size: int | None = Field(default=None, ge=1)
+    threshold: float = Field(default=DEFAULT_THRESHOLD, gt=0, lt=1)
+    """Binary classifiers: the probability from which an input is labelled positive (labels on every protocol,
+    the prediction metrics, the console and ``modelyard report`` use it)."""
 
 
 _NO_CONFIG = ModelConfig()
@@ -230,6 +235,8 @@ class Registry:
             self._config_sig = sig
             for st in self.models.values():
                 st.config = self.model_config(st.name)
+                for s in (s for vs in st.versions.values() for s in vs.values()):
+                    s.codec.task.threshold = st.config.threshold
             log.info("serving config reloaded", extra={"config": str(self.config_path)})
         except ModelyardError as e:
             self._config_sig = sig
@@ -270,7 +277,7 @@ class Registry:
         problems = self.repo.verify(name, version)
         if problems:
             raise RuntimeLoadError(f"sha256 check against manifest failed: {'; '.join(problems[:5])}")
-        codec = ModelCodec(manifest, vdir)
+        codec = ModelCodec(manifest, vdir, self.model_config(name).threshold)
         example = codec.example(8)
         out_width = manifest.outputs[0].shape[-1]
         loaded = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 DEFAULT_TOP_K = 3
+DEFAULT_THRESHOLD = 0.5
 
 
 class Task:
@@ -16,9 +17,11 @@ class Task:
     extra_outputs: tuple[tuple[str, str, str], ...] = ()
     """V2 outputs besides the raw tensor: (name, datatype, description)."""
 
-    def __init__(self, labels: list[str] | None, width: int):
+    def __init__(self, labels: list[str] | None, width: int, threshold: float = DEFAULT_THRESHOLD):
         self.labels = labels or [str(i) for i in range(width)]
         self.width = width
+        self.threshold = threshold
+        """Binary only: the probability from which a row is labelled positive (the serving config's ``threshold``)."""
 
     def extras(self, y: np.ndarray, top_k: int | None) -> dict[str, np.ndarray]:
         """The extra outputs for a batch of raw outputs ``y`` [N, width]."""
@@ -38,11 +41,11 @@ class Binary(Task):
     extra_outputs = (("label", "BYTES", "the predicted label"),
                      ("label_probability", "FP32", "probability of the predicted label"))
 
-    def __init__(self, labels, width):
-        super().__init__(labels or ["negative", "positive"], width)
+    def __init__(self, labels, width, threshold=DEFAULT_THRESHOLD):
+        super().__init__(labels or ["negative", "positive"], width, threshold)
 
     def predicted_labels(self, y):
-        return (y[:, 0] >= 0.5).astype(np.int64)
+        return (y[:, 0] >= self.threshold).astype(np.int64)
 
     def scores(self, y: np.ndarray) -> np.ndarray:
         """[N, 2]: the probability of each label."""
@@ -85,7 +88,7 @@ class Multiclass(Task):
 class Regression(Task):
     name = "regression"
 
-    def __init__(self, labels, width):
+    def __init__(self, labels, width, threshold=DEFAULT_THRESHOLD):
         super().__init__(None, width)
 
     def agree(self, y, y2):
@@ -96,5 +99,5 @@ class Regression(Task):
 TASKS = {t.name: t for t in (Binary, Multiclass, Regression)}
 
 
-def task_for(name: str, labels: list[str] | None, width: int) -> Task:
-    return TASKS[name](labels, width)
+def task_for(name: str, labels: list[str] | None, width: int, threshold: float = DEFAULT_THRESHOLD) -> Task:
+    return TASKS[name](labels, width, threshold)
