@@ -34,8 +34,11 @@ models: install
 	  fi; \
 	done
 
+# The prediction log (README, "In the wild"): SQLite under runs/; PREDICTION_LOG= (empty) serves without it.
+PREDICTION_LOG ?= sqlite:///$(abspath runs/predictions.db)
 serve: models
-	$(BIN)/modelyard serve --repo $(REPO)
+	@mkdir -p runs
+	$(BIN)/modelyard serve --repo $(REPO) $(if $(PREDICTION_LOG),--prediction-log $(PREDICTION_LOG))
 
 test: install-dev
 	MODELYARD_DATA_DIR=$${MODELYARD_DATA_DIR:-$(abspath $(DATA_DIR))} $(BIN)/python -m pytest

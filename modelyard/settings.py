@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     access_log: bool = True
     access_log_sample: float = Field(default=1.0, ge=0, le=1)
     """Share of successful requests logged (errors always are); long paths are cut to 200 characters."""
+    # --- the prediction log (serving/predlog; README "In the wild"): off unless a database URL is given ---
+    prediction_log: str | None = None
+    """``sqlite:///path`` or ``postgresql://user@host/db``: every answered request (input, output, version,
+    arm, latency) is written there, off the request path; ground truth and audits join it."""
+    log_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    """Share of requests the prediction log keeps (per model in the serving config: ``log_sample_rate``)."""
+    prediction_log_retention_days: float = Field(default=30.0, gt=0)
+    """Predictions older than this are deleted (hourly), with their ground truth."""
+    prediction_log_queue_size: int = Field(default=10000, ge=1)
+    """Requests waiting for the writer thread; past it, rows are dropped and counted, never a request slowed."""
     log_level: str = "info"
     header_timeout_s: float = Field(default=10.0, gt=0)
     """The whole request head must arrive within this many seconds of its first byte (of the connection's

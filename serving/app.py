@@ -28,6 +28,7 @@ from serving import types as wire
 from serving.auth import PUBLIC_PATHS, rest_scope
 from serving.dataplane import DataPlane
 from serving.errors import ServingError
+from serving.feedback import feedback
 from serving.logs import request_id
 from serving.protocols.grpc_v2 import start_grpc_server, stop_grpc_server
 from serving.protocols.http import COMPRESS_MIN_BYTES, BodyTooLarge, accepted_encoding, compress, decompress
@@ -247,6 +248,7 @@ ROUTES = [
     ("GET", _MV + "/config", rest.v2_model_config, _TRITON, "Model version configuration"),
     ("GET", _M + "/stats", rest.v2_model_stats, _TRITON, "Statistics: counts and cumulative time per stage"),
     ("GET", _MV + "/stats", rest.v2_model_stats, _TRITON, "Statistics of one version"),
+    ("POST", _M + "/feedback", feedback, ["feedback"], "Ground truth for logged predictions (--prediction-log)"),
     ("POST", "/v2/repository/index", rest.v2_repository_index, _TRITON, "Repository index"),
     ("POST", "/v2/repository/models/{name}/load", rest.v2_repository_load, _TRITON, "Load a model (admin)"),
     ("POST", "/v2/repository/models/{name}/unload", rest.v2_repository_unload, _TRITON, "Unload a model (admin)"),

@@ -59,6 +59,12 @@ def serve(
     drain_timeout_s: Annotated[Optional[float], typer.Option(min=0, help="on SIGTERM, seconds to finish what is "
                                                              "in flight, HTTP and gRPC together; the process "
                                                              "exits within it (default 30)")] = None,
+    prediction_log: Annotated[Optional[str], typer.Option(help="log every answered request to this database: "
+                                                          "sqlite:///path or postgresql://user@host/db (env "
+                                                          "MODELYARD_PREDICTION_LOG; default: off)")] = None,
+    log_sample_rate: Annotated[Optional[float], typer.Option(min=0, max=1, help="share of requests the prediction "
+                                                             "log keeps (env MODELYARD_LOG_SAMPLE_RATE; default "
+                                                             "1.0; per model: log_sample_rate in --config)")] = None,
 ) -> None:
     """Serve every model in the repository over TF Serving REST and KServe V2 (REST and gRPC), with Prometheus
     /metrics."""
@@ -68,7 +74,8 @@ def serve(
                              enable_admin=enable_admin, max_batch_size=max_batch_size,
                              max_queue_delay_ms=max_queue_delay_ms, max_queue_size=max_queue_size,
                              poll_interval_s=poll_interval_s, max_connections=max_connections,
-                             keepalive_timeout_s=keepalive_timeout_s, drain_timeout_s=drain_timeout_s)
+                             keepalive_timeout_s=keepalive_timeout_s, drain_timeout_s=drain_timeout_s,
+                             prediction_log=prediction_log, log_sample_rate=log_sample_rate)
     run_server(settings)
 
 

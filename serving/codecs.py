@@ -33,6 +33,8 @@ class Decoded:
     text_tokens: list[int] | None = None
     """Token count of each raw text given (drift statistics), when texts were sent."""
     text_oov: list[float] | None = None
+    texts: list | None = None
+    """The raw texts as sent (str, or UTF-8 bytes), for the prediction log."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class ModelCodec:
             ids.append(row)
             tokens.append(len(row) - 1)
             oov.append(sum(1 for w in row[1:] if w == enc.oov_char) / (len(row) - 1) if len(row) > 1 else 0.0)
-        return Decoded(IdRows(ids, self.width), tokens, oov)
+        return Decoded(IdRows(ids, self.width), tokens, oov, values)
 
     def id_rows(self, seqs, what: str, suffix: str = "") -> IdRows:
         """Lists of JSON integers (or int arrays) -> token-id rows; ids past the vocabulary become OOV."""

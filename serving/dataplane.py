@@ -30,6 +30,7 @@ from serving.codecs import Decoded, ModelCodec
 from serving.errors import BadRequest, NotFound, ServingError
 from serving.logs import request_id
 from serving.metrics import Metrics
+from serving.predlog import open_log
 from serving.registry import Registry, Servable
 from serving.statistics import Statistics
 from serving.tensors import InferRequest, InferResponse
@@ -57,11 +58,14 @@ class DataPlane:
         self.keys = ApiKeys(settings)
         self._keyed = bool(self.keys)
         self._poller: asyncio.Task | None = None
+        self.predlog = self.registry.predlog = open_log(settings, self.registry, self.metrics.registry)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """Load what the repository holds (in the background: readiness says when), then keep polling."""
         self.metrics.ready.set(0)
+        if self.predlog is not None:
+            self.predlog.start()
         self._poller = asyncio.create_task(self._load_then_poll(), name="poll-repository")
 
     async def _load_then_poll(self) -> None:
@@ -79,6 +83,8 @@ class DataPlane:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._poller
         await self.registry.close()
+        if self.predlog is not None:
+            await asyncio.to_thread(self.predlog.close)
         log.info("server stopped; every queued request was answered")
 
     # ------------------------------------------------------------ health, auth
@@ -145,6 +151,8 @@ class DataPlane:
         t3 = time.perf_counter()
         self._count(name, primary, route, protocol, 200, t0)
         self.stats.request(name, primary.version, t3 - t0, t1 - t0, t3 - t2)
+        if self.predlog is not None:
+            self.predlog.record(primary, version, label, decoded, y, t3 - t0)
         return primary, answer
 
     def refused(self, name: str, route: str, protocol: str, status: int) -> None:
@@ -165,6 +173,8 @@ class DataPlane:
     async def infer(self, req: InferRequest, name: str, version: str | None, protocol: str,
                     routed: Routed | None = None) -> InferResponse:
         """A V2 inference (REST JSON or binary, gRPC): the request's tensors in, the model's tensors out."""
+        if req.id and self.predlog is not None:  # the log keys on the id the answer carries
+            request_id.set(req.id)
         top_k = req.parameters.get("top_k")
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise BadRequest("parameters.top_k: must be a positive integer")

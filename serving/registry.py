@@ -24,6 +24,7 @@ Config file (YAML or JSON), every key optional::
         max_queue_delay_ms: 2
         max_queue_size: 256
         threshold: 0.5                # binary classifiers: probability from which the label is positive
+        log_sample_rate: 0.1          # share of requests the prediction log keeps (--prediction-log)
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class ModelConfig(_Cfg):
     labels: dict[str, int] = {}
     traffic: list[Target] = []
     shadow: Target | None = None
+    log_sample_rate: float | None = Field(default=None, ge=0, le=1)
+    """Share of this model's requests the prediction log keeps (default: ``--log-sample-rate``)."""
     max_batch_size: int | None = Field(default=None, ge=1)
     max_queue_delay_ms: float | None = Field(default=None, ge=0)
     max_queue_size: int | None = Field(default=None, ge=1)
@@ -216,6 +219,8 @@ class Registry:
         self.initial_load_done = False
         self._lock = asyncio.Lock()
         self._shadow_tasks: set[asyncio.Task] = set()
+        self.predlog = None
+        """The prediction log (:mod:`serving.predlog`), which the shadow's answers go to as well; set by the data plane."""
         self.unloaded: set[str] = set()
         """Models unloaded by a repository request: polling leaves them alone until they are loaded again."""
 
@@ -539,11 +544,14 @@ class Registry:
         task.add_done_callback(self._shadow_tasks.discard)
 
     async def _shadow(self, primary: Servable, shadow: Servable, x: np.ndarray, y: np.ndarray) -> None:
+        t0 = time.perf_counter()
         try:
             y2 = await shadow.batcher.submit(x)
         except Exception:  # noqa: BLE001 - the candidate never affects answers
             self.metrics.shadow_errors.labels(primary.name, shadow.key).inc()
             return
+        if self.predlog is not None:
+            self.predlog.record_shadow(shadow, y2, time.perf_counter() - t0)
         agree = primary.codec.task.agree(y, y2)
         self.metrics.observe_shadow(primary.name, primary.key, shadow.key, int(agree.sum()), len(agree))
 

@@ -1,0 +1,223 @@
+"""The prediction log (serving/predlog) and the feedback route (serving/feedback.py), in process on SQLite."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+
+import numpy as np
+import pytest
+
+from tests.serving.conftest import in_process
+
+REVIEW = "a wonderful film, the acting was superb"
+
+
+def rows(db, sql="SELECT * FROM predictions ORDER BY id", args=()):
+    with sqlite3.connect(db) as c:
+        c.row_factory = sqlite3.Row
+        return [dict(r) for r in c.execute(sql, args)]
+
+
+def wait_rows(db, n, sql="SELECT * FROM predictions ORDER BY id", timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = rows(db, sql)
+        if len(got) >= n or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def logged(fixture_root, tmp_path_factory):
+    """All three tiny models with the log on; imdb split 50/50 between its ONNX and TFLite variants and
+    mirrored to nothing, boston mirrored to TFLite."""
+    d = tmp_path_factory.mktemp("predlog")
+    repo = d / "models"
+    shutil.copytree(fixture_root / "repo", repo)
+    cfg = d / "serving.json"
+    cfg.write_text(json.dumps({"models": {
+        "imdb": {"traffic": [{"variant": "onnx_fp32", "weight": 1}, {"variant": "tflite_fp32", "weight": 1}]},
+        "boston": {"shadow": {"variant": "tflite_fp32"}},
+        "reuters": {"log_sample_rate": 0.0}}}))
+    db = d / "log.db"
+    with in_process(repo, config=cfg, prediction_log=f"sqlite:///{db}") as client:
+        yield client, db
+
+
+def test_a_row_per_instance_with_input_output_and_arm(logged):
+    client, db = logged
+    r = client.post("/v1/models/imdb:predict", json={"instances": [REVIEW, "dull and far too long"]},
+                    headers={"X-Request-Id": "rid-text"})
+    assert r.status_code == 200
+    assert r.headers["x-request-id"] == "rid-text"
+    got = wait_rows(db, 2, "SELECT * FROM predictions WHERE request_id = 'rid-text' ORDER BY instance")
+    assert [g["instance"] for g in got] == [0, 1]
+    assert json.loads(got[0]["input"]) == {"text": REVIEW}
+    assert json.loads(got[1]["input"]) == {"text": "dull and far too long"}
+    p = np.array(r.json()["predictions"])[:, 0]
+    for g, prob in zip(got, p):
+        out = json.loads(g["output"])
+        assert out["scores"] == pytest.approx([1 - prob, prob], abs=1e-6)
+        assert g["label"] == ("positive" if prob >= 0.5 else "negative") == out["label"]
+        assert g["confidence"] == pytest.approx(max(prob, 1 - prob), abs=1e-6)
+        assert g["model"] == "imdb" and g["version"] == 1 and g["arm"] == "split"
+        assert g["variant"] == r.headers["x-model-variant"]
+        assert g["latency_ms"] > 0
+
+
+def test_v2_id_is_the_logged_id_and_features_are_named(logged):
+    client, db = logged
+    features = {"CRIM": 0.1, "ZN": 0.0, "INDUS": 7.0, "CHAS": 0.0, "NOX": 0.5, "RM": 6.2, "AGE": 60.0,
+                "DIS": 4.0, "RAD": 4.0, "TAX": 300.0, "PTRATIO": 18.0, "B": 390.0, "LSTAT": 10.0}
+    r = client.post("/v1/models/boston:predict", json={"instances": [features]})
+    rid = r.headers["x-request-id"]
+    got = wait_rows(db, 2, f"SELECT * FROM predictions WHERE request_id = '{rid}' ORDER BY arm")
+    primary, shadow = got[0], got[1]
+    assert (primary["arm"], shadow["arm"]) == ("latest", "shadow")
+    assert shadow["variant"] == "tflite_fp32" and shadow["input"] is None
+    assert json.loads(primary["input"]) == {"features": pytest.approx(features)}
+    assert primary["value"] == pytest.approx(r.json()["predictions"][0][0], rel=1e-6)
+    assert shadow["value"] == pytest.approx(primary["value"], rel=1e-3)
+
+    body = {"id": "client-chosen-id", "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
+                                                 "data": [REVIEW]}]}
+    r = client.post("/v2/models/imdb/versions/1/infer", json=body)
+    assert r.json()["id"] == "client-chosen-id"
+    got = wait_rows(db, 1, "SELECT * FROM predictions WHERE request_id = 'client-chosen-id'")
+    assert got[0]["arm"] == "version" and json.loads(got[0]["input"]) == {"text": REVIEW}
+
+    r = client.post("/v1/models/imdb:predict", json={"instances": [{"ids": [1, 14, 22, 9]}]})
+    got = wait_rows(db, 1, f"SELECT * FROM predictions WHERE request_id = '{r.headers['x-request-id']}'")
+    assert json.loads(got[0]["input"]) == {"ids": [1, 14, 22, 9]}
+
+
+def test_sample_rate_zero_keeps_nothing(logged):
+    client, db = logged
+    r = client.post("/v1/models/reuters:predict", json={"instances": ["oil prices rose"]})
+    assert r.status_code == 200
+    client.post("/v1/models/imdb:predict", json={"instances": [REVIEW]}, headers={"X-Request-Id": "after"})
+    wait_rows(db, 1, "SELECT * FROM predictions WHERE request_id = 'after'")
+    assert rows(db, "SELECT * FROM predictions WHERE model = 'reuters'") == []
+
+
+def test_feedback_stores_replaces_and_reports_unknown_ids(logged):
+    client, db = logged
+    client.post("/v1/models/imdb:predict", json={"instances": [REVIEW]}, headers={"X-Request-Id": "fb-1"})
+    client.post("/v1/models/imdb:predict", json={"instances": [REVIEW, REVIEW]}, headers={"X-Request-Id": "fb-2"})
+    wait_rows(db, 3, "SELECT * FROM predictions WHERE request_id LIKE 'fb-%'")
+    r = client.post("/v2/models/imdb/feedback", json={"request_id": "fb-1", "label": "positive"})
+    assert r.status_code == 200 and r.json()["status"] == "stored"
+    r = client.post("/v2/models/imdb/feedback", json={"request_id": "fb-1", "label": 0})
+    assert r.status_code == 200 and r.json()["status"] == "replaced" and "last one counts" in r.json()["note"]
+    assert rows(db, "SELECT label, source FROM ground_truth WHERE request_id = 'fb-1'") == [
+        {"label": "negative", "source": "feedback"}]
+
+    r = client.post("/v2/models/imdb/feedback", json={"items": [
+        {"request_id": "fb-2", "instance": 1, "label": "positive"},
+        {"request_id": "fb-2", "label": "positive"},
+        {"request_id": "nope", "label": "positive"},
+        {"request_id": "fb-1", "label": "great"},
+        {"request_id": "fb-1", "value": 3.0}]})
+    assert r.status_code == 200
+    items = r.json()["items"]
+    assert [i["status"] for i in items] == ["stored", "invalid", "unknown_request_id", "invalid", "invalid"]
+    assert "say which one with 'instance'" in items[1]["error"]
+    assert "unknown label 'great'" in items[3]["error"]
+    assert "send 'label', not 'value'" in items[4]["error"]
+    assert r.json()["counts"] == {"stored": 1, "replaced": 0, "unknown_request_id": 1, "invalid": 3}
+
+    r = client.post("/v2/models/imdb/feedback", json={"request_id": "nope", "label": "positive"})
+    assert r.status_code == 404 and "nope" in r.json()["error"]
+    for bad in ({"items": []}, [1, 2], {"request_id": "fb-1"}):
+        r = client.post("/v2/models/imdb/feedback", json=bad)
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["error"]
+    r = client.post("/v2/models/nomodel/feedback", json={"request_id": "fb-1", "label": 1})
+    assert r.status_code == 404
+
+
+def test_a_full_queue_drops_and_counts_without_failing_requests(fixture_root, tmp_path):
+    """A database that stalls (another connection holds its write lock): the writer thread waits on it, the
+    queue (room for 2) fills, further rows are dropped and counted, and every request is answered at once."""
+    db = tmp_path / "log.db"
+    with in_process(fixture_root / "repo", prediction_log=f"sqlite:///{db}", prediction_log_queue_size=2) as client:
+        blocker = sqlite3.connect(db, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            t0 = time.monotonic()
+            statuses = [client.post("/v1/models/imdb:predict", json={"instances": [REVIEW]},
+                                    headers={"X-Request-Id": f"q{i}"}).status_code for i in range(8)]
+            elapsed = time.monotonic() - t0
+            dropped = _metric(client, 'modelyard_prediction_log_rows_total{model="imdb",outcome="dropped"}')
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        assert statuses == [200] * 8
+        assert elapsed < 5, "requests waited on the stalled database"
+        assert dropped >= 5  # at most one taken by the writer and two queued
+        written = wait_rows(db, 8 - int(dropped), "SELECT * FROM predictions WHERE request_id LIKE 'q%'")
+        assert len(written) == 8 - dropped
+        assert _metric(client, 'modelyard_prediction_log_rows_total{model="imdb",outcome="written"}') == len(written)
+
+
+def _metric(client, series: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_feedback_without_the_log_is_a_clear_404(rest_client):
+    r = rest_client.post("/v2/models/imdb/feedback", json={"request_id": "x", "label": 1})
+    assert r.status_code == 404 and "--prediction-log" in r.json()["error"]
+
+
+def test_schema_is_versioned_and_migrated_once(tmp_path):
+    from serving.predlog import schema
+
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    schema.connect(url).dispose()
+    schema.connect(url).dispose()
+    assert rows(tmp_path / "log.db", "SELECT version FROM schema_version") == [{"version": schema.SCHEMA_VERSION}]
+    with sqlite3.connect(tmp_path / "log.db") as c:
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize("url, message", [
+    ("mysql://h/db", "unsupported database 'mysql'"),
+    ("sqlite://", "needs a file"),
+    ("not a url", "not a database URL"),
+])
+def test_bad_urls_are_named(url, message):
+    from modelyard.errors import ModelyardError
+    from serving.predlog import schema
+
+    with pytest.raises(ModelyardError, match=message):
+        schema.connect(url)
+
+
+def test_retention_deletes_old_rows_and_their_truth(tmp_path):
+    from prometheus_client import CollectorRegistry
+    from sqlalchemy import insert
+
+    from serving.predlog import schema
+    from serving.predlog.writer import DAY_S, PredictionLog
+
+    engine = schema.connect(f"sqlite:///{tmp_path / 'log.db'}")
+    now = time.time()
+    with engine.begin() as c:
+        c.execute(insert(schema.predictions), [
+            {"request_id": rid, "instance": 0, "ts": ts, "model": "imdb", "version": 1, "variant": "v",
+             "arm": "latest", "output": "{}", "latency_ms": 1.0} for rid, ts in (("old", now - 3 * DAY_S),
+                                                                                  ("new", now))])
+        c.execute(insert(schema.ground_truth), [{"model": "imdb", "request_id": rid, "instance": 0,
+                                                 "label": "positive", "source": "feedback", "ts": now}
+                                                for rid in ("old", "new")])
+    log = PredictionLog(engine, CollectorRegistry(), None, retention_days=2)
+    assert log.apply_retention() == 1
+    db = tmp_path / "log.db"
+    assert [r["request_id"] for r in rows(db)] == ["new"]
+    assert [r["request_id"] for r in rows(db, "SELECT * FROM ground_truth")] == ["new"]
