@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 DATA_DIR ?= $(if $(MODELYARD_DATA_DIR),$(MODELYARD_DATA_DIR),../shared/datasets)
 REPO ?= models
 MODELS := imdb reuters boston
+ORT_WEB := export/browser/node_modules/.package-lock.json
 
-.PHONY: serve test install install-dev models bench bench-peers gpu-kit proto clean
+.PHONY: serve test install install-dev models browser bench bench-peers gpu-kit proto clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +41,17 @@ serve: models
 	@mkdir -p runs
 	$(BIN)/modelyard serve --repo $(REPO) $(if $(PREDICTION_LOG),--prediction-log $(PREDICTION_LOG))
 
-test: install-dev
+test: install-dev $(ORT_WEB)
 	MODELYARD_DATA_DIR=$${MODELYARD_DATA_DIR:-$(abspath $(DATA_DIR))} $(BIN)/python -m pytest
+
+# onnxruntime-web, vendored into the browser bundles, at the version package-lock.json pins (no CDN)
+$(ORT_WEB): export/browser/package.json export/browser/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the browser bundles: apt-get install npm"; exit 2; }
+	npm ci --prefix export/browser --ignore-scripts --no-audit --no-fund
+
+# models/<name>/<version>/browser/: each model as a static page that runs offline (open its index.html)
+browser: models $(ORT_WEB)
+	$(BIN)/modelyard export all --browser --repo $(REPO)
 
 # LitServe, BentoML and MLServer for `modelyard bench`, in their own environment; wrk from the system's packages.
 PEERS := .bench-peers

@@ -24,6 +24,11 @@ def export(
     edge: Annotated[bool, typer.Option("--edge", help="also write edge/: a .tflite bundle with a TF-free predict.py")] = False,
     edge_variant: Annotated[Optional[str], typer.Option(help="TFLite variant for --edge (default: the smallest "
                                                         "accepted one)")] = None,
+    browser: Annotated[bool, typer.Option("--browser", help="only write browser/: a static page that runs the "
+                                          "version's smallest accepted ONNX variant with onnxruntime-web, offline; "
+                                          "nothing is re-exported")] = False,
+    browser_variant: Annotated[Optional[str], typer.Option(help="ONNX variant for --browser (default: the smallest "
+                                                           "accepted one)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars for the fine-tunes")] = False,
 ) -> None:
     """Prune, quantize and convert a trained version to SavedModel, TFLite and ONNX; validate every artifact
@@ -50,6 +55,10 @@ def export(
         raise ExportError("--version needs one model, not 'all'")
     for n in names:
         repository.resolve(n, version)  # unknown model or missing version: one line, before TF loads
+    if browser:
+        if edge:
+            raise ExportError("--browser builds only the browser bundle of an exported version; run --edge on its own")
+        return _browser_bundles(repository, names, version, browser_variant)
 
     from rich.console import Console
 
@@ -72,3 +81,13 @@ def export(
         console.print(f"[red]rejected[/red] {line} (not servable by default)")
     console.print("sizes: 'vs tflite_fp32' = file size as % of tflite_fp32 / how many times smaller gzipped; "
                   "latency: median ms per call in-process")
+
+
+def _browser_bundles(repository, names: list[str], version: int | None, variant: str | None) -> None:
+    from export.browser_bundle import build_browser_bundle
+
+    for n in names:
+        b = build_browser_bundle(repository, n, version, variant)
+        size, gz = b.total
+        print(f"{n} v{b.version}: {b.dir} runs {b.variant}; {size / 1e6:.2f} MB, {gz / 1e6:.2f} MB gzipped "
+              f"(open {b.dir / 'index.html'}, or serve the folder from any static host)")
