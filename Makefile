@@ -24,7 +24,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-# Train each model only when the repository has no version of it, export only when no version has ONNX yet.
+# Train each model only when the repository has no version of it, export only when no version has ONNX yet, and
+# write the latest version's stakeholder report (modelyard report) when it has none and the dataset folder is known.
 models: install
 	@for m in $(MODELS); do \
 	  if ! ls $(REPO)/$$m/*/manifest.json >/dev/null 2>&1; then \
@@ -32,6 +33,10 @@ models: install
 	  fi; \
 	  if ! ls $(REPO)/$$m/*/onnx/fp32.onnx >/dev/null 2>&1; then \
 	    $(BIN)/modelyard export $$m --data-dir $(DATA_DIR) --repo $(REPO) || exit 1; \
+	  fi; \
+	  latest=$$(ls $(REPO)/$$m | grep -xE '[0-9]+' | sort -n | tail -1); \
+	  if [ -n "$(DATA_DIR)" ] && [ ! -f $(REPO)/$$m/$$latest/report/index.html ]; then \
+	    $(BIN)/modelyard report $$m --data-dir $(DATA_DIR) --repo $(REPO) || exit 1; \
 	  fi; \
 	done
 
