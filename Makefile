@@ -2,7 +2,10 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-DATA_DIR ?= $(if $(MODELYARD_DATA_DIR),$(MODELYARD_DATA_DIR),../shared/datasets)
+# The folder of Keras dataset files: MODELYARD_DATA_DIR, else ../shared/datasets where it exists; with neither,
+# `make models` trains and exports from keras.datasets downloads (no --data-dir).
+DATA_DIR ?= $(if $(MODELYARD_DATA_DIR),$(MODELYARD_DATA_DIR),$(wildcard ../shared/datasets))
+DATA_FLAG := $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 REPO ?= models
 MODELS := imdb reuters boston
 ORT_WEB := export/browser/node_modules/.package-lock.json
@@ -14,7 +17,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[all]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -29,10 +32,10 @@ install-dev: $(VENV)/.installed-dev
 models: install
 	@for m in $(MODELS); do \
 	  if ! ls $(REPO)/$$m/*/manifest.json >/dev/null 2>&1; then \
-	    $(BIN)/modelyard train $$m --data-dir $(DATA_DIR) --repo $(REPO) || exit 1; \
+	    $(BIN)/modelyard train $$m $(DATA_FLAG) --repo $(REPO) || exit 1; \
 	  fi; \
 	  if ! ls $(REPO)/$$m/*/onnx/fp32.onnx >/dev/null 2>&1; then \
-	    $(BIN)/modelyard export $$m --data-dir $(DATA_DIR) --repo $(REPO) || exit 1; \
+	    $(BIN)/modelyard export $$m $(DATA_FLAG) --repo $(REPO) || exit 1; \
 	  fi; \
 	  latest=$$(ls $(REPO)/$$m | grep -xE '[0-9]+' | sort -n | tail -1); \
 	  if [ -n "$(DATA_DIR)" ] && [ ! -f $(REPO)/$$m/$$latest/report/index.html ]; then \
@@ -47,7 +50,7 @@ serve: models
 	$(BIN)/modelyard serve --repo $(REPO) $(if $(PREDICTION_LOG),--prediction-log $(PREDICTION_LOG))
 
 test: install-dev $(ORT_WEB)
-	MODELYARD_DATA_DIR=$${MODELYARD_DATA_DIR:-$(abspath $(DATA_DIR))} $(BIN)/python -m pytest
+	$(if $(DATA_DIR),MODELYARD_DATA_DIR=$${MODELYARD_DATA_DIR:-$(abspath $(DATA_DIR))}) $(BIN)/python -m pytest
 
 # onnxruntime-web, vendored into the browser bundles, at the version package-lock.json pins (no CDN)
 $(ORT_WEB): export/browser/package.json export/browser/package-lock.json
@@ -70,7 +73,7 @@ bench-peers: $(PEERS)/.installed
 
 bench: install-dev models bench-peers
 	@command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk (or brew install wrk)"; exit 2; }
-	$(BIN)/modelyard bench --repo $(REPO) --data-dir $(DATA_DIR) --peers-venv $(PEERS)
+	$(BIN)/modelyard bench --repo $(REPO) $(DATA_FLAG) --peers-venv $(PEERS)
 
 # The GPU measurement for a GPU machine without internet: wheels, wrk, k6, models and data in call-sized
 # folders .gpu-kit/1..N (loadtests/bench/gpu_kit.sh prints the device calls). GPU_KIT_PYTHON: its python3.

@@ -1,5 +1,6 @@
 """The ``modelyard`` command. Each stage's command lives with its stage and is imported here; stages
-import heavy libraries only inside their commands, so ``modelyard --help`` and serving stay light."""
+import heavy libraries only inside their commands, so ``modelyard --help`` and serving stay light, and a
+command whose extra is not installed (``pip install modelyard[serve]`` has no TensorFlow) says which to install."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import typer
 
 from modelyard.errors import ModelyardError
+from modelyard.extras import missing_extra
 from export.cli import export
 from loadtests.bench.cli import bench
 from loadtests.cli import loadtest
@@ -27,11 +29,18 @@ def _root() -> None:
 
 
 def run(typer_app: typer.Typer) -> None:
-    """Run a Typer app; an error the user can fix is one line on stderr and exit code 2, not a traceback."""
+    """Run a Typer app; an error the user can fix is one line on stderr and exit code 2, not a traceback.
+    A library of an extra that is not installed is one of those."""
     try:
         typer_app()
     except ModelyardError as e:
         print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except ModuleNotFoundError as e:
+        error = missing_extra(e)
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
 
 

@@ -84,6 +84,7 @@ def run_server(settings) -> None:
 
     import uvicorn
 
+    from modelyard.extras import require_runtime
     from serving.app import create_app
     from serving.logs import setup_logging
     from serving.protocols.grpc_v2 import check_port
@@ -91,6 +92,7 @@ def run_server(settings) -> None:
     from serving.server import ConnectionLimits, Drain, ServingProtocol, ServingServer
 
     setup_logging(settings.log_level)
+    require_runtime(settings.runtime)  # a runtime whose extra is not installed is a startup error naming it
     ServeConfig.read(settings.config)  # a bad config file is a startup error
     preflight(settings)
     check_port(settings)
