@@ -143,7 +143,8 @@
 
   globalThis.modelyard = { tokenizer, bundle: B };
   globalThis.modelyard.ready = main().catch((e) => {
-    $("status").textContent = `The model could not be started: ${e && e.message ? e.message : e}`;
+    globalThis.modelyard.error = String(e && e.message ? e.message : e);
+    $("status").textContent = `The model could not be started: ${globalThis.modelyard.error}`;
     $("status").className = "error";
     throw e;
   });

@@ -1,0 +1,299 @@
+"""``modelyard export --browser`` on real data: each bundle page, opened from ``file://`` in headless Chromium (and
+once from a static host on 127.0.0.1) with every outside request failing the test, answers as Python onnxruntime
+on the same ONNX file (probabilities within 1e-5, the server's labels) on real test rows, and its JS tokenizer gives
+``TextEncoder``'s ids on 1,000 real reviews.
+
+The models are small but genuine: fitted in numpy on the real training splits (naive Bayes, least squares), written
+as ONNX fp32 plus an int8 QDQ variant from onnxruntime's static quantization (the export's own int8 route), so the
+page runs int8 kernels. ``MODELYARD_BROWSER_REPO=models`` runs the same checks on a copy of an exported repository
+instead (``-s`` prints the figures)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gzip
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from browser import headless_chromium, local_page
+from export.browser_bundle import BROWSER_DIR, build_browser_bundle
+from modelyard.datasets import BOSTON_FEATURES, load_boston, load_imdb, load_reuters, read_imdb_raw
+from modelyard.encoding import TextEncoder, multi_hot
+from modelyard.hashing import file_digest
+from modelyard.manifest import (DatasetInfo, Manifest, TabularPreprocessing, TensorSpec, TextPreprocessing,
+                                VariantRecord)
+from modelyard.repository import ModelRepository
+from serving.tasks import task_for
+
+pytestmark = pytest.mark.realdata
+
+MODELS = ("imdb", "reuters", "boston")
+NUM_WORDS = 10000
+TOLERANCE = 1e-5
+
+
+# --- small genuine models, fp32 and int8 ONNX --------------------------------------------------------------------
+
+def _naive_bayes(seqs, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, str]:
+    counts = np.ones((NUM_WORDS, k))
+    for seq, c in zip(seqs, y):
+        counts[np.unique(seq), c] += 1
+    logp, prior = np.log(counts / counts.sum(axis=0)), np.log(np.bincount(y, minlength=k) + 1.0)
+    if k == 2:  # one logit: the log-count ratio
+        return logp[:, 1:] - logp[:, :1], prior[1:] - prior[:1], "Sigmoid"
+    return logp, prior, "Softmax"
+
+
+def _least_squares(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    coef = np.linalg.lstsq(np.hstack([x, np.ones((len(x), 1))]), y, rcond=None)[0]
+    return coef[:-1, None], coef[-1:], "Identity"
+
+
+def _write_onnx(fitted, path: Path, in_name: str, out_name: str) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w, b, activation = fitted
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", [in_name, "W"], ["h"]), helper.make_node("Add", ["h", "b"], ["z"]),
+         helper.make_node(activation, ["z"], [out_name], **({"axis": 1} if activation == "Softmax" else {}))],
+        "fitted", [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, ["N", w.shape[0]])],
+        [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["N", w.shape[1]])],
+        [numpy_helper.from_array(w.astype(np.float32), "W"), numpy_helper.from_array(b.astype(np.float32), "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+
+
+def _quantize(fp32: Path, int8: Path, rows: np.ndarray, in_name: str) -> None:
+    """onnxruntime's static int8 quantization (QDQ, u8 activations, s8 weights), as export/convert.py does it."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(np.array_split(rows.astype(np.float32), 4))
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {in_name: batch}
+
+    quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Add"])
+
+
+def _variant(path: Path, rel: str, metric: str) -> VariantRecord:
+    raw = path.read_bytes()
+    return VariantRecord(format="onnx", path=rel, metric=metric, value=0.0, size_bytes=len(raw),
+                         gzip_bytes=len(gzip.compress(raw)))
+
+
+def _publish(repo: ModelRepository, name: str, ds, fitted, task: str, labels, preprocessing, io: tuple[str, str],
+             x_rows: np.ndarray, metric: str) -> None:
+    in_name, out_name = io
+    with repo.new_version(name) as stage:
+        fp32, int8 = stage.dir / "onnx" / "fp32.onnx", stage.dir / "onnx" / "int8.onnx"
+        _write_onnx(fitted, fp32, in_name, out_name)
+        _quantize(fp32, int8, x_rows, in_name)
+        if ds.vocab_file is not None:
+            shutil.copy(ds.vocab_file, stage.dir / "vocab.json")
+        width, out = fitted[0].shape
+        stage.manifest = Manifest(
+            name=name, version=stage.version, task=task, created_at=datetime.now(timezone.utc).isoformat(),
+            inputs=[TensorSpec(name=in_name, dtype="float32", shape=[None, width])],
+            outputs=[TensorSpec(name=out_name, dtype="float32", shape=[None, out])], labels=labels,
+            preprocessing=preprocessing, metrics={metric: 0.0},
+            dataset=DatasetInfo(name=name, source=ds.source, train_size=len(ds.y_train), test_size=len(ds.y_test)),
+            variants={"onnx_fp32": _variant(fp32, "onnx/fp32.onnx", metric),
+                      "onnx_int8": _variant(int8, "onnx/int8.onnx", metric)})
+
+
+def fitted_repository(root: Path, data_dir: Path) -> ModelRepository:
+    repo = ModelRepository(root)
+    text = TextPreprocessing(vocab_file="vocab.json", num_words=NUM_WORDS)
+    imdb, reuters, boston = load_imdb(data_dir), load_reuters(data_dir), load_boston(data_dir)
+    _publish(repo, "imdb", imdb, _naive_bayes(imdb.x_train, imdb.y_train, 2), "binary_classification",
+             ["negative", "positive"], text, ("multi_hot", "probability"),
+             multi_hot(imdb.x_train[:400], NUM_WORDS), "accuracy")
+    _publish(repo, "reuters", reuters, _naive_bayes(reuters.x_train, reuters.y_train, 46),
+             "multiclass_classification", [f"topic{i}" for i in range(46)], text, ("multi_hot", "probabilities"),
+             multi_hot(reuters.x_train[:400], NUM_WORDS), "accuracy")
+    _publish(repo, "boston", boston, _least_squares(boston.x_train, boston.y_train), "regression", None,
+             TabularPreprocessing(feature_names=BOSTON_FEATURES), ("features", "price"), boston.x_train, "mae")
+    return repo
+
+
+# --- fixtures ------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def repo(data_dir, tmp_path_factory) -> ModelRepository:
+    """A repository whose every model has its browser bundle (built by the export CLI itself)."""
+    root = tmp_path_factory.mktemp("browser") / "models"
+    source = os.environ.get("MODELYARD_BROWSER_REPO")
+    if source:
+        shutil.copytree(source, root, ignore=shutil.ignore_patterns(BROWSER_DIR, ".*"))
+    else:
+        fitted_repository(root, data_dir)
+    run = subprocess.run([sys.executable, "-m", "modelyard", "export", "all", "--browser", "--repo", str(root)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    print("\n" + run.stdout.strip())
+    return ModelRepository(root)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with headless_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def pages(repo, chromium):
+    """Each model's bundle page, opened once from file://, ready, with its time from the start of loading to the
+    first prediction (ms)."""
+    with contextlib.ExitStack() as stack:
+        opened = {}
+        for name in MODELS:
+            page = stack.enter_context(local_page(chromium))
+            opened[name] = (page, open_bundle(page, (_bundle_dir(repo, name) / "index.html").as_uri()))
+            print(f"{name}: first prediction {opened[name][1]:.0f} ms after the page started loading (file://)")
+        yield opened
+
+
+def open_bundle(page, url: str) -> float:
+    page.goto(url)
+    page.wait_for_function("globalThis.modelyard && (modelyard.firstPredictionMs || modelyard.error)",
+                           timeout=60_000)
+    assert page.evaluate("modelyard.error || null") is None
+    return page.evaluate("modelyard.firstPredictionMs")
+
+
+def _bundle_dir(repo: ModelRepository, name: str) -> Path:
+    return repo.path(name, repo.resolve(name)) / BROWSER_DIR
+
+
+def python_reference(repo: ModelRepository, name: str, x: np.ndarray) -> tuple[np.ndarray, Manifest]:
+    """Python onnxruntime's outputs on the ONNX file the bundle embeds."""
+    import onnxruntime as ort
+
+    config = json.loads((_bundle_dir(repo, name) / "bundle.json").read_text())
+    vdir = repo.path(name, repo.resolve(name))
+    session = ort.InferenceSession(str(vdir / config["model_file"]), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0], repo.manifest(name)
+
+
+def served_labels(manifest: Manifest, y: np.ndarray) -> list[str]:
+    """The labels the server gives these outputs (serving.tasks, its default threshold)."""
+    task = task_for(manifest.task, manifest.labels, y.shape[1])
+    return [task.labels[i] for i in task.predicted_labels(y)]
+
+
+def _agreement(name: str, browser: list[dict], y: np.ndarray, manifest: Manifest) -> None:
+    out = np.array([r["output"] for r in browser], dtype=np.float64)
+    diff = float(np.abs(out - y).max())
+    if manifest.task == "regression":
+        print(f"{name}: {len(y)} rows, max |price_browser - price_onnxruntime| = {diff:.2e}")
+    else:
+        labels = [r["label"] for r in browser]
+        agree = sum(a == b for a, b in zip(labels, served_labels(manifest, y)))
+        print(f"{name}: {agree}/{len(y)} labels as the server's, max |p_browser - p_onnxruntime| = {diff:.2e}")
+        assert agree == len(y)
+    assert diff <= TOLERANCE
+
+
+def _spread(items: list, n: int) -> list:
+    return items[:: len(items) // n][:n]
+
+
+# --- tests ---------------------------------------------------------------------------------------------------------
+
+def test_bundle_is_published_with_the_smallest_accepted_onnx(repo):
+    for name in MODELS:
+        version, manifest = repo.resolve(name), repo.manifest(name)
+        assert repo.verify(name, version) == []
+        config = json.loads((_bundle_dir(repo, name) / "bundle.json").read_text())
+        accepted = {n: r for n, r in manifest.variants.items() if r.format == "onnx" and r.status == "accepted"}
+        assert config["variant"] == min(accepted, key=lambda n: accepted[n].gzip_bytes)
+        assert config["model_sha256"] == manifest.files[config["model_file"]]
+        assert {f"{BROWSER_DIR}/{f}" for f in ("index.html", "app.js", "model.js", "ort-runtime.js")} <= set(
+            manifest.files)
+
+
+def test_imdb_page_agrees_with_onnxruntime_on_200_real_reviews(repo, pages, data_dir):
+    texts = [t for t, _ in _spread(list(read_imdb_raw(data_dir, "test")), 200)]
+    page, _ = pages["imdb"]
+    browser = page.evaluate("texts => modelyard.predictTexts(texts)", texts)
+    manifest = repo.manifest("imdb")
+    encoder = manifest.text_encoder(repo.path("imdb", repo.resolve("imdb")))
+    y, manifest = python_reference(repo, "imdb", encoder.encode(texts))
+    _agreement("imdb", browser, y, manifest)
+
+
+def test_reuters_page_agrees_on_50_real_newswires(repo, pages, data_dir):
+    reuters = load_reuters(data_dir)
+    rank_to_word = {r: w for w, r in json.loads(reuters.vocab_file.read_text()).items()}
+    texts = [" ".join(rank_to_word.get(i - 3, "?") for i in seq[1:]) for seq in _spread(list(reuters.x_test), 50)]
+    page, _ = pages["reuters"]
+    browser = page.evaluate("texts => modelyard.predictTexts(texts)", texts)
+    encoder = repo.manifest("reuters").text_encoder(repo.path("reuters", repo.resolve("reuters")))
+    y, manifest = python_reference(repo, "reuters", encoder.encode(texts))
+    _agreement("reuters", browser, y, manifest)
+    assert all(len(r["topics"]) == 5 for r in browser)
+
+
+def test_boston_page_agrees_on_50_test_rows(repo, pages, data_dir):
+    rows = load_boston(data_dir).x_test[:50].astype(np.float32)
+    page, _ = pages["boston"]
+    browser = page.evaluate("rows => modelyard.predictRows(rows)", rows.tolist())
+    y, manifest = python_reference(repo, "boston", rows)
+    _agreement("boston", browser, y, manifest)
+
+
+def test_js_tokenizer_gives_text_encoder_ids_on_1000_real_reviews(repo, pages, data_dir):
+    texts = [t for t, _ in _spread(list(read_imdb_raw(data_dir, "train")), 1000)]
+    texts += ["", "  Tabs\tand\nnewlines --- İstanbul ÇA ΟΔΟΣ straße", "__proto__ constructor toString hasOwnProperty"]
+    page, _ = pages["imdb"]
+    js_ids = page.evaluate("texts => texts.map(t => modelyard.tokenizer.ids(t))", texts)
+    encoder: TextEncoder = repo.manifest("imdb").text_encoder(repo.path("imdb", repo.resolve("imdb")))
+    mismatches = [i for i, (text, ids) in enumerate(zip(texts, js_ids)) if encoder.ids(text) != ids]
+    assert not mismatches, f"{len(mismatches)} texts tokenized differently, e.g. {texts[mismatches[0]][:200]!r}"
+
+
+def test_page_form_answers_what_is_typed(pages):
+    page, first_ms = pages["imdb"]
+    assert 0 < first_ms < 60_000
+    page.fill("#text", "A dull, boring and awful waste of time. The worst film of the year.")
+    page.click("#predict")
+    page.wait_for_function("document.querySelector('#output .answer').textContent.startsWith('negative')")
+    page, _ = pages["boston"]
+    page.fill("#f-RM", "8.5")
+    before = page.text_content("#output .answer")
+    page.click("#predict")
+    page.wait_for_function("before => document.querySelector('#output .answer').textContent !== before", arg=before)
+
+
+def test_bundle_runs_from_a_static_host_on_127_0_0_1(repo, chromium):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(_bundle_dir(repo, "boston"))))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with local_page(chromium) as page:
+            assert open_bundle(page, f"http://127.0.0.1:{server.server_port}/index.html") > 0
+            assert page.text_content("#output .answer").startswith("$")
+    finally:
+        server.shutdown()
