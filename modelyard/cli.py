@@ -10,6 +10,7 @@ import typer
 
 from modelyard.errors import ModelyardError
 from modelyard.extras import missing_extra
+from audit.cli import audit
 from export.cli import export
 from loadtests.bench.cli import bench
 from loadtests.cli import loadtest
@@ -21,6 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Train, export, serve and load-test the IMDB, Reuters and Boston housing models.")
 for command in (train, export, serve, loadtest, bench, report):
     app.command()(command)
+app.add_typer(audit, name="audit")
 
 
 @app.callback()
