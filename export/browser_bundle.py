@@ -118,13 +118,22 @@ def _vocab(version_dir: Path, p: TextPreprocessing) -> dict[str, int]:
     return {w: r for w, r in word_index.items() if r + p.index_from < p.num_words}
 
 
-def bundle_config(version_dir: Path, manifest: Manifest, variant: str, ort_version: str) -> dict:
+def serving_threshold(config: Path | None, name: str) -> float:
+    """The binary decision threshold the server uses for ``name``: its serving config's, else the default."""
+    from serving.registry import ServeConfig
+
+    model = ServeConfig.read(config).models.get(name) if config is not None else None
+    return model.threshold if model is not None else DEFAULT_THRESHOLD
+
+
+def bundle_config(version_dir: Path, manifest: Manifest, variant: str, ort_version: str,
+                  threshold: float = DEFAULT_THRESHOLD) -> dict:
     rec = manifest.variants[variant]
     config = {
         "name": manifest.name, "version": manifest.version, "task": manifest.task, "variant": variant,
         "model_file": rec.path, "model_sha256": file_digest(version_dir / rec.path),
         "metric_name": rec.metric, "metric_value": rec.value, "ort_version": ort_version,
-        "labels": manifest.labels, "threshold": DEFAULT_THRESHOLD,
+        "labels": manifest.labels, "threshold": threshold,
         "output_description": manifest.outputs[0].description,
     }
     p = manifest.preprocessing
@@ -145,8 +154,9 @@ def bundle_config(version_dir: Path, manifest: Manifest, variant: str, ort_versi
     return config
 
 
-def write_bundle(version_dir: Path, manifest: Manifest, variant: str, ort_version: str, out: Path) -> None:
-    config = bundle_config(version_dir, manifest, variant, ort_version)
+def write_bundle(version_dir: Path, manifest: Manifest, variant: str, ort_version: str, threshold: float,
+                 out: Path) -> None:
+    config = bundle_config(version_dir, manifest, variant, ort_version, threshold)
     (out / "bundle.json").write_text(json.dumps(config, indent=2) + "\n")
     p = manifest.preprocessing
     page_data = {**config, "vocab": _vocab(version_dir, p)} if isinstance(p, TextPreprocessing) else config
@@ -169,9 +179,10 @@ def file_sizes(folder: Path) -> dict[str, tuple[int, int]]:
             for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-def build_browser_bundle(repo: ModelRepository, name: str, version: int | None = None,
-                         requested: str | None = None) -> BrowserBundle:
-    """Write (or replace) ``<name>/<version>/browser/``; the version is published whole or left as it was."""
+def build_browser_bundle(repo: ModelRepository, name: str, version: int | None = None, requested: str | None = None,
+                         threshold: float = DEFAULT_THRESHOLD) -> BrowserBundle:
+    """Write (or replace) ``<name>/<version>/browser/``; the version is published whole or left as it was.
+    ``threshold``: from which probability a binary model's page says the positive label (the server's)."""
     ort_version = check_vendored_runtime()
     version = repo.resolve(name, version)
     with repo.update_version(name, version) as stage:
@@ -181,6 +192,6 @@ def build_browser_bundle(repo: ModelRepository, name: str, version: int | None =
         if out.exists():
             shutil.rmtree(out)
         out.mkdir()
-        write_bundle(stage.dir, manifest, variant, ort_version, out)
+        write_bundle(stage.dir, manifest, variant, ort_version, threshold, out)
     final = repo.path(name, version) / BROWSER_DIR
     return BrowserBundle(name, version, variant, final, file_sizes(final))

@@ -29,6 +29,8 @@ def export(
                                           "nothing is re-exported")] = False,
     browser_variant: Annotated[Optional[str], typer.Option(help="ONNX variant for --browser (default: the smallest "
                                                            "accepted one)")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="serving config whose IMDB threshold the --browser page "
+                                                   "uses, as the server does (env MODELYARD_CONFIG)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars for the fine-tunes")] = False,
 ) -> None:
     """Prune, quantize and convert a trained version to SavedModel, TFLite and ONNX; validate every artifact
@@ -42,7 +44,7 @@ def export(
     fmts = parse_list(formats, FORMATS, "format")
     if version is not None and version < 1:
         raise ExportError(f"--version {version}: versions start at 1")
-    settings = load_settings(data_dir=data_dir, repo=repo)
+    settings = load_settings(data_dir=data_dir, repo=repo, config=config)
     from modelyard.repository import ModelRepository
 
     repository = ModelRepository(settings.repo)
@@ -58,7 +60,7 @@ def export(
     if browser:
         if edge:
             raise ExportError("--browser builds only the browser bundle of an exported version; run --edge on its own")
-        return _browser_bundles(repository, names, version, browser_variant)
+        return _browser_bundles(repository, names, version, browser_variant, settings.config)
 
     from rich.console import Console
 
@@ -83,11 +85,13 @@ def export(
                   "latency: median ms per call in-process")
 
 
-def _browser_bundles(repository, names: list[str], version: int | None, variant: str | None) -> None:
-    from export.browser_bundle import build_browser_bundle
+def _browser_bundles(repository, names: list[str], version: int | None, variant: str | None,
+                     config: Path | None) -> None:
+    from export.browser_bundle import build_browser_bundle, serving_threshold
 
+    thresholds = {n: serving_threshold(config, n) for n in names}  # a bad config fails before anything is written
     for n in names:
-        b = build_browser_bundle(repository, n, version, variant)
+        b = build_browser_bundle(repository, n, version, variant, thresholds[n])
         size, gz = b.total
         print(f"{n} v{b.version}: {b.dir} runs {b.variant}; {size / 1e6:.2f} MB, {gz / 1e6:.2f} MB gzipped "
               f"(open {b.dir / 'index.html'}, or serve the folder from any static host)")

@@ -86,7 +86,7 @@ def test_a_failed_build_leaves_the_version_as_it_was(repo, monkeypatch):
     build_browser_bundle(repo, "boston")
     before = _tree(repo.root / "boston")
 
-    def half_written(version_dir, manifest, variant, ort_version, out):
+    def half_written(version_dir, manifest, variant, ort_version, threshold, out):
         (out / "index.html").write_text("half")
         raise OSError("disk full")
 
@@ -95,3 +95,12 @@ def test_a_failed_build_leaves_the_version_as_it_was(repo, monkeypatch):
         build_browser_bundle(repo, "boston")
     assert _tree(repo.root / "boston") == before
     assert [p.name for p in (repo.root / "boston").iterdir() if p.name.startswith(".staging")] == []
+
+
+def test_threshold_comes_from_the_serving_config(tmp_path):
+    from export.browser_bundle import serving_threshold
+
+    cfg = tmp_path / "serving.yaml"
+    cfg.write_text("models:\n  imdb:\n    threshold: 0.7\n")
+    assert serving_threshold(cfg, "imdb") == 0.7
+    assert serving_threshold(cfg, "reuters") == serving_threshold(None, "imdb") == 0.5
