@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     """Predictions older than this are deleted (hourly), with their ground truth."""
     prediction_log_queue_size: int = Field(default=10000, ge=1)
     """Requests waiting for the writer thread; past it, rows are dropped and counted, never a request slowed."""
+    prediction_log_live_window_s: float = Field(default=86400.0, gt=0)
+    """The sliding window of the live-quality gauges (``modelyard_live_accuracy``, ``modelyard_live_mae``): logged
+    predictions this recent that have ground truth."""
     log_level: str = "info"
     header_timeout_s: float = Field(default=10.0, gt=0)
     """The whole request head must arrive within this many seconds of its first byte (of the connection's

@@ -23,4 +23,4 @@ def open_log(settings, registry, metrics_registry) -> PredictionLog | None:
 
     return PredictionLog(connect(settings.prediction_log), metrics_registry, registry.model_config,
                          settings.log_sample_rate, settings.prediction_log_retention_days,
-                         settings.prediction_log_queue_size)
+                         settings.prediction_log_queue_size, live_window_s=settings.prediction_log_live_window_s)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from serving.logs import request_id
 from serving.predlog import schema
+from serving.predlog.live import LiveQuality
 from serving.predlog.rows import Entry, rows
 
 log = logging.getLogger("serving.predlog")
@@ -36,7 +37,7 @@ class PredictionLog:
 
     def __init__(self, engine: Engine, metrics_registry, model_config, sample_rate: float = 1.0,
                  retention_days: float = 30.0, queue_size: int = 10000, batch_rows: int = 1000,
-                 flush_s: float = 0.2):
+                 flush_s: float = 0.2, live_window_s: float = DAY_S):
         self.engine = engine
         self.model_config = model_config
         self.default_rate = sample_rate
@@ -54,6 +55,7 @@ class PredictionLog:
         self._dropped = {}
         self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
         self._last_retention = float("-inf")
+        self.live = LiveQuality(metrics_registry, live_window_s)
 
     def start(self) -> None:
         self._thread.start()
@@ -146,6 +148,11 @@ class PredictionLog:
         if now - self._last_retention >= RETENTION_EVERY_S:
             self._last_retention = now
             self.apply_retention()
+        if self.live.due():
+            try:
+                self.live.refresh(self.engine)
+            except SQLAlchemyError as e:
+                log.error("prediction log: live quality not refreshed", extra={"reason": str(e)[:500]})
 
     def apply_retention(self, now: float | None = None) -> int:
         """Delete predictions older than the retention, and ground truth no prediction refers to any more."""

@@ -221,3 +221,25 @@ def test_retention_deletes_old_rows_and_their_truth(tmp_path):
     db = tmp_path / "log.db"
     assert [r["request_id"] for r in rows(db)] == ["new"]
     assert [r["request_id"] for r in rows(db, "SELECT * FROM ground_truth")] == ["new"]
+
+
+def test_live_accuracy_gauges_follow_the_ground_truth(logged):
+    client, db = logged
+    dp = client._client._transport.app.dp
+    for i in range(4):
+        client.post("/v1/models/imdb/versions/1:predict", json={"instances": [REVIEW]},
+                    headers={"X-Request-Id": f"live-{i}"})
+    got = wait_rows(db, 4, "SELECT request_id, label FROM predictions WHERE request_id LIKE 'live-%' ORDER BY request_id")
+    # three right, one wrong
+    items = [{"request_id": g["request_id"], "label": g["label"] if i < 3 else
+              ("negative" if g["label"] == "positive" else "positive")} for i, g in enumerate(got)]
+    assert client.post("/v2/models/imdb/feedback", json={"items": items}).json()["counts"]["stored"] == 4
+    dp.predlog.live.refresh(dp.predlog.engine)
+    labelled = rows(db, "SELECT p.variant, p.label = g.label AS ok FROM predictions p JOIN ground_truth g "
+                        "ON g.request_id = p.request_id AND g.instance = p.instance AND g.model = p.model "
+                        "WHERE p.model = 'imdb' AND p.arm != 'shadow'")
+    for variant in {r["variant"] for r in labelled}:
+        mine = [r["ok"] for r in labelled if r["variant"] == variant]
+        series = f'{{model="imdb",role="primary",variant="{variant}",version="1"}}'
+        assert _metric(client, "modelyard_live_labelled_predictions" + series) == len(mine)
+        assert _metric(client, "modelyard_live_accuracy" + series) == pytest.approx(sum(mine) / len(mine))
