@@ -64,8 +64,10 @@
       out.append(main, Object.assign(document.createElement("p"), {
         className: "note", textContent: `model output ${result.value.toFixed(3)}: ${B.output_description}` }));
     } else if (B.task === "binary_classification") {
-      main.textContent = `${result.label} (${fmt(result.probability)} positive; threshold ${B.threshold})`;
-      out.append(main);
+      main.textContent = result.label;
+      out.append(main, Object.assign(document.createElement("p"), { className: "note",
+        textContent: `${B.output_description}: ${fmt(result.probability)}; ${B.labels[1]} from ${B.threshold} ` +
+          "(the serving threshold)" }));
     } else {
       main.textContent = result.label;
       const table = document.createElement("table");
