@@ -110,12 +110,12 @@ def _script(global_name: str, value) -> str:
     return f"globalThis.{global_name} = {json.dumps(value, ensure_ascii=True, separators=(',', ':'))};\n"
 
 
-def _vocab(version_dir: Path, p: TextPreprocessing) -> dict[str, int]:
-    """The words that can get an id of their own (rank + index_from < num_words); any other word is OOV, in
-    ``TextEncoder`` as in the page, so leaving them out changes no id."""
+def _vocab(version_dir: Path, p: TextPreprocessing) -> list[tuple[str, int]]:
+    """[word, rank] pairs of the words that can get an id of their own (rank + index_from < num_words); any other
+    word is OOV, in ``TextEncoder`` as in the page, so leaving them out changes no id."""
     with open(version_dir / p.vocab_file, encoding="utf-8") as f:
         word_index = json.load(f)
-    return {w: r for w, r in word_index.items() if r + p.index_from < p.num_words}
+    return sorted(((w, r) for w, r in word_index.items() if r + p.index_from < p.num_words), key=lambda wr: wr[1])
 
 
 def serving_threshold(config: Path | None, name: str) -> float:

@@ -10,11 +10,12 @@
 
   /**
    * @param {object} pre  {filters, index_from, start_char, oov_char, num_words}
-   * @param {object} wordIndex  word -> rank (1 = most frequent); words whose id would reach num_words may be left out
+   * @param {Array} vocab  [word, rank] pairs (rank 1 = most frequent; words whose id would reach num_words may be
+   *   left out): pairs, not an object, so that words such as "__proto__" are plain keys
    */
-  function createTokenizer(pre, wordIndex) {
+  function createTokenizer(pre, vocab) {
     const filtered = new RegExp("[" + Array.from(pre.filters, escapeForClass).join("") + "]", "g");
-    const index = new Map(Object.entries(wordIndex));
+    const index = new Map(vocab);
 
     function tokenize(text) {
       return text.toLowerCase().replace(filtered, " ").split(" ").filter((t) => t.length > 0);

@@ -271,6 +271,12 @@ def test_js_tokenizer_gives_text_encoder_ids_on_1000_real_reviews(repo, pages, d
     encoder: TextEncoder = repo.manifest("imdb").text_encoder(repo.path("imdb", repo.resolve("imdb")))
     mismatches = [i for i, (text, ids) in enumerate(zip(texts, js_ids)) if encoder.ids(text) != ids]
     assert not mismatches, f"{len(mismatches)} texts tokenized differently, e.g. {texts[mismatches[0]][:200]!r}"
+    # words that are special in JS objects are plain words here
+    odd = {"__proto__": 1, "constructor": 2, "toString": 3, "hasownproperty": 4}
+    js = page.evaluate("([pre, vocab, text]) => ModelyardTokenizer.createTokenizer(pre, vocab).ids(text)",
+                       [{**page.evaluate("modelyard.bundle.preprocessing"), "num_words": 10}, list(odd.items()),
+                        "__proto__ Constructor tostring hasOwnProperty valueOf"])
+    assert js == TextEncoder(odd, num_words=10).ids("__proto__ Constructor tostring hasOwnProperty valueOf")
 
 
 def test_page_form_answers_what_is_typed(pages):
