@@ -19,6 +19,7 @@ Usage (the test directory is on ``sys.path``, as for ``conftest``)::
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -84,6 +85,14 @@ class LocalOnlyGuard:
     def check(self) -> None:
         assert not self.outside, f"the page requested something outside 127.0.0.1 and file://: {self.outside}"
         assert not self.page_errors, f"uncaught JavaScript errors on the page: {self.page_errors}"
+
+
+def await_in_page(page, promise_expression: str, timeout_s: float = 60):
+    """The settled value of a JS expression (a promise or not) in the page; an error after ``timeout_s``. It works
+    on pages whose Content-Security-Policy forbids ``eval``, which ``page.wait_for_function`` with a string needs."""
+    late = json.dumps(f"{promise_expression} did not settle in {timeout_s:g} s")
+    return page.evaluate(f"() => Promise.race([Promise.resolve({promise_expression}), new Promise((_, reject) => "
+                         f"setTimeout(() => reject(new Error({late})), {timeout_s * 1000:.0f}))])")
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared browser helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from browser import headless_chromium, local_page  # noqa: E402
+from browser import await_in_page, headless_chromium, local_page  # noqa: E402
 from export.browser_bundle import BROWSER_DIR, file_sizes  # noqa: E402
 from modelyard.repository import ModelRepository  # noqa: E402
 
@@ -29,13 +29,10 @@ MODELS = ("imdb", "reuters", "boston")
 def first_prediction_ms(browser, url: str, screenshot: Path | None = None) -> float:
     with local_page(browser, viewport={"width": 1100, "height": 900}) as page:
         page.goto(url)
-        page.wait_for_function("globalThis.modelyard && (modelyard.firstPredictionMs || modelyard.error)",
-                               timeout=60_000)
-        if error := page.evaluate("modelyard.error || null"):
-            raise SystemExit(f"{url}: {error}")
+        ms = await_in_page(page, "modelyard.ready.then(() => modelyard.firstPredictionMs)")
         if screenshot is not None:
             page.screenshot(path=str(screenshot), full_page=True)
-        return page.evaluate("modelyard.firstPredictionMs")
+        return ms
 
 
 def main() -> None:

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
-from browser import headless_chromium, local_page
-from export.browser_bundle import BROWSER_DIR, build_browser_bundle
+from browser import await_in_page, headless_chromium, local_page
+from export.browser_bundle import BROWSER_DIR
 from modelyard.datasets import BOSTON_FEATURES, load_boston, load_imdb, load_reuters, read_imdb_raw
 from modelyard.encoding import TextEncoder, multi_hot
-from modelyard.hashing import file_digest
 from modelyard.manifest import (DatasetInfo, Manifest, TabularPreprocessing, TensorSpec, TextPreprocessing,
                                 VariantRecord)
 from modelyard.repository import ModelRepository
@@ -175,11 +175,9 @@ def pages(repo, chromium):
 
 
 def open_bundle(page, url: str) -> float:
+    """Load a bundle page; its time from the start of loading to its first prediction (ms)."""
     page.goto(url)
-    page.wait_for_function("globalThis.modelyard && (modelyard.firstPredictionMs || modelyard.error)",
-                           timeout=60_000)
-    assert page.evaluate("modelyard.error || null") is None
-    return page.evaluate("modelyard.firstPredictionMs")
+    return await_in_page(page, "modelyard.ready.then(() => modelyard.firstPredictionMs)")
 
 
 def _bundle_dir(repo: ModelRepository, name: str) -> Path:
@@ -284,12 +282,19 @@ def test_page_form_answers_what_is_typed(pages):
     assert 0 < first_ms < 60_000
     page.fill("#text", "A dull, boring and awful waste of time. The worst film of the year.")
     page.click("#predict")
-    page.wait_for_function("document.querySelector('#output .answer').textContent.startsWith('negative')")
+    expect(page.locator("#output .answer")).to_have_text("negative")
     page, _ = pages["boston"]
-    page.fill("#f-RM", "8.5")
     before = page.text_content("#output .answer")
+    page.fill("#f-RM", "8.5")
     page.click("#predict")
-    page.wait_for_function("before => document.querySelector('#output .answer').textContent !== before", arg=before)
+    expect(page.locator("#output .answer")).not_to_have_text(before)
+
+
+def test_page_policy_lets_nothing_out(pages):
+    """The page's Content-Security-Policy refuses any connection, even to 127.0.0.1, whatever script asks."""
+    page, _ = pages["imdb"]
+    outcome = page.evaluate("() => fetch('http://127.0.0.1:9/').then(() => 'sent', e => 'refused')")
+    assert outcome == "refused"
 
 
 def test_bundle_runs_from_a_static_host_on_127_0_0_1(repo, chromium):
