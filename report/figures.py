@@ -139,10 +139,10 @@ def variants(manifest: Manifest, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4.8))
     for name, r in manifest.variants.items():
         color = "tab:green" if r.status == "accepted" else "tab:red"
-        ax.scatter(r.gzip_bytes / 1024, r.value, c=color)
+        kib = max(r.gzip_bytes, 1) / 1024  # a size the manifest does not know stays on the log axis
+        ax.scatter(kib, r.value, c=color)
         ms = "" if r.latency_ms_b1 is None else f" {r.latency_ms_b1:.3f} ms"
-        ax.annotate(f"{name}{ms}", (r.gzip_bytes / 1024, r.value), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")
+        ax.annotate(f"{name}{ms}", (kib, r.value), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("download size, gzip (KiB, log scale)")
     metric = next(iter(manifest.variants.values())).metric if manifest.variants else ""

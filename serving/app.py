@@ -19,11 +19,12 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import modelyard
 from modelyard.settings import Settings
-from serving import rest
+from serving import console, rest
 from serving import types as wire
 from serving.auth import PUBLIC_PATHS, rest_scope
 from serving.dataplane import DataPlane
@@ -100,7 +101,7 @@ class ServingMiddleware:
         self.log_sample = settings.access_log_sample
         self.routes = InferenceRoutes(dataplane)
         self.in_flight = 0
-        dataplane.metrics.in_flight.set_function(lambda: self.in_flight)  # read at scrape: no lock per request
+        dataplane.metrics.track_in_flight(lambda: self.in_flight)  # read at scrape: no lock per request
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -393,7 +394,8 @@ async def _lifespan(app: FastAPI):
 def create_app(settings: Settings) -> ServingMiddleware:
     """The ASGI app: :class:`ServingMiddleware` (the inference fast path) in front of the FastAPI app (``.app``),
     outside FastAPI's own middleware stack so that the hot path pays for none of it."""
-    app = FastAPI(title="modelyard serving", version=modelyard.__version__, lifespan=_lifespan,
+    app = FastAPIOffline(title="modelyard serving", version=modelyard.__version__, lifespan=_lifespan,
+                         redoc_url=None,  # serving/console.py serves /redoc, with no request off this server
                   description="IMDB, Reuters and Boston housing models over TF Serving REST (`/v1`) and "
                               "KServe V2 / Open Inference Protocol (`/v2`, and gRPC). Text models take raw text, "
                               "token ids or multi-hot vectors; Boston takes its 13 features by name or as a list.")
@@ -401,6 +403,7 @@ def create_app(settings: Settings) -> ServingMiddleware:
     app.state.settings = settings
     for method, path, handler, tags, summary in ROUTES:
         app.add_api_route(path, handler, methods=[method], tags=tags, summary=summary)
+    console.mount(app)  # the web console at /ui/ (serving/console.py); /docs and /redoc from local assets
     for exc, handler in ((ServingError, _serving_error), (StarletteHTTPException, _http_error),
                          (RequestValidationError, _validation_error), (Exception, _internal)):
         app.add_exception_handler(exc, handler)

@@ -21,6 +21,12 @@ PROBE, METADATA, PROTECTED = "probe", "metadata", "protected"
 PUBLIC_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/metrics"})
 
 
+def console_page(path: str) -> bool:
+    """The web console's static files (``serving/console/``): no data in them, so open like the probes; the data
+    it shows comes from ``/ui/api/``, which is metadata."""
+    return (path == "/ui" or path.startswith("/ui/")) and not path.startswith("/ui/api/")
+
+
 class Unauthorized(ServingError):
     status = 401
 
@@ -44,7 +50,7 @@ def read_keys(settings: Settings) -> list[bytes]:
 
 def rest_scope(method: str, path: str) -> str:
     """The scope of a REST route that is not an inference route."""
-    if path in PUBLIC_PATHS:
+    if path in PUBLIC_PATHS or console_page(path):
         return PROBE
     if method in ("GET", "HEAD") or path == "/v2/repository/index":
         return METADATA
