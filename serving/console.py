@@ -28,6 +28,9 @@ CONSOLE_DIR = Path(__file__).parent / "console"
 PREFIX = "/ui"
 API_PREFIX = "/ui/api/"
 REPORT_DIR, REPORT_SUMMARY = "report", "summary.json"
+QUALITY = {"modelyard_live_accuracy": "accuracy", "modelyard_live_mae": "mae",
+           "modelyard_live_labelled_predictions": "labelled"}
+"""The prediction log's live quality gauges (``--prediction-log``, once feedback brings ground truth)."""
 DOCS_ASSETS = "/static-offline-docs"
 """Where fastapi-offline serves swagger-ui's and ReDoc's files (``/docs`` is its page; ``/redoc`` is :func:`redoc`)."""
 
@@ -96,30 +99,37 @@ def _version_state(st, version: int) -> tuple[str, str]:
 
 
 def _live(metrics) -> dict[str, dict]:
-    """Cumulative per model: requests (and failed ones), the latency histogram, rows and runs of batches. The
-    page turns two polls into a rate, a p99 and a mean batch size over the time between them."""
+    """Cumulative per model: requests (and failed ones), the latency histogram, rows and runs of batches, and the
+    prediction log's live quality where it has ground truth. The page turns two polls into a rate, a p99 and a
+    mean batch size over the time between them. Read from what ``/metrics`` exposes (summed over workers)."""
     live: dict[str, dict] = {}
 
     def entry(model: str) -> dict:
         return live.setdefault(model, {"requests": 0, "errors": 0, "latency_buckets": {}, "batch_rows": 0.0,
-                                       "batches": 0})
-    for s in metrics.requests.collect()[0].samples:
-        if s.name.endswith("_total"):
-            e = entry(s.labels["model"])
-            e["requests"] += int(s.value)
-            e["errors"] += int(s.value) if s.labels["status"][0] in "45" else 0
-    for s in metrics.request_latency.collect()[0].samples:
-        if s.name.endswith("_bucket"):
-            buckets = entry(s.labels["model"])["latency_buckets"]
-            buckets[s.labels["le"]] = buckets.get(s.labels["le"], 0) + int(s.value)
-    for s in metrics.batch_size.collect()[0].samples:
-        if s.name.endswith("_sum"):
-            entry(s.labels["model"])["batch_rows"] += s.value
-        elif s.name.endswith("_count"):
-            entry(s.labels["model"])["batches"] += int(s.value)
+                                       "batches": 0, "quality": {}})
+    registry = getattr(metrics, "exposition", metrics.registry)
+    for family in registry.collect():
+        for s in family.samples:
+            if s.name == "modelyard_requests_total":
+                e = entry(s.labels["model"])
+                e["requests"] += int(s.value)
+                e["errors"] += int(s.value) if s.labels["status"][0] in "45" else 0
+            elif s.name == "modelyard_request_duration_seconds_bucket":
+                buckets = entry(s.labels["model"])["latency_buckets"]
+                buckets[s.labels["le"]] = buckets.get(s.labels["le"], 0) + int(s.value)
+            elif s.name == "modelyard_batch_size_rows_sum":
+                entry(s.labels["model"])["batch_rows"] += s.value
+            elif s.name == "modelyard_batch_size_rows_count":
+                entry(s.labels["model"])["batches"] += int(s.value)
+            elif s.name in QUALITY and s.labels.get("role") == "primary":
+                key = f"{s.labels['version']}/{s.labels['variant']}"
+                q = entry(s.labels["model"])["quality"].setdefault(key, {"version": int(s.labels["version"]),
+                                                                          "variant": s.labels["variant"]})
+                q[QUALITY[s.name]] = s.value
     for e in live.values():
         e["latency_buckets"] = sorted(([le, n] for le, n in e["latency_buckets"].items()),  # le "+Inf" last
                                       key=lambda b: float(b[0]))
+        e["quality"] = sorted(e["quality"].values(), key=lambda q: (-q["version"], q["variant"]))
     return live
 
 
@@ -143,7 +153,7 @@ def _model(dp, name: str, live: dict) -> dict:
             "input": _input(newest) if newest else None, "threshold": cfg.threshold if binary else None,
             "default_variant": reg.default_variant(name), "unloaded": name in reg.unloaded,
             "versions": versions, "live": live.get(name, {"requests": 0, "errors": 0, "latency_buckets": [],
-                                                          "batch_rows": 0.0, "batches": 0})}
+                                                          "batch_rows": 0.0, "batches": 0, "quality": []})}
 
 
 async def models(request: Request):

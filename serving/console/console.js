@@ -75,6 +75,13 @@ function liveFigures(name, live) {
   };
 }
 
+function qualityBox(quality) {
+  // the prediction log's live quality (needs --prediction-log and ground truth sent to /feedback)
+  return quality.map((q) => el("div", { "data-live": "quality" },
+    el("b", {}, q.accuracy !== undefined ? `${(q.accuracy * 100).toFixed(1)}%` : `${q.mae.toFixed(2)} MAE`),
+    `live ${q.accuracy !== undefined ? "accuracy" : "error"}, v${q.version} ${q.variant} (${q.labelled} labelled)`));
+}
+
 function liveBox(fig) {
   const v = (x, unit, digits) => (x === null || x === undefined ? "–" : `${x.toFixed(digits)}${unit}`);
   return [
@@ -208,7 +215,7 @@ function update(m) {
   s.facts.textContent = [m.task, `default variant ${m.default_variant}`,
     m.threshold !== null ? `decision threshold ${m.threshold} (serving config)` : null,
     m.unloaded ? "unloaded" : null].filter(Boolean).join(" · ");
-  s.live.replaceChildren(...liveBox(liveFigures(m.name, m.live)));
+  s.live.replaceChildren(...liveBox(liveFigures(m.name, m.live)), ...qualityBox(m.live.quality));
   s.versions.replaceChildren(versionsTable(m));
   s.variants.replaceChildren(m.versions.length ? variantsTable(m.versions[0]) : "");
 }

@@ -6,6 +6,8 @@ and /docs and /redoc rendering with no request off 127.0.0.1."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
+import time
 
 import httpx
 import pytest
@@ -147,3 +149,30 @@ def test_docs_and_redoc_render_from_local_assets(console_server, chromium):
         page.goto(console_server.url + "/redoc")
         page.locator("h2", has_text="Predict: the output tensor's rows").first.wait_for()
         page.wait_for_selector("img[alt='redocly logo']")
+
+
+def _logged(db) -> int:
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT count(*) FROM predictions WHERE request_id LIKE 'c-%'").fetchone()[0]
+
+
+def test_console_api_shows_live_accuracy_from_the_prediction_log(fixture_root, tmp_path):
+    db = tmp_path / "log.db"
+    with in_process(fixture_root / "repo", prediction_log=f"sqlite:///{db}") as client:
+        labels = []
+        for i, text in enumerate(["a wonderful film", "dull and far too long", "great acting"]):
+            r = client.post("/v2/models/imdb/infer", json={"id": f"c-{i}", "inputs": [
+                {"name": "text", "shape": [1], "datatype": "BYTES", "data": [text]}]})
+            labels.append(next(o["data"][0] for o in r.json()["outputs"] if o["name"] == "label"))
+        deadline = time.monotonic() + 10
+        while _logged(db) < 3:  # the log's writer thread has written them
+            assert time.monotonic() < deadline, "the prediction log did not write the requests"
+            time.sleep(0.05)
+        dp = client._client._transport.app.dp
+        wrong = "negative" if labels[2] == "positive" else "positive"
+        items = [{"request_id": f"c-{i}", "label": label} for i, label in enumerate(labels[:2] + [wrong])]
+        assert client.post("/v2/models/imdb/feedback", json={"items": items}).status_code == 200
+        dp.predlog.live.refresh(dp.predlog.engine)
+        imdb = next(m for m in client.get("/ui/api/models").json()["models"] if m["name"] == "imdb")
+    assert imdb["live"]["quality"] == [{"version": 1, "variant": "onnx_fp32", "accuracy": pytest.approx(2 / 3),
+                                        "labelled": 3.0}]
