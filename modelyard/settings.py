@@ -4,7 +4,7 @@ variable; command-line flags override the environment (see :func:`load_settings`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     grpc_port: int = 8001
     """KServe V2 gRPC port, in the same process as REST (0: no gRPC endpoint)."""
     grpc_max_message_bytes: int = 8 * 1024 * 1024
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
+    """Server processes sharing the port, each with its own models and batcher (``auto``: the CPUs this process
+    may use). More than one: a supervisor starts them, restarts one that dies, and sums their metrics."""
+    worker_socket: Literal["reuseport", "shared"] = "reuseport"
+    """How workers share the port: each its own ``SO_REUSEPORT`` socket (the kernel spreads connections evenly),
+    or one socket bound by the supervisor that every worker accepts on (see README, Scale)."""
     """Largest gRPC message received or sent."""
     runtime: Literal["onnx", "tflite", "savedmodel"] = "onnx"
     variant: str | None = None
@@ -96,6 +102,12 @@ class Settings(BaseSettings):
     """Idle time allowed on a kept-alive connection between requests (behind a load balancer: more than its own)."""
     max_connections: int = Field(default=1000, ge=1)
     """Open HTTP connections; a request on a connection past the cap is answered 503 and the connection closed."""
+
+    def worker_count(self) -> int:
+        """``workers`` as a number: ``auto`` is the CPUs this process may run on."""
+        import os
+
+        return len(os.sched_getaffinity(0)) if self.workers == "auto" else self.workers
 
     def cuda_options(self) -> CudaOptions:
         """The CUDA provider settings as :class:`modelyard.onnxrun.CudaOptions`."""

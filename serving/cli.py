@@ -23,6 +23,11 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class WorkerSocket(str, Enum):
+    reuseport = "reuseport"
+    shared = "shared"
+
+
 def serve(
     repo: Annotated[Optional[Path], typer.Option(help="model repository (env MODELYARD_REPO; default ./models)")] = None,
     host: Annotated[Optional[str], typer.Option(help="bind address (env MODELYARD_HOST; default 127.0.0.1)")] = None,
@@ -65,6 +70,10 @@ def serve(
     log_sample_rate: Annotated[Optional[float], typer.Option(min=0, max=1, help="share of requests the prediction "
                                                              "log keeps (env MODELYARD_LOG_SAMPLE_RATE; default "
                                                              "1.0; per model: log_sample_rate in --config)")] = None,
+    workers: Annotated[Optional[str], typer.Option(help="server processes on the port, each with its own models "
+                                                   "(env MODELYARD_WORKERS; default 1; auto = the usable CPUs)")] = None,
+    worker_socket: Annotated[Optional[WorkerSocket], typer.Option(help="with workers: reuseport (a socket each) or "
+                                                                  "shared (one socket) (env MODELYARD_WORKER_SOCKET)")] = None,
 ) -> None:
     """Serve every model in the repository over TF Serving REST and KServe V2 (REST and gRPC), with Prometheus
     /metrics."""
@@ -75,23 +84,26 @@ def serve(
                              max_queue_delay_ms=max_queue_delay_ms, max_queue_size=max_queue_size,
                              poll_interval_s=poll_interval_s, max_connections=max_connections,
                              keepalive_timeout_s=keepalive_timeout_s, drain_timeout_s=drain_timeout_s,
-                             prediction_log=prediction_log, log_sample_rate=log_sample_rate)
+                             prediction_log=prediction_log, log_sample_rate=log_sample_rate,
+                             workers=workers, worker_socket=worker_socket.value if worker_socket else None)
     run_server(settings)
 
 
 def run_server(settings) -> None:
     import logging
 
-    import uvicorn
+    if settings.worker_count() > 1:
+        from serving.workers import share_metrics
+
+        share_metrics()
 
     from modelyard.extras import require_runtime
-    from serving.app import create_app
     from serving.logs import setup_logging
     from serving.protocols.grpc_v2 import check_port
     from serving.registry import ServeConfig, preflight
-    from serving.server import ConnectionLimits, Drain, ServingProtocol, ServingServer
 
-    setup_logging(settings.log_level)
+    # a supervisor runs no native code, and its workers must inherit the real stderr to capture their own
+    setup_logging(settings.log_level, native=settings.worker_count() == 1)
     require_runtime(settings.runtime)  # a runtime whose extra is not installed is a startup error naming it
     ServeConfig.read(settings.config)  # a bad config file is a startup error
     preflight(settings)
@@ -99,19 +111,10 @@ def run_server(settings) -> None:
     if not settings.repo.is_dir():
         logging.getLogger("serving").warning("model repository does not exist yet; polling for it",
                                              extra={"repo": str(settings.repo)})
-    app = create_app(settings)
-    drain = Drain(settings.drain_timeout_s)
-    app.app.state.drain = drain  # the lifespan takes its gRPC grace from what is left of the drain
-    limits = ConnectionLimits(header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s,
-                              max_connections=settings.max_connections)
-    kw = {}
-    try:
-        import uvloop  # noqa: F401
-        kw["loop"] = "uvloop"
-    except ImportError:
-        pass
-    # ws="none": no route speaks WebSocket, and every connection must be a ServingProtocol
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                            http=ServingProtocol, ws="none", timeout_keep_alive=settings.keepalive_timeout_s,
-                            server_header=False, proxy_headers=False, **kw)
-    ServingServer(config, limits, drain).run()
+    if settings.worker_count() > 1:
+        from serving.workers import Supervisor
+
+        raise SystemExit(Supervisor(settings).run())
+    from serving.server import build_server
+
+    build_server(settings).run()

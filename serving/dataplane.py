@@ -43,6 +43,9 @@ EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics", "model_
               "model_repository(unload_dependents)"]
 """Triton extensions this server implements (``GET /v2``), so that clients that check for them find them."""
 
+GAUGE_PERIOD_S = 1.0
+"""How often each worker refreshes its gauges when there are several (one process: at scrape)."""
+
 Answer = TypeVar("Answer")
 Routed = tuple[Servable, Servable | None]
 """The servable that answers a request and the shadow it is mirrored to (or None)."""
@@ -58,30 +61,68 @@ class DataPlane:
         self.keys = ApiKeys(settings)
         self._keyed = bool(self.keys)
         self._poller: asyncio.Task | None = None
+        self._sampler: asyncio.Task | None = None
         self.predlog = self.registry.predlog = open_log(settings, self.registry, self.metrics.registry)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Load what the repository holds (in the background: readiness says when), then keep polling."""
+        """Load what the repository holds, then keep polling. One server loads in the background (readiness
+        says when); a worker of several loads first, since it listens only after (:mod:`serving.workers`)."""
         self.metrics.ready.set(0)
         if self.predlog is not None:
             self.predlog.start()
-        self._poller = asyncio.create_task(self._load_then_poll(), name="poll-repository")
+        if self.settings.worker_count() > 1:
+            await self._initial_load()
+            self._poller = asyncio.create_task(self.registry.run_polling(), name="poll-repository")
+        else:
+            self._poller = asyncio.create_task(self._load_then_poll(), name="poll-repository")
+        if self.metrics.multiprocess:
+            self._sampler = asyncio.create_task(self._sample_gauges_forever(), name="sample-gauges")
+
+    async def _sample_gauges_forever(self) -> None:
+        """With workers, each process refreshes its gauges every second: a scrape reaches one of them."""
+        while True:
+            await asyncio.sleep(GAUGE_PERIOD_S)
+            self.sample_gauges()
+
+    def sample_gauges(self) -> None:
+        """The gauges read at scrape: requests in flight, queue depths, GPU memory, training text statistics."""
+        m = self.metrics
+        m.sample_in_flight()
+        servables = [s for st in self.registry.models.values() for vs in st.versions.values() for s in vs.values()]
+        for facts in filter(None, map(gpu_facts, sorted({s.runtime.cuda.device_id for s in servables
+                                                          if s.runtime.device == "cuda"}))):
+            lbl = (str(facts["index"]), facts["name"])
+            m.gpu_memory_used.labels(*lbl).set(facts["memory_used_bytes"])
+            m.gpu_memory_total.labels(*lbl).set(facts["memory_total_bytes"])
+        for st in self.registry.models.values():
+            loaded = [s for vs in st.versions.values() for s in vs.values()]
+            m.queue_depth.labels(st.name).set(sum(s.batcher.pending for s in loaded if s.batcher))
+            pre = loaded[0].manifest.preprocessing if loaded else None
+            if pre is not None and pre.kind == "multi_hot_text":
+                if pre.train_mean_tokens is not None:
+                    m.train_text_tokens.labels(st.name).set(pre.train_mean_tokens)
+                if pre.train_oov_rate is not None:
+                    m.train_oov.labels(st.name).set(pre.train_oov_rate)
 
     async def _load_then_poll(self) -> None:
+        await self._initial_load()
+        await self.registry.run_polling()
+
+    async def _initial_load(self) -> None:
         with contextlib.suppress(Exception):
             await self.registry.poll()
         log.info("initial load finished", extra={"ready": self.ready(), "models": {
             n: sorted(st.versions) for n, st in self.registry.models.items()}})
         gc.freeze()  # what startup built (models, routes, imports) is never garbage: keep collections from rescanning it
-        await self.registry.run_polling()
 
     async def stop(self) -> None:
         """Stop polling and drain every batch queue."""
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._poller
+        for task in (self._poller, self._sampler):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         await self.registry.close()
         if self.predlog is not None:
             await asyncio.to_thread(self.predlog.close)

@@ -342,6 +342,10 @@ class Registry:
         s.runtime.close()
         lbl = (s.name, str(s.version), s.variant_name)
         m = self.metrics
+        if m.multiprocess:  # the workers' values live in shared files, which cannot drop a series: say 0
+            m.loaded.labels(*lbl, s.runtime.name, s.runtime.device).set(0)
+            m.provider_info.labels(*lbl, s.runtime.provider).set(0)
+            return
         for metric, labels in ((m.loaded, (*lbl, s.runtime.name, s.runtime.device)),
                                (m.provider_info, (*lbl, s.runtime.provider)), (m.queue_wait, lbl),
                                (m.inference, lbl), (m.batch_size, lbl)):

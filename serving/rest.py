@@ -16,7 +16,6 @@ from fastapi import Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from modelyard.gpu import gpu_facts
 from serving.dataplane import DataPlane, Routed
 from serving.errors import BadRequest, NotFound, ServingError
 from serving.protocols import tfs, v2
@@ -179,20 +178,5 @@ async def admin_unload(request: Request, name: str, version: str):
 
 async def prometheus(request: Request):
     dp = _dp(request)
-    m = dp.metrics
-    servables = [s for st in dp.registry.models.values() for vs in st.versions.values() for s in vs.values()]
-    for facts in filter(None, map(gpu_facts, sorted({s.runtime.cuda.device_id for s in servables
-                                                      if s.runtime.device == "cuda"}))):
-        lbl = (str(facts["index"]), facts["name"])
-        m.gpu_memory_used.labels(*lbl).set(facts["memory_used_bytes"])
-        m.gpu_memory_total.labels(*lbl).set(facts["memory_total_bytes"])
-    for st in dp.registry.models.values():
-        loaded = [s for vs in st.versions.values() for s in vs.values()]
-        m.queue_depth.labels(st.name).set(sum(s.batcher.pending for s in loaded if s.batcher))
-        pre = loaded[0].manifest.preprocessing if loaded else None
-        if pre is not None and pre.kind == "multi_hot_text":
-            if pre.train_mean_tokens is not None:
-                m.train_text_tokens.labels(st.name).set(pre.train_mean_tokens)
-            if pre.train_oov_rate is not None:
-                m.train_oov.labels(st.name).set(pre.train_oov_rate)
-    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+    dp.sample_gauges()
+    return Response(generate_latest(dp.metrics.exposition), media_type=CONTENT_TYPE_LATEST)

@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
@@ -244,6 +245,14 @@ class ServingServer(Server):
         self.server_state = ServingState(limits)
         self.drain = drain
 
+    on_started: Callable[[], None] | None = None
+    """Called once the server listens (a worker tells its supervisor, :mod:`serving.workers`)."""
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
+
     def handle_exit(self, sig, frame) -> None:
         self.drain.begin()  # the deadline counts from the signal, not from the next tick
         super().handle_exit(sig, frame)
@@ -315,6 +324,28 @@ class ServingServer(Server):
         timer = threading.Timer(self.drain.left() + HARD_EXIT_MARGIN_S, _hard_exit)
         timer.daemon = True
         timer.start()
+
+
+def build_server(settings) -> ServingServer:
+    """The app on uvicorn with :class:`ServingProtocol`, limits and drain: one process's whole server."""
+    from serving.app import create_app
+
+    app = create_app(settings)
+    drain = Drain(settings.drain_timeout_s)
+    app.app.state.drain = drain  # the lifespan takes its gRPC grace from what is left of the drain
+    limits = ConnectionLimits(header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s,
+                              max_connections=settings.max_connections)
+    kw = {}
+    try:
+        import uvloop  # noqa: F401
+        kw["loop"] = "uvloop"
+    except ImportError:
+        pass
+    # ws="none": no route speaks WebSocket, and every connection must be a ServingProtocol
+    config = Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                    http=ServingProtocol, ws="none", timeout_keep_alive=settings.keepalive_timeout_s,
+                    server_header=False, proxy_headers=False, **kw)
+    return ServingServer(config, limits, drain)
 
 
 def _hard_exit() -> None:

@@ -302,9 +302,11 @@ async def start_grpc_server(dataplane, settings) -> grpc.aio.Server | None:
     if settings.grpc_port == 0:
         return None
     limit = settings.grpc_max_message_bytes
-    # so_reuseport off: with it (gRPC's default) a second server on a busy port would share it silently
+    # so_reuseport off: with it (gRPC's default) a second server on a busy port would share it silently; on with
+    # workers, whose supervisor checked the port (check_port) and starts one gRPC server per worker on it
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
-                                      ("grpc.max_send_message_length", limit), ("grpc.so_reuseport", 0)])
+                                      ("grpc.max_send_message_length", limit),
+                                      ("grpc.so_reuseport", int(settings.worker_count() > 1))])
     server.add_generic_rpc_handlers((generic_handler(V2Servicer(dataplane)),))
     checker = Health(dataplane)
     health_pb2_grpc.add_HealthServicer_to_server(checker.servicer, server)
