@@ -13,7 +13,7 @@ EXTRA_OF_MODULE = {
     **dict.fromkeys(("tensorflow_model_optimization", "tf2onnx", "onnx"), "export"),
     "ai_edge_litert": "tflite",
     **dict.fromkeys(("onnxruntime", "fastapi", "starlette", "uvicorn", "prometheus_client", "orjson", "grpc",
-                     "grpc_health", "pynvml", "yaml", "sqlalchemy", "psycopg"), "serve"),
+                     "grpc_health", "pynvml", "yaml", "sqlalchemy", "psycopg", "fastapi_offline"), "serve"),
     **dict.fromkeys(("statsmodels", "scipy"), "audit"),
     **dict.fromkeys(("locust", "k6", "psutil", "httpx", "tritonclient"), "dev"),
     "ray": "ray",

@@ -129,3 +129,13 @@ def test_bad_requests_are_one_line(real_models, data_dir, args, message):
     run = _report(*args, "--repo", str(real_models.root), "--data-dir", str(data_dir))
     assert run.returncode == 2, run.stderr
     assert run.stderr.startswith("error: ") and message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_report_never_imports_tensorflow(real_models, data_dir, tmp_path):
+    root = tmp_path / "models"
+    shutil.copytree(real_models.root, root)
+    code = (f"import sys\nfrom report.cli import report\nreport('boston', repo={str(root)!r}, data_dir={str(data_dir)!r}, "
+            "config=None, threshold=None, version=None, variant='onnx_fp32')\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nprint('ok')\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]
