@@ -16,7 +16,7 @@ from pathlib import Path
 from loadtests.process import ROOT
 
 APPS = "loadtests.bench.apps"
-KEYS = ("modelyard", "modelyard-unbatched", "modelyard-v2", "modelyard-grpc", "fastapi", "litserve", "bentoml",
+KEYS = ("modelyard", "modelyard-logged", "modelyard-unbatched", "modelyard-v2", "modelyard-grpc", "fastapi", "litserve", "bentoml",
         "mlserver", "mlserver-grpc", "http-ceiling", "grpc-ceiling")
 """Every server `modelyard bench` knows, in its default order."""
 PEERS = {"litserve": "litserve", "bentoml": "bentoml", "mlserver": "mlserver", "mlserver-grpc": "mlserver"}
@@ -81,6 +81,10 @@ def contenders(s: Setup, port: int, keys: list[str], grpc_port: int = 0) -> list
     mlserver = [peers, "-m", f"{APPS}.mlserver_app"]
     table = {
         "modelyard": Contender("modelyard", "modelyard (dynamic batching)", "modelyard", rest_only, my_env),
+        "modelyard-logged": Contender("modelyard-logged", "modelyard (dynamic batching, prediction log on: SQLite, "
+                                      "sample rate 1.0)", "modelyard",
+                                      rest_only + ["--prediction-log", f"sqlite:///{s.repo.parent / 'predictions.db'}",
+                                                   "--log-sample-rate", "1.0"], my_env),
         "modelyard-unbatched": Contender("modelyard-unbatched", "modelyard (no batching)", "modelyard",
                                          rest_only + ["--max-batch-size", "1"], my_env),
         "modelyard-v2": Contender("modelyard-v2", "modelyard (V2 REST, dynamic batching)", "modelyard", rest_only,

@@ -19,7 +19,7 @@ class LiveQuality:
         self.window_s = window_s
         labels = ["model", "version", "variant", "role"]
         self.accuracy = Gauge("modelyard_live_accuracy", "Share of logged predictions of the sliding window "
-                              "(--prediction-log-live-window-s) that match their ground truth; role: primary "
+                              "(MODELYARD_PREDICTION_LOG_LIVE_WINDOW_S) that match their ground truth; role: primary "
                               "(answered) or shadow", labels, registry=metrics_registry)
         self.mae = Gauge("modelyard_live_mae", "Mean absolute error of logged predictions of the sliding window "
                          "against their ground truth (regression)", labels, registry=metrics_registry)

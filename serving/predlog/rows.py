@@ -1,5 +1,6 @@
-"""A logged request -> database rows, one per instance. Runs in the writer thread, never on the event loop:
-the request path hands over references only (:class:`Entry`)."""
+"""Logged requests -> database rows, one per instance, in the writer thread (never on the event loop: the
+request path hands over references only, :class:`Entry`). A batch's outputs are converted per servable in one
+array operation, and rows are plain tuples in :data:`COLUMNS` order for the driver's ``executemany``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ import numpy as np
 import orjson
 
 from modelyard.encoding import IdRows
+
+COLUMNS = ("request_id", "instance", "ts", "model", "version", "variant", "arm", "input", "output", "label",
+           "confidence", "value", "latency_ms")
+RID_MAX = 128
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
 
 @dataclass(slots=True)
@@ -21,53 +27,63 @@ class Entry:
     """:class:`serving.registry.Servable` that answered."""
     arm: str
     x: object
-    """The model input: an ndarray ``[N, width]`` or :class:`IdRows` (token ids)."""
+    """The model input: an ndarray ``[N, width]`` or :class:`IdRows` (token ids); None for a shadow's answer."""
     texts: list | None
     """The raw texts as sent (str, or UTF-8 bytes from a binary transport), when the request sent texts."""
     y: np.ndarray
     latency_s: float
 
 
-def _text(t) -> str:
-    return t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t)
+def _json(obj) -> str:
+    return orjson.dumps(obj, option=_NUMPY).decode()
 
 
-def inputs(codec, x, texts) -> list[dict | None]:
-    """Each instance's input as the client sent it: review text, token ids, named features (or the multi-hot
-    vector's set positions when that is what was sent)."""
+def inputs(codec, x, texts) -> list[str | None]:
+    """Each instance's input as the client sent it (JSON): review text, token ids, named features (or the
+    multi-hot vector's set positions when that is what was sent)."""
+    if x is None:
+        return []
     if texts is not None:
-        return [{"text": _text(t)} for t in texts]
+        return [_json({"text": t.decode("utf-8", "replace") if isinstance(t, bytes) else t}) for t in texts]
     if isinstance(x, IdRows):
-        return [{"ids": np.asarray(r).tolist()} for r in x.ids]
+        return [_json({"ids": np.ascontiguousarray(r, np.int64)}) for r in x.ids]
     if codec.kind == "tabular":
         names = codec.feature_names
-        return [{"features": dict(zip(names, row))} for row in np.asarray(x, np.float64).tolist()]
-    return [{"multi_hot_ids": np.flatnonzero(row).tolist()} for row in np.asarray(x)]
+        return [_json({"features": dict(zip(names, row))}) for row in np.asarray(x, np.float64).tolist()]
+    return [_json({"multi_hot_ids": np.flatnonzero(row)}) for row in np.asarray(x)]
 
 
-def outputs(codec, y: np.ndarray) -> list[tuple[dict, str | None, float | None, float | None]]:
-    """Per instance: (output JSON, predicted label, its probability, predicted value)."""
+def outputs(codec, y: np.ndarray) -> list[tuple[str, str | None, float | None, float | None]]:
+    """Per row of ``y``: (output JSON, predicted label, its probability, predicted value)."""
     task = codec.task
     if task.name == "regression":
-        return [({"value": v}, None, None, v) for v in y[:, 0].astype(np.float64).tolist()]
-    win = task.predicted_labels(y)
+        return [(_json({"value": v}), None, None, v) for v in y[:, 0].astype(np.float64).tolist()]
+    win = task.predicted_labels(y).tolist()
     scores = task.scores(y).astype(np.float64)
+    conf = scores[np.arange(len(win)), win].tolist()
     labels = codec.labels
-    out = []
-    for i, s in zip(win.tolist(), scores.tolist()):
-        out.append(({"label": labels[i], "probability": s[i], "scores": s}, labels[i], s[i], None))
-    return out
+    return [(_json({"label": labels[w], "probability": c, "scores": s}), labels[w], c, None)
+            for w, c, s in zip(win, conf, scores)]
 
 
-def rows(e: Entry) -> list[dict]:
-    s = e.servable
-    codec = s.codec
-    ins = inputs(codec, e.x, e.texts) if e.x is not None else []
-    outs = outputs(codec, e.y)
-    latency_ms = e.latency_s * 1000.0
-    return [{"request_id": e.request_id, "instance": i, "ts": e.ts, "model": s.name, "version": s.version,
-             "variant": s.variant_name, "arm": e.arm,
-             "input": orjson.dumps(ins[i]).decode() if i < len(ins) and ins[i] is not None else None,
-             "output": orjson.dumps(o).decode(), "label": label, "confidence": conf, "value": value,
-             "latency_ms": latency_ms}
-            for i, (o, label, conf, value) in enumerate(outs)]
+def rows(entries: list[Entry]) -> tuple[list[tuple], dict[str, int]]:
+    """Rows of ``entries`` (in :data:`COLUMNS` order), and how many per model."""
+    groups: dict[int, list[Entry]] = {}
+    for e in entries:
+        groups.setdefault(id(e.servable), []).append(e)
+    out: list[tuple] = []
+    per_model: dict[str, int] = {}
+    for es in groups.values():
+        s = es[0].servable
+        outs = outputs(s.codec, np.concatenate([e.y for e in es]) if len(es) > 1 else es[0].y)
+        k = 0
+        for e in es:
+            ins = inputs(s.codec, e.x, e.texts)
+            rid, ms = e.request_id[:RID_MAX], e.latency_s * 1000.0
+            for i in range(len(e.y)):
+                o, label, conf, value = outs[k + i]
+                out.append((rid, i, e.ts, s.name, s.version, s.variant_name, e.arm, ins[i] if ins else None,
+                            o, label, conf, value, ms))
+            k += len(e.y)
+        per_model[s.name] = per_model.get(s.name, 0) + k
+    return out, per_model
