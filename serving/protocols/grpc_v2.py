@@ -166,7 +166,8 @@ def status_of(e: ServingError) -> tuple[grpc.StatusCode, str] | None:
 
 
 def rpc(method=None, *, scope: str = PROTECTED):
-    """One V2 RPC: the request id from ``x-request-id`` metadata (else a new one) for the logs, the API key
+    """One V2 RPC: the request id from ``x-request-id`` metadata (else a new one) for the logs and the prediction
+    log, sent back as ``x-request-id`` trailing metadata, the API key
     checked as its scope needs (server liveness and readiness are probes: never; metadata: unless public, as on
     REST), and every error answered with its gRPC status (internal ones logged, their details kept out)."""
     if method is None:
@@ -189,6 +190,7 @@ def rpc(method=None, *, scope: str = PROTECTED):
         finally:
             rid = request_id.get()
             request_id.reset(token)
+            context.set_trailing_metadata((("x-request-id", rid),))  # as REST's X-Request-Id header
         await context.abort(*(status or (grpc.StatusCode.INTERNAL, f"internal error; request id {rid}")))
     return handler
 

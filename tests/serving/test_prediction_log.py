@@ -243,3 +243,27 @@ def test_live_accuracy_gauges_follow_the_ground_truth(logged):
         series = f'{{model="imdb",role="primary",variant="{variant}",version="1"}}'
         assert _metric(client, "modelyard_live_labelled_predictions" + series) == len(mine)
         assert _metric(client, "modelyard_live_accuracy" + series) == pytest.approx(sum(mine) / len(mine))
+
+
+def test_a_real_server_logs_grpc_and_rest_and_returns_the_request_id(fixture_root, repo_copy, start_server,
+                                                                     tmp_path):
+    """``modelyard serve --prediction-log``: a gRPC ModelInfer and a REST predict are logged under the id each
+    answer carries (gRPC: trailing metadata and the V2 id; REST: the X-Request-Id header)."""
+    import grpc
+
+    from serving.protocols.proto import grpc_predict_v2_pb2 as pb
+    from serving.protocols.proto import grpc_predict_v2_pb2_grpc as pb_grpc
+
+    db = tmp_path / "served.db"
+    server = start_server(repo_copy, "--prediction-log", f"sqlite:///{db}")
+    rid = server.client.post("/v1/models/imdb:predict", json={"instances": [REVIEW]}).headers["x-request-id"]
+    with grpc.insecure_channel(server.grpc_url) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        req = pb.ModelInferRequest(model_name="imdb", inputs=[pb.ModelInferRequest.InferInputTensor(
+            name="text", datatype="BYTES", shape=[1], contents=pb.InferTensorContents(bytes_contents=[b"dull"]))])
+        resp, call = stub.ModelInfer.with_call(req, metadata=[("x-request-id", "grpc-1")])
+    assert resp.id == "grpc-1" and ("x-request-id", "grpc-1") in call.trailing_metadata()
+    got = wait_rows(db, 2, f"SELECT request_id, input FROM predictions WHERE request_id IN ('{rid}', 'grpc-1') "
+                           "ORDER BY request_id")
+    assert {g["request_id"]: json.loads(g["input"]) for g in got} == {rid: {"text": REVIEW}, "grpc-1": {"text": "dull"}}
+    assert server.stop() == 0
