@@ -52,6 +52,10 @@ FEATURE_HELP = {  # the Boston housing features, as the dataset's documentation 
     "LSTAT": "% lower-status population",
 }
 
+# The first tract of the Boston housing data (row 0 of boston_housing.npz), whose median home value was $24,000
+EXAMPLE_TRACT = {"CRIM": 0.00632, "ZN": 18.0, "INDUS": 2.31, "CHAS": 0.0, "NOX": 0.538, "RM": 6.575, "AGE": 65.2,
+                 "DIS": 4.09, "RAD": 1.0, "TAX": 296.0, "PTRATIO": 15.3, "B": 396.9, "LSTAT": 4.98}
+
 
 @dataclass
 class BrowserBundle:
@@ -146,10 +150,17 @@ def bundle_config(version_dir: Path, manifest: Manifest, variant: str, ort_versi
         config["example_text"] = EXAMPLE_TEXT[manifest.task]
         config["input_label"] = INPUT_LABEL[manifest.task]
     else:
-        stats = p.feature_stats
         config["preprocessing"] = {"kind": p.kind}
         config["feature_names"] = p.feature_names
-        config["feature_defaults"] = [float(f"{stats[n].mean:.4g}") if n in stats else 0.0 for n in p.feature_names]
+        if set(p.feature_names) == set(EXAMPLE_TRACT):
+            config["feature_defaults"] = [EXAMPLE_TRACT[n] for n in p.feature_names]
+            config["example_note"] = ("Filled in with the first tract of the Boston housing data, whose median home "
+                                      "value was $24,000.")
+        else:
+            stats = p.feature_stats
+            config["feature_defaults"] = [float(f"{stats[n].mean:.4g}") if n in stats else 0.0
+                                          for n in p.feature_names]
+            config["example_note"] = "Filled in with each feature's mean over the training set."
         config["feature_help"] = {n: FEATURE_HELP[n] for n in p.feature_names if n in FEATURE_HELP}
     return config
 

@@ -105,7 +105,7 @@
       form.append(label);
     }
     form.append(Object.assign(document.createElement("p"), {
-      className: "note", textContent: "Filled in with each feature's mean over the training set." }));
+      className: "note", textContent: B.example_note }));
     form.append(Object.assign(document.createElement("button"), { id: "predict", type: "submit", textContent: "Predict" }));
     const read = () => B.feature_names.map((n) => Number(form.elements[n].value));
     form.addEventListener("submit", (e) => { e.preventDefault(); if (form.reportValidity()) predict(read()); });

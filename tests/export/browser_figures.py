@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -48,6 +49,7 @@ def main() -> None:
                        check=True)
         repo = ModelRepository(root)
         rows = []
+        load_before = os.getloadavg()[0]
         with headless_chromium() as browser:
             for name in (n for n in MODELS if repo.versions(n)):
                 version = repo.resolve(name)
@@ -61,6 +63,8 @@ def main() -> None:
                 rows.append(f"| {name} v{version} | {chosen} | {size / 1e6:.2f} MB | {gz / 1e6:.2f} MB | "
                             f"{sizes['model.js'][1] / 1e3:.0f} kB | {statistics.median(times):.0f} ms "
                             f"({min(times):.0f}-{max(times):.0f}) |")
+    print(f"\nload average (1 min) before and after the page loads: {load_before:.1f}, {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")
     print(f"\n| bundle | runs | size | gzip | of which model (gzip) | first prediction, median of {args.loads} "
           "loads (min-max) |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
