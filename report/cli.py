@@ -42,6 +42,8 @@ def report(
     threshold: Annotated[Optional[float], typer.Option(help="decision threshold for binary models (default: the "
                                                        "serving config's, else 0.5)")] = None,
     variant: Annotated[str, typer.Option(help="ONNX variant whose predictions the report shows")] = DEFAULT_VARIANT,
+    per_day: Annotated[Optional[int], typer.Option(min=1, help="inputs a day, to phrase the errors as 'every day, on "
+                                                   "average N would be ...'")] = None,
 ) -> None:
     """Write a stakeholder report (report/index.html with PNGs) into a version directory: the test metrics in plain
     words, errors per 1,000 inputs at the serving threshold, real failures, calibration, the export trade-offs."""
@@ -80,5 +82,5 @@ def report(
 
             ev = evaluate(manifest, repository.path(n, v), variant, settings.data_dir, progress=progress)
             status.update(f"{n} v{v}: drawing the report")
-            path = publish(repository, n, v, build(ev, cut, source))
+            path = publish(repository, n, v, build(ev, cut, source, per_day))
         console.print(f"{n} v{v}: report written to {path}")

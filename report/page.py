@@ -54,19 +54,31 @@ def _failures(title: str, rows: list[tuple[str, str]]) -> str:
 
 
 # ------------------------------------------------------------------ IMDB
-def _binary(page: Page, ev: Evaluation, threshold: float) -> None:
+def _daily(per_day: int | None, noun: str, *counts: tuple[float, str]) -> str:
+    """'If N reviews like these arrive every day, on average X would ... and Y would ...' (nothing without
+    ``--per-day``); each count is (share of the test inputs, what happened to them)."""
+    if not per_day:
+        return ""
+    what = " and ".join(f"<b>{per_day * share:,.0f} {_e(text)}</b>" for share, text in counts)
+    return f'<p class="lead">If {per_day:,} {noun} like these arrive every day, on average {what}.</p>'
+
+
+def _binary(page: Page, ev: Evaluation, threshold: float, per_day: int | None) -> None:
     p, y = ev.outputs[:, 0], ev.y_true
     r = BinaryRates.at(p, y, threshold)
     fp, fn = r.per_1000(r.fp), r.per_1000(r.fn)
     negatives, positives = int(np.sum(y == 0)), int(np.sum(y == 1))
     page.summary.update(accuracy=r.accuracy, precision=r.precision, recall=r.recall, false_positive_rate=r.fpr,
-                        false_negative_rate=r.fnr, false_positives_per_1000=fp, false_negatives_per_1000=fn)
+                        false_negative_rate=r.fnr, false_positives=r.fp, false_negatives=r.fn,
+                        false_positives_per_1000=fp, false_negatives_per_1000=fn)
     page.sections.append(f"""<h2>In plain words</h2>
 <p class="lead">On {ev.rows:,} movie reviews the model had never seen ({positives:,} positive, {negatives:,} negative),
 it labelled <b>{r.accuracy:.1%}</b> correctly. A review is labelled positive when the model's probability is at least
 <b>{threshold:g}</b> (the serving threshold).</p>
 <p class="lead">With these settings, <b>of every 1,000 reviews, {fp} negative reviews would be flagged positive</b>
 (false positives) <b>and {fn} positive reviews would be missed</b> (labelled negative: false negatives).</p>
+{_daily(per_day, "reviews", (r.fp / r.n, "negative reviews would be flagged positive"),
+        (r.fn / r.n, "positive reviews would be missed"))}
 <ul><li>Of every 1,000 negative reviews, {round(1000 * r.fpr)} are wrongly flagged positive
 (false-positive rate {r.fpr:.1%}).</li>
 <li>Of every 1,000 positive reviews, {round(1000 * r.fnr)} are missed (false-negative rate {r.fnr:.1%});
@@ -102,7 +114,7 @@ the other {round(1000 * r.recall)} are caught (recall {r.recall:.1%}).</li>
 
 
 # ------------------------------------------------------------------ Reuters
-def _multiclass(page: Page, ev: Evaluation) -> None:
+def _multiclass(page: Page, ev: Evaluation, per_day: int | None) -> None:
     out, y = ev.outputs, ev.y_true
     labels = ev.manifest.labels or [str(i) for i in range(out.shape[1])]
     pred = out.argmax(axis=1)
@@ -118,7 +130,8 @@ def _multiclass(page: Page, ev: Evaluation) -> None:
 {len(labels)}) first for <b>{acc:.1%}</b>, and among its top three for <b>{acc3:.1%}</b>.</p>
 <p class="lead">Of every 1,000 newswires, <b>{round(1000 * acc)} get the right topic</b>,
 <b>{round(1000 * (1 - acc))} a wrong one</b>; for {round(1000 * (acc3 - acc))} of those the right topic is the
-second or third suggestion.</p>""")
+second or third suggestion.</p>
+{_daily(per_day, "newswires", (1 - acc, "would get a wrong topic"))}""")
     rows = [[labels[i], int(stats["support"][i]), _pct(stats["precision"][i]), _pct(stats["recall"][i])]
             for i in np.argsort(-stats["support"], kind="stable") if stats["support"][i] > 0]
     cm = confusion(y, pred, len(labels))
@@ -149,7 +162,7 @@ def _pct(x: float) -> str:
 
 
 # ------------------------------------------------------------------ Boston
-def _regression(page: Page, ev: Evaluation) -> None:
+def _regression(page: Page, ev: Evaluation, per_day: int | None) -> None:
     pred, y = ev.outputs[:, 0], ev.y_true
     err = np.abs(pred - y)
     mae, rmse = float(err.mean()), float(np.sqrt(np.mean((pred - y) ** 2)))
@@ -162,7 +175,8 @@ def _regression(page: Page, ev: Evaluation) -> None:
 rough), its price was off by <b>${1000 * mae:,.0f}</b> on average (median house price in the data: about
 ${1000 * float(np.median(y)):,.0f}).</p>
 <p class="lead">Of every 1,000 houses, <b>{round(1000 * within2)} would be priced within $2,000</b> and
-<b>{round(1000 * over5)} off by more than $5,000</b>.</p>""")
+<b>{round(1000 * over5)} off by more than $5,000</b>.</p>
+{_daily(per_day, "houses", (over5, "would be priced more than $5,000 off"))}""")
     rows = [[b["band"], b["houses"], _money(b["mae"]), _money(b["bias"], signed=True)] for b in bands]
     page.sections.append("<h2>Error by price band</h2>" + page.figure(
         "price_bands.png", lambda f: figures.price_bands(bands, f),
@@ -203,17 +217,17 @@ def _variants(page: Page, manifest: Manifest) -> None:
                                    "ms batch 64", "status"], rows))
 
 
-def build(ev: Evaluation, threshold: float, threshold_source: str) -> Page:
+def build(ev: Evaluation, threshold: float, threshold_source: str, per_day: int | None = None) -> Page:
     m = ev.manifest
     page = Page(f"{m.name} v{m.version}: what the model does well and badly")
     page.summary = {"model": m.name, "version": m.version, "variant": ev.variant, "test_rows": ev.rows,
                     "threshold": threshold if m.task == "binary_classification" else None}
     if m.task == "binary_classification":
-        _binary(page, ev, threshold)
+        _binary(page, ev, threshold, per_day)
     elif m.task == "multiclass_classification":
-        _multiclass(page, ev)
+        _multiclass(page, ev, per_day)
     else:
-        _regression(page, ev)
+        _regression(page, ev, per_day)
     _variants(page, m)
     where = (f"The serving threshold {threshold:g} comes from {threshold_source}. "
              if m.task == "binary_classification" else "")

@@ -32,7 +32,7 @@ def reported(real_models, data_dir, tmp_path_factory):
     shutil.copytree(real_models.root, root)
     cfg = root.parent / "serving.yaml"
     cfg.write_text("models:\n  imdb:\n    threshold: 0.7\n")
-    run = _report("all", "--repo", str(root), "--data-dir", str(data_dir), "--config", str(cfg))
+    run = _report("all", "--repo", str(root), "--data-dir", str(data_dir), "--config", str(cfg), "--per-day", "2000")
     assert run.returncode == 0, run.stderr
     return root
 
@@ -58,6 +58,10 @@ def test_imdb_report_counts_errors_at_the_serving_threshold(reported, real_model
     assert (f"of every 1,000 reviews, {summary['false_positives_per_1000']} negative reviews would be flagged "
             f"positive") in html
     assert f"{summary['false_negatives_per_1000']} positive reviews would be missed" in html
+    assert abs(summary["false_positives"] - fp) <= 2 and abs(summary["false_negatives"] - fn) <= 2
+    assert (f"If 2,000 reviews like these arrive every day, on average <b>{2000 * summary['false_positives'] / 25000:,.0f}"
+            f" negative reviews would be flagged positive</b> and <b>{2000 * summary['false_negatives'] / 25000:,.0f} "
+            "positive reviews would be missed</b>") in html
     assert "the serving config" in html and "0.7" in html
     # the most confident false positive is a real review, shown with its score
     worst = max((i for i in range(len(y)) if y[i] == 0), key=lambda i: p[i])
