@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 import time
 
-import httpx
 import pytest
 from browser import headless_chromium, local_page
 from conftest import Server, in_process, reference
