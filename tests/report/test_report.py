@@ -143,3 +143,10 @@ def test_report_never_imports_tensorflow(real_models, data_dir, tmp_path):
             "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nprint('ok')\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]
+
+
+def test_the_served_variant_comes_from_the_serving_config(real_models, data_dir, tmp_path):
+    cfg = tmp_path / "serving.yaml"
+    cfg.write_text("models:\n  boston:\n    variant: onnx_int8\n")
+    run = _report("boston", "--repo", str(real_models.root), "--data-dir", str(data_dir), "--config", str(cfg))
+    assert run.returncode == 2 and "variant 'onnx_int8' is not in the manifest (ONNX variants: onnx_fp32)" in run.stderr
