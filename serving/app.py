@@ -32,7 +32,8 @@ from serving.errors import ServingError
 from serving.feedback import feedback
 from serving.logs import request_id
 from serving.protocols.grpc_v2 import start_grpc_server, stop_grpc_server
-from serving.protocols.http import COMPRESS_MIN_BYTES, BodyTooLarge, accepted_encoding, compress, decompress
+from serving.protocols.http import (COMPRESS_MIN_BYTES, BodyTooLarge, accepted_encoding, check_content_type, compress,
+                                    decompress)
 from serving.rest import Reply, json_response
 
 log = logging.getLogger("serving.app")
@@ -41,8 +42,8 @@ access = logging.getLogger("serving.access")
 Handler = Callable[..., Awaitable[Reply]]
 """An inference handler: ``(dataplane, body, headers, routed, **route_params) -> Reply``; raises ServingError."""
 
-_WANTED = {b"x-request-id", b"content-length", b"content-encoding", b"accept-encoding", b"x-api-key",
-           b"authorization", b"inference-header-content-length"}
+_WANTED = {b"x-request-id", b"content-length", b"content-type", b"content-encoding", b"accept-encoding",
+           b"x-api-key", b"authorization", b"inference-header-content-length"}
 """The request headers the fast path reads; no other header is decoded."""
 
 
@@ -144,6 +145,11 @@ class ServingMiddleware:
         try:
             routed = self.dp.admit(params["name"], params.get("version"), params.get("label"), route, "rest", headers)
         except ServingError as e:
+            return await self._error(send, e, rid_header)
+        try:
+            check_content_type(headers.get("content-type"))
+        except ServingError as e:
+            self.dp.refused(params["name"], route, "rest", e.status)
             return await self._error(send, e, rid_header)
         return await self._answer(handler, params, routed, headers, receive, send, rid_header)
 
@@ -269,6 +275,7 @@ _ERRORS = {400: {"model": wire.ErrorResponse, "description": "bad input; the mes
            401: {"model": wire.ErrorResponse, "description": "missing or wrong API key"},
            404: {"model": wire.ErrorResponse, "description": "unknown model, version or label"},
            413: {"model": wire.ErrorResponse, "description": "body too large"},
+           415: {"model": wire.ErrorResponse, "description": "a Content-Type or Content-Encoding not accepted"},
            503: {"model": wire.ErrorResponse, "description": "loading, or queue full (see Retry-After)"}}
 _INFERENCE_DOCS = [
     # (path, summary, request model, examples, response model)
@@ -343,7 +350,8 @@ def _document_statuses(path: str, method: str, op: dict) -> None:
     codes += [404] if "name" in params or path.startswith("/admin") else []
     codes += [400] if method == "post" or "version" in params else []  # a version that is not a number
     codes += [413] if method == "post" else []
-    codes += [503] if path.endswith(("/infer", ":predict", ":classify", ":regress", "/ready")) else []
+    codes += [415, 503] if path.endswith(("/infer", ":predict", ":classify", ":regress")) else []
+    codes += [503] if path.endswith("/ready") else []
     for code in codes:
         responses.setdefault(str(code), {"description": _ERRORS[code]["description"], **_ERROR_REF})
     if path == "/metrics":

@@ -23,6 +23,26 @@ class BodyTooLarge(ServingError):
                          "after decompression; send fewer instances per request")
 
 
+JSON_MEDIA_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded", "application/octet-stream"})
+"""What an inference body may be declared as: JSON; curl's default for ``-d`` (TF Serving's own examples send
+that); and octet-stream, for Triton's binary tensor extension. ``+json`` types are JSON too."""
+
+
+class UnsupportedMediaType(ServingError):
+    status = 415
+
+
+def check_content_type(content_type: str | None) -> None:
+    """A declared ``Content-Type`` that says the body is not JSON (``text/plain``, ``multipart/form-data``, ...) is
+    415, before the body is read; no header at all is taken as JSON."""
+    if content_type is None:
+        return
+    media = content_type.partition(";")[0].strip().lower()
+    if media and media not in JSON_MEDIA_TYPES and not media.endswith("+json"):
+        raise UnsupportedMediaType(f"Content-Type: {media[:100]!r} is not accepted; send the body as "
+                                   "application/json")
+
+
 def parse_json(body: bytes) -> Any:
     if not body:
         raise BadRequest("body: empty; send a JSON object")

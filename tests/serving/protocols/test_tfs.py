@@ -97,3 +97,19 @@ def test_metadata_describes_the_signatures(rest_client):
 def test_version_and_variant_are_headers(rest_client):
     r = rest_client.post("/v1/models/imdb/versions/1:predict", json={"instances": ["good"]})
     assert r.headers["x-model-version"] == "1" and r.headers["x-model-variant"] == "onnx_fp32"
+
+
+@pytest.mark.parametrize("content_type, status", [
+    (None, 200), ("application/json", 200), ("application/json; charset=utf-8", 200),
+    ("application/x-www-form-urlencoded", 200),  # curl -d, as in TF Serving's own examples
+    ("application/vnd.api+json", 200), ("text/plain", 415), ("multipart/form-data; boundary=x", 415),
+    ("text/html; charset=utf-8", 415)])
+def test_a_body_declared_as_not_json_is_415_before_it_is_read(rest_client, content_type, status):
+    headers = {"content-type": content_type} if content_type else {}
+    for path in ("/v1/models/imdb:predict", "/v2/models/imdb/infer"):
+        body = b'{"instances": ["a good movie"]}' if path.startswith("/v1") else \
+            b'{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a good movie"]}]}'
+        r = rest_client.post(path, content=body, headers=headers)
+        assert r.status_code == status, (path, content_type, r.text)
+        if status == 415:
+            assert r.json()["error"].startswith(f"Content-Type: '{content_type.split(';')[0]}' is not accepted")
