@@ -186,7 +186,7 @@ def run_export(repo: ModelRepository, name: str, version: int | None, ds: Datase
             ex.say(f"edge bundle written to edge/ with {chosen}")
         from export.report import write_report
 
-        write_report(stage.dir, manifest, produced=list(ex.records))
+        write_report(stage.dir, manifest)
         stage.manifest = manifest
     ex.say(f"published {repo.path(name, version)} (every file re-hashed into manifest.files)")
     return ExportResult(name, version, repo.path(name, version), repo.manifest(name, version), list(ex.records))

@@ -96,7 +96,7 @@ def plot(manifest: Manifest, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(version_dir: Path, manifest: Manifest, produced: list[str] | None = None) -> None:
+def write_report(version_dir: Path, manifest: Manifest) -> None:
     (version_dir / REPORT_MD).write_text(markdown(manifest))
     plot(manifest, version_dir / REPORT_PNG)
 

@@ -131,15 +131,3 @@ class OnnxRunner(Runner):
 
     def predict(self, x):
         return np.asarray(self.sess.run([self.outputs[0].name], {self.inputs[0].name: x})[0], np.float32)
-
-
-def open_runner(fmt: str, path: Path, model=None) -> Runner:
-    if fmt == "keras":
-        return KerasRunner(model)
-    if fmt == "savedmodel":
-        return SavedModelRunner(path)
-    if fmt == "tflite":
-        return TFLiteRunner(path)
-    if fmt == "onnx":
-        return OnnxRunner(path)
-    raise ValueError(fmt)

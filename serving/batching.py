@@ -67,7 +67,6 @@ class Batcher:
         self._closed = False
         self.pending = 0
         """Requests accepted but not yet running (queued or being gathered into a batch)."""
-        self.in_flight = 0
 
     def start(self) -> None:
         self._wakeup = asyncio.Event()
@@ -86,12 +85,8 @@ class Batcher:
         fut = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(x, fut))
         self.pending += 1
-        self.in_flight += 1
         self._wakeup.set()
-        try:
-            return await fut
-        finally:
-            self.in_flight -= 1
+        return await fut
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -135,7 +135,6 @@ class Servable:
     runtime: Runtime
     codec: ModelCodec
     batcher: Batcher | None = None
-    loaded_at: float = field(default_factory=time.time)
 
     @property
     def key(self) -> str:
