@@ -53,7 +53,6 @@ def _failures(title: str, rows: list[tuple[str, str]]) -> str:
     return f"<h3>{_e(title)}</h3><ol class=\"failures\">{items}</ol>"
 
 
-# ------------------------------------------------------------------ IMDB
 def _daily(per_day: int | None, noun: str, *counts: tuple[float, str]) -> str:
     """'If N reviews like these arrive every day, on average X would ... and Y would ...' (nothing without
     ``--per-day``); each count is (share of the test inputs, what happened to them)."""
@@ -63,6 +62,7 @@ def _daily(per_day: int | None, noun: str, *counts: tuple[float, str]) -> str:
     return f'<p class="lead">If {per_day:,} {noun} like these arrive every day, on average {what}.</p>'
 
 
+# ------------------------------------------------------------------ IMDB
 def _binary(page: Page, ev: Evaluation, threshold: float, per_day: int | None) -> None:
     p, y = ev.outputs[:, 0], ev.y_true
     r = BinaryRates.at(p, y, threshold)
@@ -85,12 +85,18 @@ it labelled <b>{r.accuracy:.1%}</b> correctly. A review is labelled positive whe
 the other {round(1000 * r.recall)} are caught (recall {r.recall:.1%}).</li>
 <li>Of every 1,000 reviews flagged positive, {round(1000 * r.precision)} really are positive
 (precision {r.precision:.1%}).</li></ul>""")
+    page.sections.append(_binary_figures(page, ev, r))
+    page.sections.append(_binary_failures(ev, threshold))
+
+
+def _binary_figures(page: Page, ev: Evaluation, r: BinaryRates) -> str:
+    p, y, threshold = ev.outputs[:, 0], ev.y_true, r.threshold
     cm = np.array([[r.tn, r.fp], [r.fn, r.tp]])
     labels = ev.manifest.labels or ["negative", "positive"]
     sweep = threshold_sweep(p, y, np.linspace(0.01, 0.99, 99))
     cal = calibration(p, y == 1)
     page.summary["calibration_ece"] = cal.ece
-    page.sections.append("<h2>Where it goes wrong</h2>" + page.figure(
+    return ("<h2>Where it goes wrong</h2>" + page.figure(
         "confusion.png", lambda f: figures.confusion_matrix(cm, labels, f),
         f"Confusion matrix at threshold {threshold:g}: rows are the truth, columns what the model said.")
         + "<p>Raising the threshold flags fewer reviews: fewer false positives, more misses. The dashed line is "
@@ -103,14 +109,18 @@ the other {round(1000 * r.recall)} are caught (recall {r.recall:.1%}).</li>
                                                           "share of reviews really positive"),
         "Reliability diagram: predicted probability against the share really positive; below, how many reviews "
         "fall in each bin."))
+
+
+def _binary_failures(ev: Evaluation, threshold: float) -> str:
+    p, y = ev.outputs[:, 0], ev.y_true
     worst_fp = [i for i in np.argsort(-p, kind="stable") if y[i] == 0 and p[i] >= threshold][:FAILURES]
     worst_fn = [i for i in np.argsort(p, kind="stable") if y[i] == 1 and p[i] < threshold][:FAILURES]
-    page.sections.append("<h2>Real failures from the test set</h2><p>The reviews the model was most sure about "
-                         "and got wrong, with its probability that the review is positive.</p>"
-                         + _failures("False positives: negative reviews flagged positive",
-                                     [(f"probability positive {p[i]:.3f}", ev.shown[i]) for i in worst_fp])
-                         + _failures("False negatives: positive reviews missed",
-                                     [(f"probability positive {p[i]:.3f}", ev.shown[i]) for i in worst_fn]))
+    return ("<h2>Real failures from the test set</h2><p>The reviews the model was most sure about and got wrong, "
+            "with its probability that the review is positive.</p>"
+            + _failures("False positives: negative reviews flagged positive",
+                        [(f"probability positive {p[i]:.3f}", ev.shown[i]) for i in worst_fp])
+            + _failures("False negatives: positive reviews missed",
+                        [(f"probability positive {p[i]:.3f}", ev.shown[i]) for i in worst_fn]))
 
 
 # ------------------------------------------------------------------ Reuters
