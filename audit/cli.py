@@ -59,14 +59,17 @@ def report(model: Annotated[str, typer.Option(help="model name, e.g. imdb")],
            data_dir: Annotated[Optional[Path], typer.Option(help="Keras dataset files, for Boston's PSI against "
                                                             "its training split (env MODELYARD_DATA_DIR)")] = None,
            control: Annotated[Optional[str], typer.Option(help="the A/B control arm, e.g. v1/onnx_fp32 (default: "
-                                                          "the lowest version)")] = None) -> None:
+                                                          "the lowest version)")] = None,
+           candidate: Annotated[Optional[int], typer.Option(min=1, help="a new version (e.g. trained with "
+                                                            "--extra-data, exported) to compare with the serving "
+                                                            "one on audited rows it did not train on")] = None) -> None:
     """Live quality per version and arm (95% intervals), confusion matrix, calibration, input drift, the A/B
-    outcome of a traffic split and a shadow's agreement."""
+    outcome of a traffic split, a shadow's agreement, and a candidate version against the serving one."""
     from audit.report import build, write
     from audit.store import open_log, parse_since
 
     settings = load_settings(prediction_log=prediction_log, repo=repo, data_dir=data_dir)
     r = build(open_log(settings.prediction_log), settings.repo, model, parse_since(since), settings.data_dir,
-              control)
+              control, candidate)
     for f in write(r, out):
         typer.echo(str(f))

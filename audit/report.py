@@ -17,8 +17,9 @@ from modelyard.repository import write_atomic
 
 
 def build(engine, repo: Path, model: str, since: float | None, data_dir: Path | None = None,
-          control: str | None = None) -> dict:
-    """Every figure of the report, as JSON-ready data."""
+          control: str | None = None, candidate: int | None = None) -> dict:
+    """Every figure of the report, as JSON-ready data; with ``candidate``, that version against the serving
+    ones on the audited rows it did not train on."""
     manifest, vdir = manifest_of(repo, model)
     from serving.tasks import task_for
 
@@ -52,6 +53,10 @@ def build(engine, repo: Path, model: str, since: float | None, data_dir: Path | 
                                               drift.boston_training(data_dir) if model == "boston" else None)
     else:
         report["drift"] = drift.text_drift(primary, manifest, vdir)
+    if candidate is not None:
+        from audit.candidate import compare
+
+        report["candidate"] = compare(repo, model, candidate, labelled_primary, task)
     return report
 
 
@@ -112,6 +117,13 @@ def page(r: dict, images: list[str]) -> str:
         parts.append(_table(["feature", "PSI"], [[f, f"{v:.3f}"] for f, v in d["psi"].items()]))
     elif d.get("note"):
         parts.append(f"<p>{html.escape(d['note'])}</p>")
+    if r.get("candidate"):
+        c = r["candidate"]
+        parts += [f"<h2>Version {c['version']} against the serving version(s) {c['serving_versions']}</h2>",
+                  f"<p>on the {c['n']} audited predictions it did not train on ({c['excluded_trained_on']} it "
+                  f"trained on left out); {c['test']} p = {c['p_value']:.4g}</p>",
+                  _table(["", f"{metric} [95% interval]"], [["serving (as logged)", _ci(c["serving"], metric)],
+                                                            [f"version {c['version']}", _ci(c["new"], metric)]])]
     parts += [f'<p><img src="{html.escape(i)}" alt="{html.escape(i)}"></p>' for i in images]
     style = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px}"
     return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(r['model'])} live quality</title>" \

@@ -83,7 +83,9 @@ def baseline(recipe: Recipe, y_train: np.ndarray, y_test: np.ndarray) -> float:
 
 
 def train(recipe: Recipe, ds: Dataset, repo: ModelRepository, runs_dir: Path, *, epochs: int | None = None,
-          seed: int = 113, num_words: int = 10000, verbose: int = 1) -> Manifest:
+          seed: int = 113, num_words: int = 10000, verbose: int = 1, extra_data: dict | None = None) -> Manifest:
+    """Train, validate, test and publish a new version. ``extra_data``: what :mod:`training.extra` added to
+    ``ds``'s training split (recorded in the manifest)."""
     keras.utils.set_random_seed(seed)
     max_epochs = epochs or recipe.max_epochs
     started = time.time()
@@ -147,7 +149,8 @@ def train(recipe: Recipe, ds: Dataset, repo: ModelRepository, runs_dir: Path, *,
                                 train_size=len(ds.y_train), test_size=len(ds.y_test)),
             training={"epochs": best_epoch, "batch_size": recipe.batch_size,
                       "optimizer": "rmsprop", "seed": seed,
-                      "validation": "kfold" if kfold else f"last {recipe.val_fraction:.0%} of the training split"},
+                      "validation": "kfold" if kfold else f"last {recipe.val_fraction:.0%} of the training split",
+                      **({"extra_data": extra_data} if extra_data else {})},
             variants={"keras": VariantRecord(format="keras", path="model.keras", metric=recipe.metric,
                                              value=metrics[recipe.metric],
                                              size_bytes=model_path.stat().st_size)},

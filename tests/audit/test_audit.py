@@ -212,3 +212,54 @@ def test_an_empty_log_is_a_clear_error(log, fixture_root, tmp_path):
                      "--repo", str(fixture_root / "repo"))
     assert code == 2 and "holds no prediction of 'imdb'" in text
     assert not (tmp_path / "r").exists()
+
+
+def test_candidate_is_compared_on_audited_rows_it_did_not_train_on(log, tmp_path, fixture_root):
+    """Version 2 (another tiny IMDB model) against what version 1 answered, as logged: the rows version 2's
+    manifest says it trained on are left out, and its accuracy is its own model's, run here."""
+    import shutil
+
+    import onnxruntime as ort
+
+    from audit.report import build
+    from modelyard.encoding import multi_hot
+    from modelyard.manifest import Manifest
+
+    url, engine = log
+    repo = tmp_path / "models"
+    shutil.copytree(fixture_root / "repo" / "imdb", repo / "imdb")
+    shutil.copytree(fixture_root / "spare" / "imdb" / "1", repo / "imdb" / "2")
+    mpath = repo / "imdb" / "2" / "manifest.json"
+    m = json.loads(mpath.read_text())
+    m["version"] = 2
+    m["training"]["extra_data"] = {"file": "batch.csv", "sha256": "0" * 64, "rows": 3,
+                                   "audited": [["r0", 0], ["r1", 0], ["r2", 0]]}
+    mpath.write_text(json.dumps(m))
+    texts = ["a great movie", "the worst plot", "wonderful acting", "boring and awful", "best story", "bad film"]
+    rng = np.random.default_rng(3)
+    rows, truth = [], []
+    for i in range(60):
+        t = texts[i % len(texts)]
+        label = "positive" if rng.random() < 0.5 else "negative"
+        rows.append(_row(f"r{i}", T0 + i, label, 0.8 if label == "positive" else 0.2, variant="onnx_fp32",
+                         arm="latest", text=t))
+        truth.append({"model": "imdb", "request_id": f"r{i}", "instance": 0, "source": "audit:batch.csv", "ts": T0,
+                      "label": "positive" if any(w in t for w in ("great", "wonderful", "best")) else "negative"})
+    _fill(engine, rows)
+    with engine.begin() as c:
+        c.execute(insert(schema.ground_truth), truth)
+    c = build(engine, repo, "imdb", None, candidate=2)["candidate"]
+    assert (c["n"], c["excluded_trained_on"], c["serving_versions"], c["test"]) == (57, 3, [1], "McNemar")
+    v2 = Manifest.read(mpath)
+    enc = v2.text_encoder(repo / "imdb" / "2")
+    sess = ort.InferenceSession(str(repo / "imdb" / "2" / "onnx" / "fp32.onnx"), providers=["CPUExecutionProvider"])
+    kept = [(r, g) for r, g in zip(rows, truth) if r["request_id"] not in ("r0", "r1", "r2")]
+    x = multi_hot([enc.ids(json.loads(r["input"])["text"]) for r, _ in kept], v2.preprocessing.num_words)
+    pred = np.where(sess.run(None, {sess.get_inputs()[0].name: x})[0][:, 0] >= 0.5, "positive", "negative")
+    assert c["new"]["correct"] == sum(p == g["label"] for p, (_, g) in zip(pred, kept))
+    assert c["serving"]["correct"] == sum(r["label"] == g["label"] for r, g in kept)
+    assert 0 <= c["p_value"] <= 1 and sum(map(sum, c["table"])) == 57
+    from modelyard.errors import ModelyardError
+
+    with pytest.raises(ModelyardError, match="has no version 9"):
+        build(engine, repo, "imdb", None, candidate=9)
