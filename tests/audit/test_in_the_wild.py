@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from tests.serving.conftest import in_process
+from tests.serving.serving_helpers import in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"

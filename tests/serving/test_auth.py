@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import in_process
+from serving_helpers import in_process
 
 TEXT = {"instances": ["a good movie"]}
 KEY = "clé-1"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from browser import headless_chromium, local_page
-from conftest import Server, in_process, reference
+from serving_helpers import Server, in_process, reference
 
 FEATURES = ["CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT"]
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.serving.conftest import in_process
+from tests.serving.serving_helpers import in_process
 
 REVIEW = "a wonderful film, the acting was superb"
 

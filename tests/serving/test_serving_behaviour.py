@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from conftest import ROOT, reference
+from serving_helpers import ROOT, reference
 
 TEXT = {"instances": ["a wonderful film with great acting"]}
 

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, reference
+from serving_helpers import ROOT, reference
 
 NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}
 CPU_INFO = ('modelyard_model_provider_info{model="boston",provider="CPUExecutionProvider",variant="onnx_fp32",'

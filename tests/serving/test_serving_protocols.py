@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import reference
+from serving_helpers import reference
 
 FEATURES = ["CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT"]
 ATOL = 1e-4

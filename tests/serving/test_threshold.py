@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import in_process, reference
+from serving_helpers import in_process, reference
 
 from modelyard.errors import ModelyardError
 from serving.registry import ServeConfig

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from conftest import reference
+from serving_helpers import reference
 from modelyard.encoding import TextEncoder
 from tritonclient.utils import InferenceServerException
 

@@ -7,7 +7,7 @@ import base64
 
 import numpy as np
 import pytest
-from conftest import reference
+from serving_helpers import reference
 
 BOSTON = ["CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT"]
 

@@ -9,7 +9,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import reference
+from serving_helpers import reference
 
 from serving.errors import BadRequest
 from serving.protocols.v2 import parse_infer
