@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import json
+import re
 import zlib
 from typing import Any
 
@@ -44,12 +46,49 @@ def check_content_type(content_type: str | None) -> None:
 
 
 def parse_json(body: bytes) -> Any:
+    """The body's JSON; a body that repeats a key in an object is a 400 naming it (a JSON parser would keep
+    the last value silently, and the client would get an answer to a request it did not mean)."""
     if not body:
         raise BadRequest("body: empty; send a JSON object")
     try:
-        return orjson.loads(body)
+        obj = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise BadRequest(f"body: malformed JSON: {e}") from None
+    if len(_KEY_SEPARATOR.findall(body)) != _object_keys(obj):
+        _refuse_duplicate_keys(body)
+    return obj
+
+
+_KEY_SEPARATOR = re.compile(rb'"[ \t\n\r]*:')
+"""Every key's closing quote and colon; also an escaped quote followed by a colon inside a string (so never
+fewer than the keys the body holds)."""
+
+
+def _object_keys(obj: Any) -> int:
+    """The keys of the parsed objects; a list is entered only when its first item is a list or an object (a list
+    of numbers or strings holds none). Never more than the body holds, and as many when no key is repeated, so
+    when it equals the separators counted, no key is repeated; when not, :func:`_refuse_duplicate_keys` decides."""
+    n = 0
+    stack = [obj]
+    while stack:
+        o = stack.pop()
+        if type(o) is dict:
+            n += len(o)
+            stack.extend(v for v in o.values() if type(v) is dict or type(v) is list)
+        elif type(o) is list and o and (type(o[0]) is dict or type(o[0]) is list):
+            stack.extend(o)
+    return n
+
+
+def _refuse_duplicate_keys(body: bytes) -> None:
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        seen = {}
+        for k, v in items:
+            if k in seen:
+                raise BadRequest(f"body: the key {k[:100]!r} appears twice in one object; send each key once")
+            seen[k] = v
+        return seen
+    json.loads(body, object_pairs_hook=pairs)
 
 
 def decompress(body: bytes, encoding: str, limit: int) -> bytes:
