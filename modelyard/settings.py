@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     public_metadata: bool = False
     """With a key set: leave model metadata, status, ``/docs`` and the OpenAPI schema open without one."""
     enable_admin: bool = False
+    # --- Ray Serve (``modelyard serve --ray``; serving/ray_serve.py) ---
+    ray: bool = False
+    """Deploy the app to Ray Serve instead of serving in this process (``host``/``port``: Ray's HTTP proxy)."""
+    ray_address: str | None = None
+    """Ray cluster to join (``auto``: the one ``ray start`` runs on this machine, or ``HOST:PORT``); unset: start a
+    local one bound to 127.0.0.1."""
+    replicas: int = Field(default=1, ge=1)
+    autoscale: str | None = None
+    """``MIN:MAX`` replicas, scaled by Ray Serve on the requests in flight (instead of a fixed ``replicas``)."""
+    ray_proxy_location: Literal["EveryNode", "HeadOnly"] = "EveryNode"
+    """Where Ray runs its HTTP proxy: on every node (behind a load balancer), or on the head node only."""
     max_batch_size: int = 64
     max_queue_delay_ms: float = 0.0
     """How long a batch may wait for more requests after its first (0: never wait idle; requests that arrive

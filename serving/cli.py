@@ -61,6 +61,14 @@ def serve(
                                                            "is answered 503 (default 1000)")] = None,
     keepalive_timeout_s: Annotated[Optional[float], typer.Option(min=0.1, help="idle seconds allowed between "
                                                                  "requests on a connection (default 5)")] = None,
+    ray: Annotated[Optional[bool], typer.Option("--ray/--no-ray", help="deploy to Ray Serve; host and port are "
+                                                "its HTTP proxy's (env MODELYARD_RAY; see README, Ray)")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(help="with --ray: cluster to join, auto or HOST:PORT "
+                                                       "(env MODELYARD_RAY_ADDRESS; default: start one here)")] = None,
+    replicas: Annotated[Optional[int], typer.Option(min=1, help="with --ray: replicas (env MODELYARD_REPLICAS; "
+                                                    "default 1)")] = None,
+    autoscale: Annotated[Optional[str], typer.Option(help="with --ray: MIN:MAX replicas, scaled on requests in "
+                                                     "flight (env MODELYARD_AUTOSCALE)")] = None,
     drain_timeout_s: Annotated[Optional[float], typer.Option(min=0, help="on SIGTERM, seconds to finish what is "
                                                              "in flight, HTTP and gRPC together; the process "
                                                              "exits within it (default 30)")] = None,
@@ -85,7 +93,12 @@ def serve(
                              poll_interval_s=poll_interval_s, max_connections=max_connections,
                              keepalive_timeout_s=keepalive_timeout_s, drain_timeout_s=drain_timeout_s,
                              prediction_log=prediction_log, log_sample_rate=log_sample_rate,
-                             workers=workers, worker_socket=worker_socket.value if worker_socket else None)
+                             workers=workers, worker_socket=worker_socket.value if worker_socket else None,
+                             ray=ray, ray_address=ray_address, replicas=replicas, autoscale=autoscale)
+    if settings.ray:
+        from serving.ray_serve import run_ray
+
+        return run_ray(settings)
     run_server(settings)
 
 

@@ -16,9 +16,12 @@ from pathlib import Path
 from loadtests.process import ROOT
 
 APPS = "loadtests.bench.apps"
-KEYS = ("modelyard", "modelyard-logged", "modelyard-unbatched", "modelyard-v2", "modelyard-grpc", "fastapi", "litserve", "bentoml",
+KEYS = ("modelyard", "modelyard-logged", "modelyard-unbatched", "modelyard-v2", "modelyard-grpc", "modelyard-ray",
+        "modelyard-ray-2", "fastapi", "litserve", "bentoml",
         "mlserver", "mlserver-grpc", "http-ceiling", "grpc-ceiling")
 """Every server `modelyard bench` knows, in its default order."""
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
+"""The Ray Serve rows report nothing to Ray's usage statistics."""
 PEERS = {"litserve": "litserve", "bentoml": "bentoml", "mlserver": "mlserver", "mlserver-grpc": "mlserver"}
 """The contenders that run in the peers' environment, and the package each needs there."""
 
@@ -91,6 +94,11 @@ def contenders(s: Setup, port: int, keys: list[str], grpc_port: int = 0) -> list
                                   my_env, protocol="v2-rest"),
         "modelyard-grpc": Contender("modelyard-grpc", "modelyard (V2 gRPC, dynamic batching)", "modelyard",
                                     with_grpc, my_env, protocol="v2-grpc"),
+        # the same app as a Ray Serve deployment behind Ray's HTTP proxy, on a local Ray started by the command
+        "modelyard-ray": Contender("modelyard-ray", "modelyard on Ray Serve (1 replica)", "modelyard",
+                                   rest_only + ["--ray", "--replicas", "1"], {**my_env, **RAY_ENV}),
+        "modelyard-ray-2": Contender("modelyard-ray-2", "modelyard on Ray Serve (2 replicas)", "modelyard",
+                                     rest_only + ["--ray", "--replicas", "2"], {**my_env, **RAY_ENV}),
         "fastapi": Contender("fastapi", "FastAPI + onnxruntime per request (baseline)", "baseline",
                              [sys.executable, *uvicorn, f"{APPS}.naive_fastapi:app"], env),
         "litserve": Contender("litserve", "LitServe (batching on)", "peer",

@@ -14,18 +14,14 @@ import tomllib
 from pathlib import Path
 
 import httpx
-import numpy as np
-import onnxruntime as ort
 import pytest
 
 from loadtests.process import ServerProcess, free_port
-from modelyard.encoding import TextEncoder
+from served_answers import check_v2_and_tfs, model_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_FAMILY = ("tensorflow", "tf-keras", "tf_keras", "tensorboard", "tensorflow-model-optimization", "tf2onnx",
              "ai-edge-litert", "ai_edge_litert", "matplotlib")
-BOSTON_ROW = [0.1, 0.0, 8.1, 0, 0.5, 6.2, 60.0, 4.0, 5, 300, 18.0, 390.0, 10.0]
-REVIEWS = ["A wonderful film, the acting was superb and the story moving.", "Dull, boring and far too long."]
 
 
 def _clean_env() -> dict[str, str]:
@@ -89,50 +85,15 @@ def test_stage_without_its_extra_names_the_extra(serve_venv, tmp_path):
     assert r.returncode == 2 and "pip install 'modelyard[tflite]'" in r.stderr, r.stderr
 
 
-def _model_repo(fixture_root: Path, tmp: Path) -> Path:
-    """The checkout's real exported models (symlinked, never modified) when it has all three, else fixtures."""
-    real = ROOT / "models"
-    if all(any((real / m).glob("*/onnx/fp32.onnx")) for m in ("imdb", "reuters", "boston")):
-        repo = tmp / "models"
-        repo.mkdir()
-        for m in ("imdb", "reuters", "boston"):
-            (repo / m).symlink_to(real / m, target_is_directory=True)
-        return repo
-    return fixture_root / "repo"
-
-
-def _onnx_answer(vdir: Path, x: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(str(vdir / "onnx" / "fp32.onnx"), providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
-
-
-def _latest(repo: Path, name: str) -> Path:
-    return max((p for p in (repo / name).iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-
-
 def test_serve_extra_serves_the_exported_models(serve_venv, fixture_root, tmp_path):
-    repo = _model_repo(fixture_root, tmp_path)
+    repo = model_repo(fixture_root, tmp_path)
     port = free_port()
     server = ServerProcess([str(serve_venv / "bin" / "modelyard"), "serve", "--repo", str(repo), "--port", str(port),
                             "--grpc-port", "0", "--poll-interval-s", "0"], tmp_path / "server.log", port=port,
                            env={"PYTHONPATH": "", "MODELYARD_ACCESS_LOG": "false"}, cwd=tmp_path)
     try:
         server.wait_ready(server.url + "/v2/health/ready", 90)
-        with httpx.Client(base_url=server.url, timeout=30) as c:
-            v2 = c.post("/v2/models/boston/infer", json={"inputs": [
-                {"name": "features", "shape": [1, 13], "datatype": "FP32", "data": BOSTON_ROW}]})
-            tfs = c.post("/v1/models/imdb:predict", json={"instances": REVIEWS})
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            check_v2_and_tfs(client, repo)
     finally:
         server.stop()
-    assert v2.status_code == 200, v2.text
-    price = next(o for o in v2.json()["outputs"] if o["name"] == "price")
-    expected = _onnx_answer(_latest(repo, "boston"), np.array([BOSTON_ROW], np.float32))
-    np.testing.assert_allclose(np.array(price["data"], np.float32).reshape(expected.shape), expected, rtol=1e-5)
-
-    assert tfs.status_code == 200, tfs.text
-    vdir = _latest(repo, "imdb")
-    pre = json.loads((vdir / "manifest.json").read_text())["preprocessing"]
-    encoder = TextEncoder.from_vocab_file(vdir / pre["vocab_file"], pre["num_words"], index_from=pre["index_from"],
-                                          start_char=pre["start_char"], oov_char=pre["oov_char"])
-    expected = _onnx_answer(vdir, encoder.encode(REVIEWS))
-    np.testing.assert_allclose(np.array(tfs.json()["predictions"], np.float32), expected, rtol=1e-5, atol=1e-6)
