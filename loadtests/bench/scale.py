@@ -1,5 +1,6 @@
 """Scaling over cores: modelyard with 1..N workers (and Ray Serve replicas, when Ray is installed) against the HTTP
-ceiling run with as many uvicorn workers, in one run, on the same real request bodies.
+ceiling run with as many uvicorn workers, in one run, on the same real request bodies; with ``--granian``, modelyard's
+app and the ceiling on Granian too (the share column divides by the faster ceiling).
 
 Nothing is pinned: a server with N workers needs N cores, and on a machine with few cores the load generator (wrk,
 one thread) shares them, so besides requests/s the table gives the server's CPU time per request (its whole
@@ -62,6 +63,14 @@ def _commands(kind: str, n: int, repo: Path, port: int) -> tuple[list[str], dict
         return serve + ["--workers", str(n), "--worker-socket", "shared"], env
     if kind == "ray":
         return serve + ["--ray", "--replicas", str(n)], {**env, "RAY_USAGE_STATS_ENABLED": "0"}
+    granian = [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port",
+               str(port), "--workers", str(n), "--loop", "uvloop", "--log-level", "warning", "--no-ws"]
+    if kind == "modelyard-granian":
+        return granian + ["loadtests.bench.apps.modelyard_asgi:app"], {
+            **env, "MODELYARD_REPO": str(repo), "MODELYARD_GRPC_PORT": "0", "MODELYARD_POLL_INTERVAL_S": "0",
+            "MODELYARD_VARIANT": "onnx_fp32", "MODELYARD_DEVICE": "cpu"}
+    if kind == "ceiling-granian":
+        return granian + ["loadtests.bench.apps.http_ceiling:app"], {}
     return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--workers", str(n),
             "--no-access-log", "--log-level", "warning", "loadtests.bench.apps.http_ceiling:app"], {}
 
@@ -72,8 +81,9 @@ def measure(kind: str, n: int, repo: Path, route: str, bodies: Path, connections
     argv, env = _commands(kind, n, repo, port)
     server = ServerProcess(argv, log, port=port, env=env)
     try:
-        ready = f"{server.url}/v2/health/ready" if kind != "http-ceiling" else f"{server.url}/"
-        server.wait_ready(ready, 300, body=b"{}" if kind == "http-ceiling" else None)
+        ceiling = kind in ("http-ceiling", "ceiling-granian")
+        server.wait_ready(f"{server.url}/" if ceiling else f"{server.url}/v2/health/ready", 300,
+                          body=b"{}" if ceiling else None)
         url = server.url + route
         load.wrk(url, bodies, connections, 2)  # warm-up
         before = _tree_cpu(server.pid)
@@ -92,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="imdb")
     p.add_argument("--workers", default="1,2", help="worker counts for modelyard and the ceiling")
     p.add_argument("--shared-socket", action="store_true", help="also modelyard with --worker-socket shared")
+    p.add_argument("--granian", action="store_true", help="also modelyard's app and the ceiling on Granian")
     p.add_argument("--ray-replicas", default="", help="Ray Serve replica counts (needs the ray extra)")
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--seconds", type=float, default=10)
@@ -99,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("reports/scale"))
     a = p.parse_args(argv)
     counts = [int(c) for c in a.workers.split(",") if c]
-    plan = [(k, n) for n in counts for k in ("modelyard", *(("modelyard-shared",) if a.shared_socket else ()),
-                                            "http-ceiling")]
+    kinds = ["modelyard", *(["modelyard-shared"] if a.shared_socket else []), "http-ceiling",
+             *(["modelyard-granian", "ceiling-granian"] if a.granian else [])]
+    plan = [(k, n) for n in counts for k in kinds]
     plan += [("ray", int(n)) for n in a.ray_replicas.split(",") if n]
     repo = ModelRepository(a.repo)
     manifest = json.loads((repo.path(a.model, repo.resolve(a.model)) / MANIFEST_FILE).read_text())
@@ -120,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{row.cpu_us_per_request} us CPU/request, {row.errors} errors", flush=True)
     rows = [min(v, key=lambda r: abs(r.rps - statistics.median(x.rps for x in v))) for v in results.values()]
     ceiling = {r.processes: r.rps for r in rows if r.server == "http-ceiling"}
+    for r in rows:  # the ceiling is the fastest HTTP stack measured
+        if r.server == "ceiling-granian":
+            ceiling[r.processes] = max(ceiling.get(r.processes, 0), r.rps)
     print(f"\n{a.model}, {a.connections} connections, {a.seconds:g} s, median of {a.rounds} round(s), "
           f"{psutil.cpu_count()} CPUs, unpinned (wrk shares the cores)\n")
     print("| server | processes | req/s | p99 ms | server CPU µs/request | of HTTP ceiling, same processes |")
