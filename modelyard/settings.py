@@ -75,8 +75,11 @@ class Settings(BaseSettings):
     max_queue_delay_ms: float = 0.0
     """How long a batch may wait for more requests after its first (0: never wait idle; requests that arrive
     while a batch runs form the next one)."""
-    max_queue_size: int = 256
-    """Requests waiting per model before the server answers 503 with Retry-After."""
+    max_queue_size: int = 1024
+    """Requests waiting per model before the server answers 503 with Retry-After. At least ``max_connections``
+    by default: for models this small a refusal costs the server nearly as much as an answer (HTTP is most of
+    both), so under a burst refusing what the queue could hold loses capacity; the connection cap bounds REST
+    requests in flight, this bounds them with gRPC too."""
     inline_inference_max_ms: float = 0.5
     """Batches that recently ran faster than this run on the event loop, not in the inference thread, whose
     handoff would cost more than the model (0: always use the thread)."""

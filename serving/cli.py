@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from modelyard.errors import ModelyardError
 from modelyard.settings import load_settings
 
 
@@ -54,7 +55,7 @@ def serve(
     max_queue_delay_ms: Annotated[Optional[float], typer.Option(min=0, help="wait for more requests per batch, ms "
                                                               "(default 0: never wait idle)")] = None,
     max_queue_size: Annotated[Optional[int], typer.Option(min=1, help="queued requests per model before 503 "
-                                                          "(default 256)")] = None,
+                                                          "(default 1024)")] = None,
     poll_interval_s: Annotated[Optional[float], typer.Option(min=0, help="repository poll period, 0 = off "
                                                              "(default 5)")] = None,
     max_connections: Annotated[Optional[int], typer.Option(min=1, help="open HTTP connections; past them a request "
@@ -126,6 +127,10 @@ def run_server(settings) -> None:
                                              extra={"repo": str(settings.repo)})
     if settings.worker_count() > 1:
         from serving.workers import Supervisor
+
+        if settings.enable_admin:
+            raise ModelyardError("--enable-admin needs --workers 1: an admin load or unload would reach one worker "
+                                 "only; with workers, change the model repository instead (every worker polls it)")
 
         raise SystemExit(Supervisor(settings).run())
     from serving.server import build_server

@@ -5,7 +5,10 @@ Each checkout's ``modelyard serve`` runs under valgrind's cachegrind (no cache s
 count) twice: answering no request, then ``--requests`` one-row IMDB ``:predict`` requests, sent one at a time on one
 kept-alive connection. The difference of the two totals, divided by the requests, is the instructions the server
 spends per request: HTTP parsing, the middleware, the data plane, the model and the answer. It counts work, not time
-(a cache miss costs one instruction here), and it hardly depends on what else runs on the machine.
+(a cache miss costs one instruction here), and it hardly depends on what else runs on the machine. Batches run
+on the event loop in both (``MODELYARD_INLINE_INFERENCE_MAX_MS=1000``): under valgrind the model is slow enough
+that the server would otherwise hand each batch to its inference thread, and the count would then include the
+threads' waiting, which depends on timing.
 
     git worktree add /tmp/before <commit>
     python -m loadtests.bench.instr_ab --before /tmp/before --repo models --data-dir ../shared/datasets
@@ -37,7 +40,8 @@ def instructions(root: Path, repo: Path, bodies: list[bytes], requests: int, log
             "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port), "--poll-interval-s", "0",
             "--variant", "onnx_fp32", "--device", "cpu", *grpc_off]
     server = ServerProcess(argv, log, port=port, cwd=root, env={
-        "MODELYARD_THREADS": "1", "MODELYARD_ACCESS_LOG": "false", "PYTHONPATH": str(root), "PYTHONHASHSEED": "0"})
+        "MODELYARD_THREADS": "1", "MODELYARD_ACCESS_LOG": "false", "PYTHONPATH": str(root), "PYTHONHASHSEED": "0",
+        "MODELYARD_INLINE_INFERENCE_MAX_MS": "1000"})
     try:
         server.wait_ready(server.url + "/v2/health/ready", 900)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)

@@ -128,3 +128,15 @@ def test_port_in_use_is_one_clear_error(tmp_path, monkeypatch):
         for mode in ("reuseport", "shared"):
             with pytest.raises(ModelyardError, match=rf"cannot listen on 127.0.0.1:{port} \(--port"):
                 Supervisor(Settings(port=port, workers=2, worker_socket=mode))
+
+
+def test_admin_routes_need_one_worker(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "modelyard", "serve", "--repo", str(tmp_path), "--workers", "2",
+                        "--enable-admin"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == (
+        "error: --enable-admin needs --workers 1: an admin load or unload would reach one worker only; with "
+        "workers, change the model repository instead (every worker polls it)")
