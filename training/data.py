@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from modelyard.datasets import LOADERS, Dataset
+from modelyard.errors import DatasetError
 from modelyard.hashing import file_digest
 
 NUM_WORDS = 10000
@@ -22,9 +23,20 @@ def load_dataset(name: str, data_dir: Path | None) -> Dataset:
 
 
 def _download(name: str) -> Dataset:
-    """For users who are online: keras.datasets fetches and hash-checks the standard files."""
+    """For users who are online: keras.datasets fetches and hash-checks the standard files (cached in
+    ~/.keras/datasets). A failed download is one error naming the way out, not keras' traceback."""
     from training.tfkeras import keras
 
+    try:
+        return _fetch(keras, name)
+    except Exception as e:  # keras' get_file raises a bare Exception for network errors, ValueError for a bad hash
+        if type(e) is not Exception and not isinstance(e, (OSError, ValueError)):
+            raise
+        raise DatasetError(f"cannot download the {name} dataset with keras.datasets ({e}); offline, point "
+                           "--data-dir (or MODELYARD_DATA_DIR) at a folder with the standard Keras files") from None
+
+
+def _fetch(keras, name: str) -> Dataset:
     module = getattr(keras.datasets, {"boston": "boston_housing"}.get(name, name))
     kwargs = {} if name == "boston" else {"num_words": NUM_WORDS}
     (x_tr, y_tr), (x_te, y_te) = module.load_data(**kwargs)
