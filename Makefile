@@ -50,6 +50,7 @@ serve: models
 	$(BIN)/modelyard serve --repo $(REPO) $(if $(PREDICTION_LOG),--prediction-log $(PREDICTION_LOG))
 
 test: install-dev $(ORT_WEB)
+	$(BIN)/ruff check .
 	$(if $(DATA_DIR),MODELYARD_DATA_DIR=$${MODELYARD_DATA_DIR:-$(abspath $(DATA_DIR))}) $(BIN)/python -m pytest
 
 # onnxruntime-web, vendored into the browser bundles, at the version package-lock.json pins (no CDN)

@@ -53,7 +53,7 @@ def export_onnx(ex, model, int8_tflite: Path | None, sparsity: float) -> None:
             rec = ex.check("onnx_int8", OnnxRunner(path), sparsity=sparsity, rel=rel,
                            details={"route": route, "convert_s": round(time.time() - t, 2)})
             candidates[route] = rec
-        except Exception as e:  # a route that fails to convert or to load is reported, not fatal
+        except Exception as e:  # noqa: BLE001 - a route that fails to convert or to load is reported, not fatal
             ex.say(f"[yellow]{route} failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}[/yellow]")
             candidates[route] = None
     ok = {r: c for r, c in candidates.items() if c is not None}

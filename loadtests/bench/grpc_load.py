@@ -186,7 +186,7 @@ def _worker_main(argv: list[str] | None = None) -> int:
             r = asyncio.run(run_closed(a.target, msgs, a.concurrency, a.seconds, a.offset, a.start_at))
         else:
             r = asyncio.run(run_open(a.target, msgs, a.rate, a.seconds, a.limit, a.offset, a.start_at))
-    except Exception as e:  # connection never ready, bad target: said on stdout for the parent
+    except Exception as e:  # noqa: BLE001 - connection never ready, bad target: said on stdout for the parent
         print("BENCH " + json.dumps({"failed": _describe(e)}), flush=True)
         return 1
     r.latencies_ns.tofile(a.latencies)
