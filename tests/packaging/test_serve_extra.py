@@ -83,6 +83,8 @@ def test_stage_without_its_extra_names_the_extra(serve_venv, tmp_path):
     assert "Traceback" not in r.stderr
     r = _run(serve_venv, "modelyard", "serve", "--runtime", "tflite", "--repo", str(tmp_path / "m"))
     assert r.returncode == 2 and "pip install 'modelyard[tflite]'" in r.stderr, r.stderr
+    r = _run(serve_venv, "modelyard", "serve", "--ray", "--repo", str(tmp_path))
+    assert r.returncode == 2 and "pip install 'modelyard[ray]'" in r.stderr, r.stderr
 
 
 def test_serve_extra_serves_the_exported_models(serve_venv, fixture_root, tmp_path):
