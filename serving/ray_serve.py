@@ -7,7 +7,9 @@ the data plane as ``modelyard serve`` does: every replica loads the models from 
 node must see: a shared or replicated folder) and polls it for new versions. A replica reports itself started only
 once its models are loaded, so Ray's proxy never routes to one that would answer 503.
 
-What stays with the standalone server: the KServe V2 gRPC endpoint (replicas on one node would race for its port),
+What stays with the standalone server: the KServe V2 gRPC endpoint (replicas on one node would race for its port,
+and Ray's gRPC proxy pickles request messages to replicas, which the generated V2 classes cannot be: their
+descriptors live in a private pool),
 the connection limits and header/body timeouts of serving/server.py (Ray's proxy owns the connections), and one
 /metrics for the whole service (a scrape through the proxy reaches one replica; Ray exports its own metrics)."""
 
