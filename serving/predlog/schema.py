@@ -66,6 +66,7 @@ ground_truth = Table(
     Column("source", String(256), nullable=False),
     Column("ts", Float, nullable=False),
 )
+Index("ix_ground_truth_ts", ground_truth.c.ts)
 
 
 def _v1(conn: Connection) -> None:

@@ -267,3 +267,18 @@ def test_a_real_server_logs_grpc_and_rest_and_returns_the_request_id(fixture_roo
                            "ORDER BY request_id")
     assert {g["request_id"]: json.loads(g["input"]) for g in got} == {rid: {"text": REVIEW}, "grpc-1": {"text": "dull"}}
     assert server.stop() == 0
+
+
+def test_live_mae_gauge_for_boston_primary_and_shadow(logged):
+    client, db = logged
+    dp = client._client._transport.app.dp
+    row = {f: 1.0 for f in ("CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B",
+                            "LSTAT")}
+    client.post("/v1/models/boston:predict", json={"instances": [row]}, headers={"X-Request-Id": "mae-1"})
+    got = wait_rows(db, 2, "SELECT arm, value FROM predictions WHERE request_id = 'mae-1' ORDER BY arm")
+    assert client.post("/v2/models/boston/feedback", json={"request_id": "mae-1", "value": 20.0}).status_code == 200
+    dp.predlog.live.refresh(dp.predlog.engine)
+    for g in got:
+        role, variant = ("shadow", "tflite_fp32") if g["arm"] == "shadow" else ("primary", "onnx_fp32")
+        series = f'{{model="boston",role="{role}",variant="{variant}",version="1"}}'
+        assert _metric(client, "modelyard_live_mae" + series) == pytest.approx(abs(g["value"] - 20.0), rel=1e-6)
