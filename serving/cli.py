@@ -96,9 +96,10 @@ def serve(
                              prediction_log=prediction_log, log_sample_rate=log_sample_rate,
                              workers=workers, worker_socket=worker_socket.value if worker_socket else None,
                              ray=ray, ray_address=ray_address, replicas=replicas, autoscale=autoscale)
-    if settings.ray:
-        from serving.ray_serve import run_ray
+    from serving.ray_serve import check_flags, run_ray
 
+    check_flags(settings)
+    if settings.ray:
         return run_ray(settings)
     run_server(settings)
 

@@ -46,6 +46,17 @@ def parse_autoscale(text: str) -> tuple[int, int]:
     return low, high
 
 
+def check_flags(settings: Settings) -> None:
+    """The Ray flags need ``--ray``, and a deployment has a fixed number of replicas or an autoscaling range."""
+    given = [f"--{name.replace('_', '-')}" for name in ("ray_address", "replicas", "autoscale")
+             if name in settings.model_fields_set]
+    if given and not settings.ray:
+        raise ModelyardError(f"{', '.join(given)}: only with --ray (each `modelyard serve` process is one server; "
+                             "--workers runs several)")
+    if settings.autoscale and "replicas" in settings.model_fields_set:
+        raise ModelyardError("--replicas and --autoscale: give one (a fixed number of replicas, or MIN:MAX)")
+
+
 def deployment_options(settings: Settings) -> dict:
     """Ray Serve deployment options: a fixed number of replicas or an autoscaling range; each replica may hold as
     many requests as its batcher queues (beyond that Ray's proxy queues them), and drains as the server does."""
@@ -151,6 +162,7 @@ def run_ray(settings: Settings) -> None:
     from serving.logs import setup_logging
 
     require("--ray", "ray")
+    check_flags(settings)
     deployment_options(settings)  # a bad --autoscale fails before Ray starts
     setup_logging(settings.log_level)
     if not settings.repo.is_dir():

@@ -7,6 +7,7 @@ About 40 s (Ray takes most of it); skipped when Ray is not installed (the dev ex
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -80,3 +81,18 @@ def test_bad_autoscale_fails_before_ray_starts():
     options = deployment_options(Settings(autoscale="1:4"))
     assert options["autoscaling_config"]["min_replicas"] == 1 and options["autoscaling_config"]["max_replicas"] == 4
     assert deployment_options(Settings(replicas=3))["num_replicas"] == 3
+
+
+def test_ray_flags_need_ray_and_one_replica_rule(tmp_path):
+    from serving.ray_serve import check_flags
+
+    for flags in ({"replicas": 2}, {"autoscale": "1:2"}, {"ray_address": "auto"}):
+        with pytest.raises(ModelyardError, match="only with --ray"):
+            check_flags(Settings(**flags))
+    with pytest.raises(ModelyardError, match="give one"):
+        check_flags(Settings(ray=True, replicas=2, autoscale="1:3"))
+    check_flags(Settings(ray=True, autoscale="1:3"))
+    check_flags(Settings())
+    r = subprocess.run([sys.executable, "-m", "modelyard", "serve", "--replicas", "2", "--repo", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--replicas: only with --ray" in r.stderr, r.stderr
