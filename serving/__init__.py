@@ -13,6 +13,8 @@
 - :mod:`serving.registry`   versions, labels, traffic split, shadow, polling and hot reload
 - :mod:`serving.statistics` Triton's per-version statistics; :mod:`serving.metrics` Prometheus metrics
 - :mod:`serving.auth`       API keys and what they guard
+- :mod:`serving.predlog`    the prediction log: answered requests as database rows, written off the request path
+- :mod:`serving.feedback`   ground truth for logged predictions (``POST /v2/models/{name}/feedback``)
 - :mod:`serving.server`     uvicorn hardened: header/body timeouts, a connection cap, one drain deadline
 - :mod:`serving.cli`        ``modelyard serve``
 
