@@ -1,4 +1,4 @@
-"""Server CPU per request with the prediction log off and on (SQLite, sample rate 1.0), in turn, same checkout:
+"""Server CPU per request with the prediction log off and on (SQLite, sample rate 1.0 unless --sample-rate), in turn:
 the steadier measure of what logging costs on a shared machine, where throughput sweeps spread more than the
 difference (the method of ``loadtests/bench/cpu_ab.py``: server pinned to the first CPU, k6 open loop at a fixed
 rate on the second, the server process's CPU time from /proc over the requests answered; the writer thread's work
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=int, default=2000)
     p.add_argument("--seconds", type=float, default=8)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--sample-rate", type=float, default=1.0, help="the logged server's --log-sample-rate")
     a = p.parse_args(argv)
     if len(psutil.Process().cpu_affinity()) < 2:
         print("needs two CPUs: the server on one, k6 on the other", file=sys.stderr)
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest = json.loads((repo.path("imdb", repo.resolve("imdb")) / MANIFEST_FILE).read_text())
         bodies = _bodies("imdb", manifest, a.data_dir, Path(d))["tfs"]  # the bench's own TF Serving bodies
         arms = {"off": [], "on": ["--prediction-log", f"sqlite:///{Path(d) / 'predictions.db'}",
-                                  "--log-sample-rate", "1.0"]}
+                                  "--log-sample-rate", str(a.sample_rate)]}
         for rnd in range(a.rounds):
             line = []
             for name, extra in arms.items():
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {rnd + 1}: " + ", ".join(line), flush=True)
     off, on = statistics.median(results["off"]), statistics.median(results["on"])
     print(f"server CPU per request at {a.rate:,} req/s, median of {a.rounds} rounds: log off {off:.1f} us, "
-          f"log on {on:.1f} us, change {100 * (on / off - 1):+.1f}%")
+          f"log on (sample rate {a.sample_rate}) {on:.1f} us, change {100 * (on / off - 1):+.1f}%")
     return 0
 
 
