@@ -23,6 +23,7 @@ from pathlib import Path
 import psutil
 
 from loadtests.runner import start_modelyard
+from modelyard.settings import Settings
 
 BODY = json.dumps({"instances": ["a wonderful film, the acting was superb"]}).encode()
 
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("mode", choices=["paths", "burst"])
     p.add_argument("--repo", type=Path, default=Path("models"))
     p.add_argument("--requests", type=int, default=8000)
-    p.add_argument("--max-queue-size", type=int, default=256)
+    p.add_argument("--max-queue-size", type=int, default=Settings.model_fields["max_queue_size"].default,
+                   help="the server's queue per model (default: the server's own default)")
     p.add_argument("--factor", type=int, default=10)
     a = p.parse_args(argv)
     rows = [paths(a.repo, a.requests, False), paths(a.repo, 1000, True)] if a.mode == "paths" else \

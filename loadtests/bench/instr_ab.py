@@ -2,13 +2,14 @@
 REST fast path, for machines where time-based measures spread more than the change they are to measure.
 
 Each checkout's ``modelyard serve`` runs under valgrind's cachegrind (no cache simulation, only the instruction
-count) twice: answering no request, then ``--requests`` one-row IMDB ``:predict`` requests, sent one at a time on one
-kept-alive connection. The difference of the two totals, divided by the requests, is the instructions the server
+count) twice: answering the warm-up requests, then those and ``--requests`` more one-row IMDB ``:predict``
+requests, sent one at a time on one kept-alive connection. The difference of the two totals, divided by the requests, is the instructions the server
 spends per request: HTTP parsing, the middleware, the data plane, the model and the answer. It counts work, not time
 (a cache miss costs one instruction here), and it hardly depends on what else runs on the machine. Batches run
 on the event loop in both (``MODELYARD_INLINE_INFERENCE_MAX_MS=1000``): under valgrind the model is slow enough
 that the server would otherwise hand each batch to its inference thread, and the count would then include the
-threads' waiting, which depends on timing.
+threads' waiting, which depends on timing; for the same reason numpy's OpenBLAS runs one thread (its idle threads
+spin). Both runs first answer the same warm-up requests.
 
     git worktree add /tmp/before <commit>
     python -m loadtests.bench.instr_ab --before /tmp/before --repo models --data-dir ../shared/datasets
@@ -32,8 +33,14 @@ from modelyard.manifest import MANIFEST_FILE
 from modelyard.repository import ModelRepository
 
 
+WARM_UP = 300
+"""Requests both runs answer first: what the first requests do once (lazy imports, compiled patterns, caches) is in
+both totals and cancels out."""
+
+
 def instructions(root: Path, repo: Path, bodies: list[bytes], requests: int, log: Path) -> int:
-    """Instructions of a whole server process (start, ``requests`` answers, drain) of the checkout at ``root``."""
+    """Instructions of a whole server process (start, :data:`WARM_UP` + ``requests`` answers, drain) of the
+    checkout at ``root``."""
     port = free_port()
     grpc_off = ["--grpc-port", "0"] if "grpc_port" in (root / "modelyard" / "settings.py").read_text() else []
     argv = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", sys.executable,
@@ -41,11 +48,11 @@ def instructions(root: Path, repo: Path, bodies: list[bytes], requests: int, log
             "--variant", "onnx_fp32", "--device", "cpu", *grpc_off]
     server = ServerProcess(argv, log, port=port, cwd=root, env={
         "MODELYARD_THREADS": "1", "MODELYARD_ACCESS_LOG": "false", "PYTHONPATH": str(root), "PYTHONHASHSEED": "0",
-        "MODELYARD_INLINE_INFERENCE_MAX_MS": "1000"})
+        "MODELYARD_INLINE_INFERENCE_MAX_MS": "1000", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
     try:
         server.wait_ready(server.url + "/v2/health/ready", 900)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-        for i in range(requests):
+        for i in range(WARM_UP + requests):
             conn.request("POST", "/v1/models/imdb:predict", bodies[i % len(bodies)],
                          {"Content-Type": "application/json"})
             r = conn.getresponse()
