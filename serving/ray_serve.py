@@ -7,11 +7,12 @@ the data plane as ``modelyard serve`` does: every replica loads the models from 
 node must see: a shared or replicated folder) and polls it for new versions. A replica reports itself started only
 once its models are loaded, so Ray's proxy never routes to one that would answer 503.
 
-What stays with the standalone server: the KServe V2 gRPC endpoint (replicas on one node would race for its port,
-and Ray's gRPC proxy pickles request messages to replicas, which the generated V2 classes cannot be: their
-descriptors live in a private pool),
-the connection limits and header/body timeouts of serving/server.py (Ray's proxy owns the connections), and one
-/metrics for the whole service (a scrape through the proxy reaches one replica; Ray exports its own metrics)."""
+KServe V2 gRPC goes through Ray's gRPC proxy on ``--grpc-port`` (0: none): the proxy hands each request to a
+replica as its raw bytes, which the replica parses and answers with the standalone server's RPC code
+(serving/protocols/grpc_v2.py), statuses included. What stays with the standalone server: the standard gRPC health
+service, the connection limits and header/body timeouts of serving/server.py (Ray's proxies own the connections),
+and one /metrics for the whole service (a scrape through the proxy reaches one replica; Ray exports its own
+metrics)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ from modelyard.errors import ModelyardError
 from modelyard.settings import Settings
 
 APP_NAME = "modelyard"
+GRPC_SERVICER = "serving.ray_serve.add_v2_service"
+"""What Ray's gRPC proxy registers the KServe V2 service with (``grpc_servicer_functions``)."""
+RPCS = ("ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer")
 TARGET_ONGOING_REQUESTS = 16
 """Autoscaling target per replica: a batching replica serves many requests at once, so more than Ray's default 2."""
 LOAD_TIMEOUT_S = 300.0
@@ -104,6 +108,46 @@ class ReadyAfterLoad:
             await asyncio.sleep(0.1)
 
 
+def add_v2_service(servicer, server) -> None:
+    """The V2 service on Ray's gRPC proxy with no request deserializer: the proxy passes each request to a replica
+    as raw bytes (the generated V2 message classes cannot be pickled: their descriptors live in a private pool), and
+    the replica parses them as the standalone server does, so bytes that are no such message are INVALID_ARGUMENT."""
+    from serving.protocols.grpc_v2 import generic_handler
+
+    server.add_generic_rpc_handlers((generic_handler(servicer),))
+
+
+class _Aborted(Exception):
+    """An RPC answered with a non-OK status, which is set on Ray's gRPC context before this is raised."""
+
+
+class RayGrpcContext:
+    """What serving/protocols/grpc_v2.py's RPCs use of a ``grpc.aio.ServicerContext``, over Ray Serve's gRPC
+    context: the request's metadata, trailing metadata, and ``abort`` (a status code and details)."""
+
+    def __init__(self, context):
+        self.context = context
+
+    def invocation_metadata(self):
+        return self.context.invocation_metadata()
+
+    def set_trailing_metadata(self, metadata) -> None:
+        self.context.set_trailing_metadata(list(metadata))
+
+    async def abort(self, code, details: str):
+        self.context.set_code(code)
+        self.context.set_details(details)
+        raise _Aborted(details)
+
+
+def _rpc(name: str):
+    """The replica method Ray's gRPC proxy calls for the V2 RPC ``name``."""
+    async def call(self, request: bytes, grpc_context):
+        return await getattr(self.servicer, name)(request, RayGrpcContext(grpc_context))
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
 def build_app(fields: dict):
     """The ASGI app of one replica (runs inside the replica's process)."""
     from serving.app import create_app
@@ -117,15 +161,21 @@ def build_app(fields: dict):
 def _deployment(settings: Settings):
     from ray import serve
 
-    @serve.ingress()
+    from serving.protocols.grpc_v2 import V2Servicer
+
     class Modelyard:
         def __init__(self, fields: dict):
             self.fields = fields
 
         def __serve_build_asgi_app__(self):
-            return build_app(self.fields)
+            app = build_app(self.fields)
+            self.servicer = V2Servicer(app.app.dp)
+            return app
 
-    return serve.deployment(Modelyard, name=APP_NAME, **deployment_options(settings)).bind(replica_settings(settings))
+    for name in RPCS:
+        setattr(Modelyard, name, _rpc(name))
+    ingress = serve.ingress()(Modelyard)
+    return serve.deployment(ingress, name=APP_NAME, **deployment_options(settings)).bind(replica_settings(settings))
 
 
 def connect(settings: Settings) -> bool:
@@ -149,9 +199,11 @@ def deploy(settings: Settings) -> None:
     """Start Serve's proxy on ``host:port`` and deploy the app; returns once every replica has loaded its models."""
     from ray import serve
 
+    grpc = {"port": settings.grpc_port, "grpc_servicer_functions": [GRPC_SERVICER]} if settings.grpc_port else None
     serve.start(proxy_location=settings.ray_proxy_location,
                 http_options={"host": settings.host, "port": settings.port,
-                              "keep_alive_timeout_s": settings.keepalive_timeout_s})
+                              "keep_alive_timeout_s": settings.keepalive_timeout_s},
+                grpc_options=grpc)
     serve.run(_deployment(settings), name=APP_NAME, route_prefix="/")
 
 

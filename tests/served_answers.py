@@ -1,6 +1,7 @@
 """Checks that a running server answers as the exported models do, shared by the tests that serve from another
 install or engine (tests/packaging/test_serve_extra.py, tests/serving/test_ray_serve.py): a KServe V2 request to
-Boston and a TF Serving ``:predict`` of two IMDB reviews, compared with onnxruntime on the same ONNX files.
+Boston (REST, or gRPC) and a TF Serving ``:predict`` of two IMDB reviews, compared with onnxruntime on the same ONNX
+files.
 
 Usage (the test directory is on ``sys.path``, as for ``conftest``): ``from served_answers import ...``."""
 
@@ -9,11 +10,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import grpc
 import httpx
 import numpy as np
 import onnxruntime as ort
 
 from modelyard.encoding import TextEncoder
+from serving.protocols.proto import grpc_predict_v2_pb2 as pb
+from serving.protocols.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("imdb", "reuters", "boston")
@@ -60,3 +64,27 @@ def check_v2_and_tfs(client: httpx.Client, repo: Path) -> None:
                                           start_char=pre["start_char"], oov_char=pre["oov_char"])
     expected = _onnx_answer(vdir, encoder.encode(REVIEWS))
     np.testing.assert_allclose(np.array(tfs.json()["predictions"], np.float32), expected, rtol=1e-5, atol=1e-6)
+
+
+def check_v2_grpc(target: str, repo: Path) -> None:
+    """Over KServe V2 gRPC: ready, Boston answered as onnxruntime answers, an unknown model NOT_FOUND, bytes that
+    are no request INVALID_ARGUMENT."""
+    with grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        assert stub.ServerReady(pb.ServerReadyRequest(), timeout=30).ready
+        tensor = pb.ModelInferRequest.InferInputTensor(name="features", datatype="FP32", shape=[1, 13],
+                                                       contents=pb.InferTensorContents(fp32_contents=BOSTON_ROW))
+        answer = stub.ModelInfer(pb.ModelInferRequest(model_name="boston", inputs=[tensor]), timeout=30)
+        price = next(o for o in answer.outputs if o.name == "price")
+        expected = _onnx_answer(_latest(repo, "boston"), np.array([BOSTON_ROW], np.float32))
+        np.testing.assert_allclose(np.array(price.contents.fp32_contents, np.float32).reshape(expected.shape),
+                                   expected, rtol=1e-5)
+        for request, code in ((pb.ModelInferRequest(model_name="nope").SerializeToString(), grpc.StatusCode.NOT_FOUND),
+                              (b"\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT)):
+            call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+            try:
+                call(request, timeout=30)
+            except grpc.RpcError as e:
+                assert e.code() == code, (e.code(), e.details())
+            else:
+                raise AssertionError(f"{request[:20]!r} answered, not {code}")

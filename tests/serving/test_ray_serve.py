@@ -1,8 +1,9 @@
 """``modelyard serve --ray`` end to end: a two-node Ray cluster on this machine (Ray's ``Cluster`` test utility,
 every node on 127.0.0.1, usage statistics off), the real ``modelyard serve --ray --ray-address ... --replicas 2``
-command deploying to it, one replica per node, protocol requests (KServe V2 and TF Serving REST) through Ray's HTTP
-proxy answered as the exported ONNX files answer, then SIGTERM: the app is removed and the command exits 0.
-About 40 s (Ray takes most of it); skipped when Ray is not installed (the dev extra has it)."""
+command deploying to it, one replica per node, protocol requests (KServe V2 and TF Serving REST through Ray's HTTP
+proxy, KServe V2 gRPC through its gRPC proxy) answered as the exported ONNX files answer, then SIGTERM: the app is
+removed and the command exits 0. About 45 s (Ray takes most of it); skipped when Ray is not installed (the dev extra
+has it)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from loadtests.process import ServerProcess, free_port
 from modelyard.errors import ModelyardError
 from modelyard.settings import Settings
-from served_answers import check_v2_and_tfs, model_repo
+from served_answers import check_v2_and_tfs, check_v2_grpc, model_repo
 
 ray = pytest.importorskip("ray")
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -43,10 +44,11 @@ def _replica_nodes(cluster) -> set[str]:
 
 def test_ray_serve_two_nodes_answers_both_protocols(two_node_cluster, fixture_root, tmp_path):
     repo = model_repo(fixture_root, tmp_path)
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     t0 = time.monotonic()
     driver = ServerProcess([sys.executable, "-m", "modelyard", "serve", "--ray", "--ray-address",
-                            two_node_cluster.address, "--replicas", "2", "--repo", str(repo), "--port", str(port)],
+                            two_node_cluster.address, "--replicas", "2", "--repo", str(repo), "--port", str(port),
+                            "--grpc-port", str(grpc_port)],
                            tmp_path / "driver.log", port=port,
                            env={"MODELYARD_RAY_PROXY_LOCATION": "HeadOnly",  # both nodes share this machine's ports
                                 "MODELYARD_ACCESS_LOG": "false", "RAY_USAGE_STATS_ENABLED": "0",
@@ -64,6 +66,8 @@ def test_ray_serve_two_nodes_answers_both_protocols(two_node_cluster, fixture_ro
             bad = client.post("/v2/models/boston/infer", json={"inputs": [
                 {"name": "features", "shape": [1, 12], "datatype": "FP32", "data": [0.0] * 12}]})
             assert bad.status_code == 400 and "error" in bad.json()
+        for _ in range(2):  # V2 gRPC through Ray's gRPC proxy
+            check_v2_grpc(f"127.0.0.1:{grpc_port}", repo)
     finally:
         code = driver.stop(60)
     assert code == 0, driver.tail()
