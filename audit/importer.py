@@ -5,7 +5,7 @@ with any bad row stores nothing and names every bad row."""
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -24,7 +24,6 @@ class Imported:
     replaced: int = 0
     blank: int = 0
     """Rows the annotator left empty: skipped."""
-    per_model: dict[str, int] = field(default_factory=dict)
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -117,5 +116,4 @@ def import_batch(engine: Engine, path: Path, task_of) -> Imported:
             replaced = db.store(conn, model, items, f"audit:{Path(path).name}")
             out.replaced += len(replaced)
             out.stored += len({(r, n) for r, n, _, _ in items}) - len(replaced)
-            out.per_model[model] = len(items)
     return out

@@ -22,6 +22,7 @@ from serving.rest import json_response
 
 MAX_ITEMS = 10000
 RID_MAX = 128
+"""Request ids are kept to this many characters (as the log keeps them, ``serving.predlog.rows.RID_MAX``)."""
 
 
 @dataclass
