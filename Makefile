@@ -82,22 +82,10 @@ GPU_KIT_PYTHON ?= 3.12
 gpu-kit:
 	bash loadtests/bench/gpu_kit.sh build --python-version $(GPU_KIT_PYTHON)
 
-# The KServe V2 gRPC code (serving/protocols/proto), generated from the vendored published proto; idempotent.
-# Two edits follow protoc: the stubs import the messages package-relative (protoc writes a top-level
-# `import grpc_predict_v2_pb2`), and the messages live in a private descriptor pool instead of protobuf's default
-# one, because tritonclient.grpc and the kserve SDK register the same `inference.*` names there and a process that
-# imports both would fail with "duplicate symbol" (kserve/kserve#3099). Only the method paths
-# (/inference.GRPCInferenceService/...) and field numbers go on the wire, so neither edit changes the protocol.
-PROTO_DIR := serving/protocols/proto
+# The KServe V2 gRPC code (serving/protocols/proto), generated with grpcio-tools from the protocol inside the kserve
+# wheel on PyPI; serving/protocols/proto/regenerate.py says how and why its two edits.
 proto: install-dev
-	$(BIN)/python -m grpc_tools.protoc -I $(PROTO_DIR) --python_out=$(PROTO_DIR) --pyi_out=$(PROTO_DIR) \
-	  --grpc_python_out=$(PROTO_DIR) $(PROTO_DIR)/grpc_predict_v2.proto
-	sed -i 's/^import grpc_predict_v2_pb2 as /from . import grpc_predict_v2_pb2 as /' \
-	  $(PROTO_DIR)/grpc_predict_v2_pb2_grpc.py
-	sed -i 's/^DESCRIPTOR = _descriptor_pool\.Default()\./DESCRIPTOR = _descriptor_pool.DescriptorPool()./' \
-	  $(PROTO_DIR)/grpc_predict_v2_pb2.py
-	grep -q '^from \. import grpc_predict_v2_pb2' $(PROTO_DIR)/grpc_predict_v2_pb2_grpc.py
-	grep -q '^DESCRIPTOR = _descriptor_pool\.DescriptorPool()' $(PROTO_DIR)/grpc_predict_v2_pb2.py
+	$(BIN)/python -m serving.protocols.proto.regenerate
 
 clean:
 	rm -rf $(VENV) runs

@@ -25,7 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from modelyard.errors import ModelyardError
 from serving.auth import METADATA, PROBE, PROTECTED
 from serving.batching import QueueFull
-from serving.errors import BadRequest, ServingError
+from serving.errors import BadRequest, NotFound, ServingError
 from serving.logs import request_id
 from serving.protocols.proto import grpc_predict_v2_pb2 as pb
 from serving.protocols.proto import grpc_predict_v2_pb2_grpc as pb_grpc
@@ -254,6 +254,23 @@ class V2Servicer(pb_grpc.GRPCInferenceServiceServicer):
             raise
         resp = await self.dataplane.infer(req, request.model_name, version, "grpc", routed)
         return encode_response(resp, raw)
+
+    @rpc
+    async def RepositoryModelLoad(self, request: pb.RepositoryModelLoadRequest) -> pb.RepositoryModelLoadResponse:
+        await self._admin().load_model(request.model_name)
+        return pb.RepositoryModelLoadResponse(model_name=request.model_name, isLoaded=True)
+
+    @rpc
+    async def RepositoryModelUnload(self, request: pb.RepositoryModelUnloadRequest
+                                    ) -> pb.RepositoryModelUnloadResponse:
+        await self._admin().unload_model(request.model_name)
+        return pb.RepositoryModelUnloadResponse(model_name=request.model_name, isUnloaded=True)
+
+    def _admin(self):
+        """The data plane, when admin routes are on (as REST's repository load / unload)."""
+        if not self.dataplane.settings.enable_admin:
+            raise NotFound("admin RPCs are disabled; start the server with --enable-admin (MODELYARD_ENABLE_ADMIN=1)")
+        return self.dataplane
 
 
 # ------------------------------------------------------------ health

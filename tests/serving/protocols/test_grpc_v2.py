@@ -39,6 +39,7 @@ class FakeDataPlane:
         self.is_ready, self.api_key, self.error, self.delay = False, None, None, 0.0
         self.requests, self.headers, self.extra_outputs, self.refusals, self.scopes = [], [], [], [], []
         self.out_parameters = {"variant": "onnx_fp32", "rows": 2, "cached": False}
+        self.settings, self.repository_calls = Settings(), []
 
     def live(self):
         return True
@@ -73,6 +74,14 @@ class FakeDataPlane:
         if scope != "probe" and self.api_key and not (headers.get("x-api-key") == self.api_key
                                  or headers.get("authorization") == f"Bearer {self.api_key}"):
             raise ServingError("missing or invalid API key", 401)
+
+    async def load_model(self, name):
+        self.model_ready(name, None)
+        self.repository_calls.append(("load", name))
+
+    async def unload_model(self, name):
+        self.model_ready(name, None)
+        self.repository_calls.append(("unload", name))
 
     async def infer(self, request, name, version, protocol, routed=None):
         self.requests.append((request, name, version, protocol))
@@ -496,3 +505,18 @@ def test_tritonclient_sends_the_api_key_in_metadata(dp, client):
     # gRPC metadata keys are lower-case: grpc refuses {"Authorization": ...} on the client side
     assert client.infer("m", [x], headers={"authorization": "Bearer k"}).as_numpy("x_out").tolist() == [7]
     assert client.infer("m", [x], headers={"x-api-key": "k"}).as_numpy("x_out").tolist() == [7]
+
+
+def test_repository_load_and_unload_behind_the_admin_switch(dp, stub):
+    for call, request in ((stub.RepositoryModelLoad, pb.RepositoryModelLoadRequest(model_name="m")),
+                          (stub.RepositoryModelUnload, pb.RepositoryModelUnloadRequest(model_name="m"))):
+        with pytest.raises(grpc.RpcError) as e:
+            call(request)
+        assert e.value.code() == Code.NOT_FOUND and "--enable-admin" in e.value.details()
+    dp.settings = Settings(enable_admin=True)
+    assert stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="m")).isLoaded
+    assert stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name="m")).isUnloaded
+    assert dp.repository_calls == [("load", "m"), ("unload", "m")]
+    with pytest.raises(grpc.RpcError) as e:
+        stub.RepositoryModelLoad(pb.RepositoryModelLoadRequest(model_name="nosuch"))
+    assert e.value.code() == Code.NOT_FOUND and "nosuch" in e.value.details()
