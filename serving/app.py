@@ -29,6 +29,7 @@ from serving import types as wire
 from serving.auth import PUBLIC_PATHS, rest_scope
 from serving.dataplane import DataPlane
 from serving.errors import ServingError
+from serving.feedback import OPENAPI_BODY as FEEDBACK_BODY
 from serving.feedback import feedback
 from serving.logs import request_id
 from serving.protocols.grpc_v2 import start_grpc_server, stop_grpc_server
@@ -321,6 +322,7 @@ def _openapi(app: FastAPI) -> dict:
         # its handler reads the raw body: none, or an object whose "ready" (default false) is a boolean
         schema["paths"]["/v2/repository/index"]["post"]["requestBody"] = {"required": False, "content": {
             "application/json": {"schema": {"type": "object", "properties": {"ready": {"type": "boolean"}}}}}}
+        schema["paths"][_M + "/feedback"]["post"]["requestBody"] = FEEDBACK_BODY
         for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 bodies, never sent
             schema["components"]["schemas"].pop(unused, None)
         app.openapi_schema = schema

@@ -25,6 +25,21 @@ RID_MAX = 128
 """Request ids are kept to this many characters (as the log keeps them, ``serving.predlog.rows.RID_MAX``)."""
 
 
+_ITEM = {"type": "object", "required": ["request_id"], "additionalProperties": False, "properties": {
+    "request_id": {"type": "string", "description": "the id the answer carried (X-Request-Id, or the V2 id)"},
+    "instance": {"type": "integer", "minimum": 0, "description": "which instance of the request (default: its one)"},
+    "label": {"oneOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
+              "description": "the true label, by name or index (IMDB, Reuters)"},
+    "value": {"type": "number", "description": "the true value (Boston, $1000s)"}}}
+OPENAPI_BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+    _ITEM, {"type": "object", "required": ["items"], "additionalProperties": False,
+            "properties": {"items": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS, "items": _ITEM}}}]},
+    "examples": {"one": {"value": {"request_id": "3f2c9a", "label": "positive"}},
+                 "batch": {"value": {"items": [{"request_id": "3f2c9a", "label": 1},
+                                               {"request_id": "77ab01", "instance": 1, "label": "negative"}]}}}}}}
+"""The route's request body in the OpenAPI document (its handler reads the raw body)."""
+
+
 @dataclass
 class Item:
     request_id: str

@@ -282,3 +282,10 @@ def test_live_mae_gauge_for_boston_primary_and_shadow(logged):
         role, variant = ("shadow", "tflite_fp32") if g["arm"] == "shadow" else ("primary", "onnx_fp32")
         series = f'{{model="boston",role="{role}",variant="{variant}",version="1"}}'
         assert _metric(client, "modelyard_live_mae" + series) == pytest.approx(abs(g["value"] - 20.0), rel=1e-6)
+
+
+def test_the_feedback_body_is_documented(rest_client):
+    op = rest_client.get("/openapi.json").json()["paths"]["/v2/models/{name}/feedback"]["post"]
+    body = op["requestBody"]["content"]["application/json"]
+    assert set(body["examples"]) == {"one", "batch"} and len(body["schema"]["oneOf"]) == 2
+    assert {"400", "404"} <= set(op["responses"])
