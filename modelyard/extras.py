@@ -19,9 +19,6 @@ EXTRA_OF_MODULE = {
     "ray": "ray",
 }
 
-# What each serving runtime imports (serving/runtimes/), beyond the serve extra.
-RUNTIME_MODULES = {"onnx": ("onnxruntime",), "tflite": ("ai_edge_litert",), "savedmodel": ("tensorflow",)}
-
 
 def _install_hint(modules: list[str]) -> str:
     extras = sorted({EXTRA_OF_MODULE.get(m, "all") for m in modules})
@@ -43,6 +40,3 @@ def require(purpose: str, *modules: str) -> None:
     if missing:
         raise ModelyardError(f"{purpose} needs {', '.join(missing)}, which is not installed: {_install_hint(missing)}")
 
-
-def require_runtime(runtime: str) -> None:
-    require(f"--runtime {runtime}", *RUNTIME_MODULES[runtime])

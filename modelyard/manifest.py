@@ -63,7 +63,9 @@ Preprocessing = Annotated[TextPreprocessing | TabularPreprocessing, Field(discri
 class VariantRecord(_Strict):
     """One deployable artifact of a version and what validation measured on the full test set."""
 
-    format: Literal["keras", "savedmodel", "tflite", "onnx"]
+    format: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    """The artifact's format (keras, savedmodel, tflite, onnx, or another runtime's): serving loads it with the
+    runtime registered under that name (serving/runtimes/__init__.py)."""
     path: str
     metric: str
     value: float

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     """How workers share the port: each its own ``SO_REUSEPORT`` socket (the kernel spreads connections evenly),
     or one socket bound by the supervisor that every worker accepts on (see README, Scale)."""
     """Largest gRPC message received or sent."""
-    runtime: Literal["onnx", "tflite", "savedmodel"] = "onnx"
+    runtime: str = "onnx"
+    """A registered serving runtime (serving/runtimes/__init__.py: onnx, tflite, savedmodel); checked at startup."""
     variant: str | None = None
     """Artifact to serve (a manifest variant name); unset: the runtime's default (onnx_fp32, tflite_fp32, savedmodel)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"

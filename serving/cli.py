@@ -10,12 +10,11 @@ import typer
 
 from modelyard.errors import ModelyardError
 from modelyard.settings import load_settings
+from serving.runtimes import RUNTIMES
 
 
-class RuntimeName(str, Enum):
-    onnx = "onnx"
-    tflite = "tflite"
-    savedmodel = "savedmodel"
+RuntimeName = Enum("RuntimeName", {name: name for name in RUNTIMES}, type=str)
+"""``--runtime``'s choices: the registered runtimes (serving/runtimes/__init__.py)."""
 
 
 class Device(str, Enum):
@@ -112,7 +111,7 @@ def run_server(settings) -> None:
 
         share_metrics()
 
-    from modelyard.extras import require_runtime
+    from serving.runtimes import require_runtime
     from serving.logs import setup_logging
     from serving.protocols.grpc_v2 import check_port
     from serving.registry import ServeConfig, preflight

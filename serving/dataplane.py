@@ -32,12 +32,12 @@ from serving.logs import request_id
 from serving.metrics import Metrics
 from serving.predlog import open_log
 from serving.registry import Registry, Servable
+from serving.runtimes import RUNTIMES
 from serving.statistics import Statistics
 from serving.tensors import InferRequest, InferResponse
 
 log = logging.getLogger("serving.dataplane")
 
-PLATFORM = {"onnx": "onnxruntime_onnx", "tflite": "tflite", "savedmodel": "tensorflow_savedmodel"}
 TRITON_TYPE = {"FP32": "TYPE_FP32", "INT64": "TYPE_INT64", "BYTES": "TYPE_STRING"}
 EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics", "model_repository",
               "model_repository(unload_dependents)"]
@@ -246,7 +246,7 @@ class DataPlane:
         s = self.servable(name, version)
         inputs, outputs, alternatives = s.codec.v2_metadata()
         return {"name": name, "versions": [str(v) for v in sorted(self.registry.state(name).versions)],
-                "platform": PLATFORM[s.runtime.name], "inputs": inputs, "outputs": outputs,
+                "platform": RUNTIMES[s.runtime.name].platform, "inputs": inputs, "outputs": outputs,
                 "parameters": {**alternatives, **self.describe(s)}}
 
     def describe(self, s: Servable) -> dict:
@@ -295,7 +295,7 @@ class DataPlane:
             return [{"name": t["name"], "data_type": TRITON_TYPE[t["datatype"]], "dims": t["shape"][1:]}
                     for t in specs]
         b = s.batcher
-        return {"name": name, "platform": PLATFORM[s.runtime.name], "backend": s.runtime.name,
+        return {"name": name, "platform": RUNTIMES[s.runtime.name].platform, "backend": s.runtime.name,
                 "version_policy": {cfg.version_policy: policy[cfg.version_policy]},
                 "max_batch_size": b.max_batch_size, "input": tensors(inputs), "output": tensors(outputs),
                 "dynamic_batching": {"max_queue_delay_microseconds": int(b.max_delay * 1e6),

@@ -56,7 +56,8 @@ from serving.errors import BadRequest, NotFound, Unavailable
 from serving.metrics import Metrics
 from serving.statistics import Statistics
 from serving.tasks import DEFAULT_THRESHOLD
-from serving.runtimes import DEFAULT_VARIANT, Runtime, RuntimeLoadError, runtime_class
+from serving.runtimes import runtime_class, runtime_info
+from serving.runtimes.base import Runtime, RuntimeLoadError
 
 log = logging.getLogger("serving.registry")
 
@@ -204,6 +205,7 @@ def reclaim_memory() -> None:
 
 class Registry:
     def __init__(self, settings: Settings, metrics: Metrics, stats: Statistics):
+        runtime_info(settings.runtime)  # an unknown runtime is a startup error naming the known ones
         self.settings = settings
         self.metrics = metrics
         self.stats = stats
@@ -250,7 +252,7 @@ class Registry:
         return self.config.models.get(name) or _NO_CONFIG
 
     def default_variant(self, name: str) -> str:
-        return self.settings.variant or self.model_config(name).variant or DEFAULT_VARIANT[self.settings.runtime]
+        return self.settings.variant or self.model_config(name).variant or runtime_info(self.settings.runtime).default_variant
 
     def _explicit(self, name: str, variant: str) -> bool:
         cfg = self.model_config(name)
@@ -564,12 +566,12 @@ def preflight(settings: Settings) -> None:
     if settings.device != "cuda":
         return
     repo = ModelRepository(settings.repo)
-    variant = settings.variant or DEFAULT_VARIANT[settings.runtime]
+    variant = settings.variant or runtime_info(settings.runtime).default_variant
     for name in repo.model_names():
         vdir = repo.path(name, repo.resolve(name))
         rec = Manifest.read(vdir / MANIFEST_FILE).variants.get(variant)
         if rec is not None:
             runtime_class(rec.format)(vdir / rec.path, rec, "cuda", settings.threads, settings.cuda_options()).load()
             return
-    if settings.runtime == "tflite":
-        raise RuntimeLoadError("--device cuda: the TFLite runtime runs on CPU only; use --runtime onnx")
+    if not runtime_info(settings.runtime).gpu:
+        raise RuntimeLoadError(f"--device cuda: the {settings.runtime} runtime runs on CPU only; use --runtime onnx")

@@ -52,6 +52,7 @@ class InProcessClient:
     event loop, the one the app's lifespan (data plane, batchers) runs on."""
 
     def __init__(self, portal, app):
+        self.portal, self.app = portal, app
         self._portal = portal
         self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://in-process")
 
