@@ -27,12 +27,22 @@ from modelyard.manifest import MANIFEST_FILE
 from modelyard.repository import ModelRepository
 
 
-def cpu_per_request(root: Path, repo: Path, bodies: Path, rate: int, seconds: float, log: Path) -> float:
-    """µs of server CPU per answered request, for the checkout at ``root``, at ``rate`` req/s."""
+def imdb_bodies(repo: Path, data_dir: Path | None, folder: Path) -> Path:
+    """The bench's own TF Serving bodies for IMDB: one-row requests of real test reviews' token ids."""
+    r = ModelRepository(repo)
+    manifest = json.loads((r.path("imdb", r.resolve("imdb")) / MANIFEST_FILE).read_text())
+    return _bodies("imdb", manifest, data_dir, folder)["tfs"]
+
+
+def cpu_per_request(root: Path, repo: Path, bodies: Path, rate: int, seconds: float, log: Path,
+                    extra: tuple[str, ...] = ()) -> tuple[float, load.RatePoint]:
+    """(µs of server CPU per answered request, k6's point) for the checkout at ``root`` started with ``extra``
+    flags, at ``rate`` req/s."""
     port = free_port()
     grpc_off = ["--grpc-port", "0"] if "grpc_port" in (root / "modelyard" / "settings.py").read_text() else []
     server = ServerProcess([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port),
-                            "--poll-interval-s", "0", "--variant", "onnx_fp32", "--device", "cpu", *grpc_off],
+                            "--poll-interval-s", "0", "--variant", "onnx_fp32", "--device", "cpu", *grpc_off,
+                            *extra],
                            log, port=port, cwd=root, cpus={0},
                            env={"MODELYARD_THREADS": "1", "MODELYARD_ACCESS_LOG": "false", "PYTHONPATH": str(root)})
     try:
@@ -45,7 +55,7 @@ def cpu_per_request(root: Path, repo: Path, bodies: Path, rate: int, seconds: fl
         used = sum(proc.cpu_times()[:2]) - before
     finally:
         server.stop()
-    return used / (point.achieved_rps * seconds) * 1e6
+    return used / (point.achieved_rps * seconds) * 1e6, point
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,13 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results: dict[str, list[float]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory() as d:
-        repo = ModelRepository(a.repo)
-        manifest = json.loads((repo.path("imdb", repo.resolve("imdb")) / MANIFEST_FILE).read_text())
-        bodies = _bodies("imdb", manifest, a.data_dir, Path(d))["tfs"]  # the bench's own TF Serving bodies
+        bodies = imdb_bodies(a.repo, a.data_dir, Path(d))
         for rnd in range(a.rounds):
             for name, root in (("before", a.before), ("after", a.after)):
                 results[name].append(cpu_per_request(root.resolve(), a.repo.resolve(), bodies, a.rate, a.seconds,
-                                                     Path(d) / f"{name}.log"))
+                                                     Path(d) / f"{name}.log")[0])
             print(f"round {rnd + 1}: before {results['before'][-1]:.1f} us, after {results['after'][-1]:.1f} us",
                   flush=True)
     b, f = statistics.median(results["before"]), statistics.median(results["after"])

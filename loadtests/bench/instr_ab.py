@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import re
 import shutil
 import signal
@@ -27,10 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from loadtests.bench.cli import _bodies
+from loadtests.bench.cpu_ab import imdb_bodies
 from loadtests.process import ROOT, ServerProcess, free_port
-from modelyard.manifest import MANIFEST_FILE
-from modelyard.repository import ModelRepository
 
 
 WARM_UP = 300
@@ -82,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         print("needs valgrind (apt-get install valgrind)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as d:
-        repo = ModelRepository(a.repo)
-        manifest = json.loads((repo.path("imdb", repo.resolve("imdb")) / MANIFEST_FILE).read_text())
-        bodies = _bodies("imdb", manifest, a.data_dir, Path(d))["tfs"].read_bytes().splitlines()
+        bodies = imdb_bodies(a.repo, a.data_dir, Path(d)).read_bytes().splitlines()
         per_request = {}
         for name, root in (("before", a.before), ("after", a.after)):
             idle, busy = (instructions(root.resolve(), a.repo.resolve(), bodies, n, Path(d) / f"{name}-{n}.log")

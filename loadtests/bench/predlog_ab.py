@@ -10,7 +10,6 @@ is in it).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -18,31 +17,8 @@ from pathlib import Path
 
 import psutil
 
-from loadtests.bench import load
-from loadtests.bench.cli import _bodies
-from loadtests.process import ServerProcess, free_port
-from modelyard.manifest import MANIFEST_FILE
-from modelyard.repository import ModelRepository
-
-
-def measure(repo: Path, bodies: Path, rate: int, seconds: float, log: Path, extra: list[str]) -> tuple[float, object]:
-    """(µs of server CPU per answered request, the k6 rate point) at ``rate`` req/s."""
-    port = free_port()
-    server = ServerProcess([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port),
-                            "--poll-interval-s", "0", "--variant", "onnx_fp32", "--device", "cpu", "--grpc-port", "0",
-                            *extra], log, port=port, cpus={0},
-                           env={"MODELYARD_THREADS": "1", "MODELYARD_ACCESS_LOG": "false"})
-    try:
-        server.wait_ready(server.url + "/v2/health/ready", 120)
-        url = server.url + "/v1/models/imdb:predict"
-        load.k6(url, bodies, rate // 2, 3, {1})
-        proc = psutil.Process(server.pid)
-        before = sum(proc.cpu_times()[:2])
-        point = load.k6(url, bodies, rate, seconds, {1})
-        used = sum(proc.cpu_times()[:2]) - before
-    finally:
-        server.stop()
-    return used / (point.achieved_rps * seconds) * 1e6, point
+from loadtests.bench.cpu_ab import cpu_per_request, imdb_bodies
+from loadtests.process import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,15 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     results: dict[str, list[float]] = {"off": [], "on": []}
     with tempfile.TemporaryDirectory() as d:
-        repo = ModelRepository(a.repo)
-        manifest = json.loads((repo.path("imdb", repo.resolve("imdb")) / MANIFEST_FILE).read_text())
-        bodies = _bodies("imdb", manifest, a.data_dir, Path(d))["tfs"]  # the bench's own TF Serving bodies
+        bodies = imdb_bodies(a.repo, a.data_dir, Path(d))
         arms = {"off": [], "on": ["--prediction-log", f"sqlite:///{Path(d) / 'predictions.db'}",
                                   "--log-sample-rate", str(a.sample_rate)]}
         for rnd in range(a.rounds):
             line = []
             for name, extra in arms.items():
-                us, point = measure(a.repo.resolve(), bodies, a.rate, a.seconds, Path(d) / f"{name}.log", extra)
+                us, point = cpu_per_request(ROOT, a.repo.resolve(), bodies, a.rate, a.seconds, Path(d) / f"{name}.log",
+                                            tuple(extra))
                 results[name].append(us)
                 line.append(f"{name} {us:.1f} us (p99 {point.p99_ms:.1f} ms)")
             print(f"round {rnd + 1}: " + ", ".join(line), flush=True)
