@@ -7,10 +7,13 @@ has it)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,21 +28,37 @@ os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
 REPLICA_CLASS = "ServeReplica:modelyard:modelyard"
 
 
+class TwoNodeCluster:
+    """tests/serving/ray_cluster.py in its own process, and the questions this test asks it."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("ray_cluster.py"))],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        line = self.proc.stdout.readline()
+        assert line, f"the Ray cluster did not start (exit code {self.proc.poll()})"
+        self.address = json.loads(line)["address"]
+
+    def replica_nodes(self) -> set[str]:
+        self.proc.stdin.write(f"replica_nodes {REPLICA_CLASS}\n")
+        self.proc.stdin.flush()
+        return set(json.loads(self.proc.stdout.readline()))
+
+    def shutdown(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 @pytest.fixture
 def two_node_cluster():
-    from ray.cluster_utils import Cluster
-
-    node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
-    cluster = Cluster(initialize_head=True, head_node_args=node)
-    cluster.add_node(**node)
-    cluster.wait_for_nodes()
+    cluster = TwoNodeCluster()
     yield cluster
     cluster.shutdown()
-
-
-def _replica_nodes(cluster) -> set[str]:
-    actors = cluster.global_state.actor_table(None).values()
-    return {a["Address"]["NodeID"] for a in actors if a["ActorClassName"] == REPLICA_CLASS and a["State"] == "ALIVE"}
 
 
 def test_ray_serve_two_nodes_answers_both_protocols(two_node_cluster, fixture_root, tmp_path):
@@ -58,7 +77,7 @@ def test_ray_serve_two_nodes_answers_both_protocols(two_node_cluster, fixture_ro
     try:
         driver.wait_ready(driver.url + "/v2/health/ready", 180)
         deployed_s = time.monotonic() - t0
-        assert len(_replica_nodes(two_node_cluster)) == 2, "one replica on each node"
+        assert len(two_node_cluster.replica_nodes()) == 2, "one replica on each node"
         with httpx.Client(base_url=driver.url, timeout=30) as client:
             for _ in range(4):  # Ray's proxy spreads requests over both replicas
                 check_v2_and_tfs(client, repo)
@@ -72,7 +91,7 @@ def test_ray_serve_two_nodes_answers_both_protocols(two_node_cluster, fixture_ro
         code = driver.stop(60)
     assert code == 0, driver.tail()
     assert "removing the Ray Serve app" in driver.log_path.read_text()
-    assert not _replica_nodes(two_node_cluster), "replicas stopped"
+    assert not two_node_cluster.replica_nodes(), "replicas stopped"
     print(f"deployed and ready in {deployed_s:.1f}s")
 
 
