@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from fitted_models import fitted_repository
 from tests.serving.serving_helpers import in_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,11 +35,14 @@ def reviews(data_dir):
 
 
 @pytest.fixture(scope="module")
-def imdb_repo(tmp_path_factory):
-    if not (MODELS / "imdb" / "1" / "onnx" / "int8.onnx").is_file():
-        pytest.skip("the exported IMDB model is not in ./models (make models)")
+def imdb_repo(tmp_path_factory, data_dir):
+    """The exported IMDB model of ./models when `make models` made it; else (a clean clone, CI) a small genuine one
+    fitted on the real training split, with the same two ONNX variants (tests/fitted_models.py)."""
     d = tmp_path_factory.mktemp("wild")
-    shutil.copytree(MODELS / "imdb" / "1", d / "models" / "imdb" / "1")
+    if (MODELS / "imdb" / "1" / "onnx" / "int8.onnx").is_file():
+        shutil.copytree(MODELS / "imdb" / "1", d / "models" / "imdb" / "1")
+    else:
+        fitted_repository(d / "models", data_dir, models=("imdb",))
     cfg = d / "serving.json"
     cfg.write_text(json.dumps({"models": {"imdb": {"traffic": [{"variant": v, "weight": 50} for v in ARMS]}}}))
     return d / "models", cfg
