@@ -44,14 +44,15 @@ def parse_duration(text: str) -> float:
 
 # ------------------------------------------------------------------ server
 def start_modelyard(repo: Path | None, log_path: Path, extra_args: list[str] | None = None,
-                    env: dict | None = None, grpc_port: int = 0) -> ServerProcess:
-    """``modelyard serve`` on 127.0.0.1:<free port>, gRPC on ``grpc_port`` (0: none; the load test speaks REST)."""
+                    env: dict | None = None, grpc_port: int = 0, cpus: set[int] | None = None) -> ServerProcess:
+    """``modelyard serve`` on 127.0.0.1:<free port>, gRPC on ``grpc_port`` (0: none; the load test speaks REST),
+    pinned to ``cpus`` when given."""
     port = free_port()
     args = [sys.executable, "-m", "modelyard", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--grpc-port", str(grpc_port)]
     if repo is not None:
         args += ["--repo", str(repo)]
-    return ServerProcess(args + list(extra_args or []), log_path, port=port, env=env)
+    return ServerProcess(args + list(extra_args or []), log_path, port=port, env=env, cpus=cpus)
 
 
 # ------------------------------------------------------------------ results

@@ -2,7 +2,7 @@
 versions are published, watching for failed requests, latency that creeps up, and memory that does not come back.
 
 1. The repository is copied into a temporary folder (only the models under load) and ``modelyard serve`` is
-   started on it, on a free loopback port.
+   started on it, on a free loopback port, pinned to the first half of the CPUs; k6 runs on the rest.
 2. Capacity: unless ``--rate`` is given, a short closed-loop k6 run (``CAPACITY_VUS`` users, each sending its
    next request when the last is answered) measures the requests/s the server sustains on this machine.
 3. Soak: k6's ``constant-arrival-rate`` executor (open loop: requests start on schedule whether or not earlier
@@ -45,6 +45,19 @@ from pathlib import Path
 
 from loadtests.process import ServerNotReady
 from loadtests.runner import LoadTestError, start_modelyard
+
+def _split_cpus() -> tuple[set[int] | None, set[int] | None]:
+    """The server on the first half of this process's CPUs, k6 on the rest, as the bench pins them (Linux, two or
+    more CPUs): k6 sending thousands of requests a second would otherwise take CPU from the server it measures, and
+    the capacity it measured would not be the capacity it then loads at 70%."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return None, None
+    half = len(cpus) // 2
+    return set(cpus[:half]), set(cpus[half:])
+
+
+SERVER_CPUS, K6_CPUS = _split_cpus()
 
 CAPACITY_VUS = 16
 """Closed-loop users of the capacity run: enough to saturate the server here (the bench's sweep peaks at 16-64)."""
@@ -404,7 +417,8 @@ def _run_k6(script: Path, env: dict, log: Path, timeout: float, on_t0=None) -> d
     with open(log, "wb") as out:
         proc = subprocess.Popen([k6_binary(), "run", "--quiet", "--no-color", "--log-format", "raw", str(script)],
                                 env={**os.environ, "K6_NO_USAGE_REPORT": "true", **env}, stdout=out,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT,
+                                preexec_fn=(lambda: os.sched_setaffinity(0, K6_CPUS)) if K6_CPUS else None)
         deadline = time.time() + timeout
         seen_t0 = on_t0 is None
         try:
@@ -499,7 +513,7 @@ def soak(opts: SoakOptions) -> SoakResult:
             repo = copy_repository(Path(opts.repo), tmp / "models", list(weights))
             script = tmp / "soak.js"
             script.write_text(K6_SCRIPT)
-            server = start_modelyard(repo, report / "server.log", opts.server_args, env)
+            server = start_modelyard(repo, report / "server.log", opts.server_args, env, cpus=SERVER_CPUS)
             try:
                 return _soak(opts, server, repo, requests, script, report, weights, window, n_windows, segment,
                              n_segments, capacity_s)
