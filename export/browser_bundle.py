@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from export.variants import ExportError
+from export.variants import ExportError, smallest_accepted
 from modelyard.encoding import KERAS_FILTERS
 from modelyard.hashing import file_digest
 from modelyard.manifest import Manifest, TextPreprocessing
@@ -92,18 +92,8 @@ def check_vendored_runtime() -> str:
 
 
 def choose_variant(manifest: Manifest, requested: str | None) -> str:
-    """The requested ONNX variant, else the smallest accepted one (gzip size, then size)."""
-    onnx = {n: r for n, r in manifest.variants.items() if r.format == "onnx"}
-    if requested:
-        if requested not in onnx:
-            raise ExportError(f"--browser-variant {requested!r} is not an ONNX variant of {manifest.name} "
-                              f"v{manifest.version} (have: {', '.join(sorted(onnx)) or 'none'})")
-        return requested
-    accepted = {n: r for n, r in onnx.items() if r.status == "accepted"}
-    if not accepted:
-        raise ExportError(f"{manifest.name} v{manifest.version} has no accepted ONNX variant for the browser bundle; "
-                          f"export it first: modelyard export {manifest.name}")
-    return min(accepted, key=lambda n: (accepted[n].gzip_bytes, accepted[n].size_bytes, n))
+    """The requested ONNX variant, else the smallest accepted one."""
+    return smallest_accepted(manifest, "onnx", requested, "--browser-variant", "the browser bundle")
 
 
 def _gzip_base64(data: bytes) -> str:

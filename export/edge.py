@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from export.variants import ExportError
+from export.variants import smallest_accepted
 from modelyard.hashing import file_digest
 from modelyard.manifest import Manifest, TextPreprocessing
 
@@ -16,16 +16,8 @@ TEMPLATE = Path(__file__).with_name("predict_template.py")
 
 
 def choose_variant(manifest: Manifest, requested: str | None) -> str:
-    tflite = {n: r for n, r in manifest.variants.items() if r.format == "tflite"}
-    if requested:
-        if requested not in tflite:
-            raise ExportError(f"--edge-variant {requested!r} is not a TFLite variant of {manifest.name} "
-                              f"v{manifest.version} (have: {', '.join(sorted(tflite)) or 'none'})")
-        return requested
-    accepted = {n: r for n, r in tflite.items() if r.status == "accepted"}
-    if not accepted:
-        raise ExportError(f"{manifest.name} v{manifest.version} has no accepted TFLite variant for the edge bundle")
-    return min(accepted, key=lambda n: (accepted[n].gzip_bytes, accepted[n].size_bytes, n))
+    """The requested TFLite variant, else the smallest accepted one."""
+    return smallest_accepted(manifest, "tflite", requested, "--edge-variant", "the edge bundle")
 
 
 def build_bundle(version_dir: Path, manifest: Manifest, requested: str | None = None) -> str:

@@ -70,3 +70,21 @@ def parse_list(value: str | None, allowed: tuple[str, ...], what: str) -> list[s
         raise ExportError(f"unknown {what} {', '.join(map(repr, unknown)) or repr(value)}; "
                           f"choose from {', '.join(allowed)}")
     return list(dict.fromkeys(items))
+
+
+def smallest_accepted(manifest, fmt: str, requested: str | None, flag: str, purpose: str) -> str:
+    """The variant a bundle ships: ``requested`` (given with ``flag``) when it is one of the manifest's ``fmt``
+    variants, else the smallest accepted one (gzip size, then size); a clear error otherwise."""
+    label = {"onnx": "ONNX", "tflite": "TFLite"}.get(fmt, fmt)
+    candidates = {n: r for n, r in manifest.variants.items() if r.format == fmt}
+    if requested:
+        if requested not in candidates:
+            article = "an" if label[0] in "AEIOU" else "a"
+            raise ExportError(f"{flag} {requested!r} is not {article} {label} variant of {manifest.name} "
+                              f"v{manifest.version} (have: {', '.join(sorted(candidates)) or 'none'})")
+        return requested
+    accepted = {n: r for n, r in candidates.items() if r.status == "accepted"}
+    if not accepted:
+        raise ExportError(f"{manifest.name} v{manifest.version} has no accepted {label} variant for {purpose}; "
+                          f"export it first: modelyard export {manifest.name}")
+    return min(accepted, key=lambda n: (accepted[n].gzip_bytes, accepted[n].size_bytes, n))
