@@ -66,7 +66,7 @@ def export(
 
     from export.pipeline import ExportOptions, run_export
     from export.report import rejections, summary_table
-    from training.data import load_dataset
+    from tfshared.data import load_dataset
 
     import sys
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from training.native_output import native_output_held
-from training.tfkeras import keras, tf
+from tfshared.native_output import native_output_held
+from tfshared.tfkeras import keras, tf
 
 SIGNATURE = "serving_default"
 ONNX_OPSET = 17

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from export.data import ExportData
-from training.tfkeras import keras
+from tfshared.tfkeras import keras
 
 MIN_PRUNE_WEIGHTS = 1024
 """Dense kernels smaller than this are left dense: pruning them saves nothing. The output layer is never
@@ -40,7 +40,7 @@ def _loss(task: str):
 
 def _fit_inputs(data: ExportData, batch_size: int, seed: int):
     if data.is_text:
-        from training.batches import MultiHotBatches
+        from tfshared.batches import MultiHotBatches
 
         return dict(x=MultiHotBatches(data.x_train, data.y_train, batch_size, shuffle=True, seed=seed))
     return dict(x=data.x_train, y=data.y_train, batch_size=batch_size, shuffle=True)

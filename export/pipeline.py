@@ -19,7 +19,7 @@ from export.variants import VARIANTS, ExportError
 from modelyard.datasets import Dataset
 from modelyard.manifest import Manifest, VariantRecord
 from modelyard.repository import ModelRepository
-from training.tfkeras import keras
+from tfshared.tfkeras import keras
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from modelyard.manifest import TensorSpec
-from training.native_output import native_output_held
+from tfshared.native_output import native_output_held
 
 def _dtype(name: str) -> str:
     name = str(name)
@@ -56,7 +56,7 @@ class KerasRunner(Runner):
 
 class SavedModelRunner(Runner):
     def __init__(self, path: Path, signature: str = "serving_default"):
-        from training.tfkeras import tf
+        from tfshared.tfkeras import tf
 
         self.tf = tf
         self.loaded = tf.saved_model.load(str(path))

@@ -31,7 +31,7 @@ def train(
     settings = load_settings(data_dir=data_dir, repo=repo)
     from modelyard.repository import ModelRepository
     from modelyard.errors import ModelyardError
-    from training.data import NUM_WORDS, load_dataset
+    from tfshared.data import NUM_WORDS, load_dataset
     from training.recipes import FEATURE_NAMES, RECIPES
 
     names = list(RECIPES) if model is TrainTarget.all else [model.value]

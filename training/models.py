@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.tfkeras import keras
+from tfshared.tfkeras import keras
 
 L = keras.layers
 

@@ -15,11 +15,11 @@ from modelyard.datasets import Dataset
 from modelyard.manifest import (DatasetInfo, FeatureStats, Manifest, TabularPreprocessing, TensorSpec,
                                 TextPreprocessing, VariantRecord)
 from modelyard.repository import ModelRepository
+from tfshared.batches import MultiHotBatches, multi_hot_u8
+from tfshared.tfkeras import keras, tf
 from training import models
-from training.batches import MultiHotBatches, multi_hot_u8
 from training.plots import plot_history
 from training.recipes import FEATURE_NAMES, Recipe
-from training.tfkeras import keras, tf
 
 VOCAB_FILE = "vocab.json"
 

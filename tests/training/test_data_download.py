@@ -38,7 +38,7 @@ def test_keras_datasets_gives_the_local_loaders_split(tmp_path, data_dir):
     cache.mkdir(parents=True)
     shutil.copy2(data_dir / "boston_housing.npz", cache / "boston_housing.npz")
     code = ("import sys, numpy as np\n"
-            "from training.data import load_dataset\n"
+            "from tfshared.data import load_dataset\n"
             "a, b = load_dataset('boston', None), load_dataset('boston', sys.argv[1])\n"
             "assert a.source == 'keras.datasets' and b.source == sys.argv[1]\n"
             "for f in ('x_train', 'y_train', 'x_test', 'y_test'):\n"

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from modelyard.repository import ModelRepository
-from training.data import load_dataset
+from tfshared.data import load_dataset
 from training.recipes import RECIPES
 from training.trainer import baseline, train
 

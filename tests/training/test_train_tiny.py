@@ -27,7 +27,7 @@ def test_text_model_publishes_complete_version(tiny_text_dataset, repo_dir, tmp_
 
 
 def test_boston_runs_kfold_and_keeps_normalization_in_model(tiny_boston_dataset, repo_dir, tmp_path):
-    from training.tfkeras import keras
+    from tfshared.tfkeras import keras
 
     repo = ModelRepository(repo_dir)
     m = train(RECIPES["boston"], tiny_boston_dataset, repo, tmp_path / "runs", epochs=3, verbose=0)

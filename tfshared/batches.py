@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from modelyard.encoding import multi_hot
-from training.tfkeras import keras
+from tfshared.tfkeras import keras
 
 
 def multi_hot_u8(sequences, num_words: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Dataset loading for training: a local folder of Keras files, or ``keras.datasets`` downloads."""
+"""Dataset loading for training and export: a local folder of Keras files, or ``keras.datasets`` downloads."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def load_dataset(name: str, data_dir: Path | None) -> Dataset:
 def _download(name: str) -> Dataset:
     """For users who are online: keras.datasets fetches and hash-checks the standard files (cached in
     ~/.keras/datasets). A failed download is one error naming the way out, not keras' traceback."""
-    from training.tfkeras import keras
+    from tfshared.tfkeras import keras
 
     try:
         return _fetch(keras, name)

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from training.native_output import native_output_held
+from tfshared.native_output import native_output_held
 
 
 def test_native_output_is_held_back_when_the_call_succeeds(capfd):
