@@ -114,7 +114,7 @@ def _vocab(version_dir: Path, p: TextPreprocessing) -> list[tuple[str, int]]:
 
 def serving_threshold(config: Path | None, name: str) -> float:
     """The binary decision threshold the server uses for ``name``: its serving config's, else the default."""
-    from serving.registry import ServeConfig
+    from serving.serving_config import ServeConfig
 
     model = ServeConfig.read(config).models.get(name) if config is not None else None
     return model.threshold if model is not None else DEFAULT_THRESHOLD

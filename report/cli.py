@@ -16,7 +16,7 @@ DEFAULT_VARIANT = "onnx_fp32"
 
 
 def _model_config(config: Path | None, name: str):
-    from serving.registry import ServeConfig
+    from serving.serving_config import ServeConfig
 
     return ServeConfig.read(config).models.get(name) if config is not None else None
 

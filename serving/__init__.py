@@ -10,7 +10,11 @@
 - :mod:`serving.runtimes`   one small interface (load, warm up, predict a batch) per runtime
 - :mod:`serving.batching`   work-conserving dynamic batching with a bounded queue; inference in a worker thread
                             (inline for batches that run faster than the handoff)
-- :mod:`serving.registry`   versions, labels, traffic split, shadow, polling and hot reload
+- :mod:`serving.registry`   which versions are loaded: repository polling, hot reload, admin load and unload
+- :mod:`serving.serving_config` the config file: version policy, labels, traffic, shadow, batching, threshold
+- :mod:`serving.routing`    which versions to load and which servable answers a request (pure functions)
+- :mod:`serving.loading`    verify, load and warm up a version; :mod:`serving.lifecycle` start and stop one
+- :mod:`serving.servables`  what the registry holds; :mod:`serving.shadow` mirroring to a shadow candidate
 - :mod:`serving.statistics` Triton's per-version statistics; :mod:`serving.metrics` Prometheus metrics
 - :mod:`serving.auth`       API keys and what they guard
 - :mod:`serving.predlog`    the prediction log: answered requests as database rows, written off the request path

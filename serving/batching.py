@@ -21,11 +21,35 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
 from modelyard.encoding import IdRows, MultiHotBatch
 from serving.errors import Unavailable
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """How a model version's requests are batched: the server-wide flags (:meth:`from_settings`), which a model's
+    ``batching`` keys in the serving config override (:class:`serving.serving_config.BatchConfig`)."""
+
+    max_batch_size: int
+    """Rows per batch at most (``--max-batch-size``, ``MODELYARD_MAX_BATCH_SIZE``; default 64)."""
+    max_queue_delay_ms: float
+    """How long a batch may wait for more requests after its first (``--max-queue-delay-ms``; default 0: never
+    wait idle)."""
+    max_queue_size: int
+    """Requests waiting before :class:`QueueFull` (``--max-queue-size``; default 1024)."""
+    inline_max_ms: float = 0.0
+    """Batches that recently ran faster than this run on the event loop (``MODELYARD_INLINE_INFERENCE_MAX_MS``;
+    default 0.5; 0: always in the inference thread)."""
+
+    @classmethod
+    def from_settings(cls, settings) -> BatchPolicy:
+        """The server-wide policy (:class:`modelyard.settings.Settings`)."""
+        return cls(settings.max_batch_size, settings.max_queue_delay_ms, settings.max_queue_size,
+                   settings.inline_inference_max_ms)
 
 
 class QueueFull(Unavailable):
@@ -46,20 +70,20 @@ class _Item:
 
 
 class Batcher:
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], *, name: str, max_batch_size: int,
-                 max_queue_delay_ms: float, max_queue_size: int, inline_max_ms: float = 0.0, observer=None):
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], policy: BatchPolicy, *, name: str,
+                 observer=None):
         self._predict = predict
         self.name = name
-        self.max_batch_size = max(1, max_batch_size)
-        self.max_delay = max(0.0, max_queue_delay_ms) / 1000.0
-        self.max_queue_size = max(1, max_queue_size)
+        self.max_batch_size = max(1, policy.max_batch_size)
+        self.max_delay = max(0.0, policy.max_queue_delay_ms) / 1000.0
+        self.max_queue_size = max(1, policy.max_queue_size)
         self._observer = observer
         """Called as ``observer(batch_rows, queue_waits, inference_seconds)`` after every batch."""
         self._queue: deque[_Item] = deque()
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"infer-{name}")
-        self._inline_max = max(0.0, inline_max_ms) / 1000.0
+        self._inline_max = max(0.0, policy.inline_max_ms) / 1000.0
         self._recent = float("inf")
         """Exponentially weighted mean of recent batch run times; the first batch always runs in the thread."""
         self._multi_hot: MultiHotBatch | None = None

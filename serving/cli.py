@@ -114,7 +114,8 @@ def run_server(settings) -> None:
     from serving.runtimes import require_runtime
     from serving.logs import setup_logging
     from serving.protocols.grpc_v2 import check_port
-    from serving.registry import ServeConfig, preflight
+    from serving.loading import preflight
+    from serving.serving_config import ServeConfig
 
     # a supervisor runs no native code, and its workers must inherit the real stderr to capture their own
     setup_logging(settings.log_level, native=settings.worker_count() == 1)

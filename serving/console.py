@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from modelyard.errors import ModelyardError
 from modelyard.manifest import MANIFEST_FILE, Manifest
 from serving.errors import NotFound
-from serving.registry import parse_version
+from serving.routing import parse_version
 from serving.rest import json_response
 
 CONSOLE_DIR = Path(__file__).parent / "console"

@@ -31,7 +31,9 @@ from serving.errors import BadRequest, NotFound, ServingError
 from serving.logs import request_id
 from serving.metrics import Metrics
 from serving.predlog import open_log
-from serving.registry import Registry, Servable
+from serving.registry import Registry
+from serving.servables import Servable
+from serving.shadow import Shadow
 from serving.runtimes import RUNTIMES
 from serving.statistics import Statistics
 from serving.tensors import InferRequest, InferResponse
@@ -62,7 +64,8 @@ class DataPlane:
         self._keyed = bool(self.keys)
         self._poller: asyncio.Task | None = None
         self._sampler: asyncio.Task | None = None
-        self.predlog = self.registry.predlog = open_log(settings, self.registry, self.metrics.registry)
+        self.predlog = open_log(settings, self.registry, self.metrics.registry)
+        self.shadow = Shadow(self.metrics, self.predlog)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -181,7 +184,7 @@ class DataPlane:
                 primary, shadow = self.registry.resolve(name, version, label)
                 y = await primary.batcher.submit(decoded.x)
             if shadow is not None:
-                self.registry.mirror(primary, shadow, decoded.x, y)
+                self.shadow.mirror(primary, shadow, decoded.x, y)
             t2 = time.perf_counter()
             self.metrics.observe_inputs(name, primary.codec, decoded)
             self.metrics.observe_outputs(name, primary.codec, y)

@@ -20,7 +20,7 @@ from serving.dataplane import DataPlane, Routed
 from serving.errors import BadRequest, NotFound, ServingError
 from serving.protocols import tfs, v2
 from serving.protocols.http import parse_json
-from serving.registry import parse_version
+from serving.routing import parse_version
 
 
 @dataclass(slots=True)

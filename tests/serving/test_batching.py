@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from modelyard.encoding import IdRows, multi_hot
-from serving.batching import Batcher
+from serving.batching import Batcher, BatchPolicy
 
 WIDTH = 12
 
@@ -36,8 +36,7 @@ def test_id_rows_and_dense_rows_batch_together_and_answer_each_request(inline_ms
         requests.append(IdRows(ids, WIDTH) if i % 3 else multi_hot(ids, WIDTH))
 
     async def main():
-        b = Batcher(_model(seen), name="t", max_batch_size=8, max_queue_delay_ms=0, max_queue_size=64,
-                    inline_max_ms=inline_ms)
+        b = Batcher(_model(seen), BatchPolicy(8, 0, 64, inline_ms), name="t")
         b.start()
         outs = await asyncio.gather(*(b.submit(x) for x in requests))
         await b.close()
@@ -61,7 +60,7 @@ def test_a_failing_batch_still_clears_the_multi_hot_array():
         return x.sum(axis=1, keepdims=True)
 
     async def main():
-        b = Batcher(predict, name="t", max_batch_size=4, max_queue_delay_ms=0, max_queue_size=8, inline_max_ms=0)
+        b = Batcher(predict, BatchPolicy(4, 0, 8, 0), name="t")
         b.start()
         with pytest.raises(RuntimeError, match="model failed"):
             await b.submit(IdRows([np.array([1, 2, 3])], WIDTH))
@@ -78,7 +77,7 @@ def test_a_request_larger_than_the_batch_gets_its_own_array():
     ids = [np.array([i % WIDTH]) for i in range(10)]
 
     async def main():
-        b = Batcher(_model(seen), name="t", max_batch_size=4, max_queue_delay_ms=0, max_queue_size=8)
+        b = Batcher(_model(seen), BatchPolicy(4, 0, 8), name="t")
         b.start()
         y = await b.submit(IdRows(ids, WIDTH))
         await b.close()

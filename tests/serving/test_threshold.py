@@ -11,7 +11,7 @@ import pytest
 from serving_helpers import in_process, reference
 
 from modelyard.errors import ModelyardError
-from serving.registry import ServeConfig
+from serving.serving_config import ServeConfig
 
 
 def _infer(client, texts):
