@@ -77,10 +77,10 @@ bench: install-dev models bench-peers
 	$(BIN)/modelyard bench --repo $(REPO) $(DATA_FLAG) --peers-venv $(PEERS)
 
 # The GPU measurement for a GPU machine without internet: wheels, wrk, k6, models and data in call-sized
-# folders .gpu-kit/1..N (loadtests/bench/gpu_kit.sh prints the device calls). GPU_KIT_PYTHON: its python3.
+# folders .gpu-kit/1..N (python -m loadtests.bench.gpu_kit; it prints the device calls). GPU_KIT_PYTHON: its python3.
 GPU_KIT_PYTHON ?= 3.12
-gpu-kit:
-	bash loadtests/bench/gpu_kit.sh build --python-version $(GPU_KIT_PYTHON)
+gpu-kit: install-dev
+	$(BIN)/python -m loadtests.bench.gpu_kit build --python-version $(GPU_KIT_PYTHON) --repo $(REPO) $(DATA_FLAG)
 
 # The KServe V2 gRPC code (serving/protocols/proto), generated with grpcio-tools from the protocol inside the kserve
 # wheel on PyPI; serving/protocols/proto/regenerate.py says how and why its two edits.
