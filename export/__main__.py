@@ -3,7 +3,7 @@
 import typer
 
 from export.cli import export
-from modelyard.cli import run
+from modelyard.command import run
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
-from modelyard.cli import app
+from modelyard_cli import app
 from serving.predlog import schema
 
 DAY = 86400.0

@@ -41,7 +41,7 @@ def test_unknown_model_in_empty_repo(tmp_path):
 def test_modelyard_cli_registers_export():
     from typer.testing import CliRunner
 
-    from modelyard.cli import app
+    from modelyard_cli import app
 
     result = CliRunner().invoke(app, ["export", "--help"])
     assert result.exit_code == 0 and "--prune" in result.output and "--formats" in result.output

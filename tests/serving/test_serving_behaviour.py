@@ -184,8 +184,8 @@ with TestClient(app) as c:
         time.sleep(0.05)
     assert c.post('/v1/models/imdb:predict', json={{'instances': ['good']}}).status_code == 200
 assert 'tensorflow' not in sys.modules, 'tensorflow was imported'
-import modelyard.cli
-assert 'tensorflow' not in sys.modules, 'modelyard.cli imported tensorflow'
+import modelyard_cli
+assert 'tensorflow' not in sys.modules, 'modelyard_cli imported tensorflow'
 print('ok')
 """
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
