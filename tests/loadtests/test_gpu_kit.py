@@ -135,3 +135,13 @@ def test_a_kit_for_another_python_is_refused_with_the_flag_to_build_the_right_on
     other = "3.%d" % (sys.version_info[1] + 1)
     with pytest.raises(ModelyardError, match=f"wheels for Python {other} .* --python-version 3.{sys.version_info[1]}"):
         install.check_python(other)
+
+
+def test_the_command_reports_a_missing_part_folder_in_one_line(tmp_path, capsys):
+    from loadtests.bench.gpu_kit.__main__ import main
+
+    assert main(["device", "--kit", str(tmp_path), "1", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpu_kit: ") and "kit.json is missing: carry" in err and "Traceback" not in err
+    assert main(["build", "--python-version", "3", "--kit", str(tmp_path)]) == 2
+    assert "--python-version 3: give major.minor" in capsys.readouterr().err

@@ -44,6 +44,24 @@ def split(archive: Path, kit_dir: Path, part_bytes: int, python: str) -> list[Pa
     """Cut ``archive`` into folders kit_dir/1..N, replacing those of an earlier kit; returns the folders."""
     staging = kit_dir / f".parts-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
+    try:
+        n = _cut(archive, staging, part_bytes, python)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for old in kit_dir.iterdir():
+        if old.name.isdigit():
+            shutil.rmtree(old)
+    folders = []
+    for k in range(1, n + 1):
+        (staging / str(k)).rename(kit_dir / str(k))
+        folders.append(kit_dir / str(k))
+    staging.rmdir()
+    return folders
+
+
+def _cut(archive: Path, staging: Path, part_bytes: int, python: str) -> int:
+    """staging/1..N with a part and kit.json each; returns N."""
     digests, total = [], archive.stat().st_size
     with open(archive, "rb") as f:
         while chunk := f.read(part_bytes):
@@ -57,15 +75,7 @@ def split(archive: Path, kit_dir: Path, part_bytes: int, python: str) -> list[Pa
         (staging / str(k) / INFO).write_text(json.dumps(
             {"kit": kit_id, "part": k, "parts": len(digests), "sha256": digests, "bytes": total, "python": python,
              "built": built}, indent=2) + "\n")
-    for old in kit_dir.iterdir():
-        if old.name.isdigit():
-            shutil.rmtree(old)
-    folders = []
-    for k in range(1, len(digests) + 1):
-        (staging / str(k)).rename(kit_dir / str(k))
-        folders.append(kit_dir / str(k))
-    staging.rmdir()
-    return folders
+    return len(digests)
 
 
 def read_info(folder: Path) -> dict:
