@@ -13,7 +13,7 @@ from serving.metrics import Metrics
 from serving.servables import Servable
 from serving.statistics import Statistics
 
-log = logging.getLogger("serving.registry")
+log = logging.getLogger("serving.registry")  # the registry's log lines keep their logger name
 
 
 def start(s: Servable, policy: BatchPolicy, metrics: Metrics, stats: Statistics) -> None:

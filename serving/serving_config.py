@@ -37,7 +37,7 @@ from modelyard.errors import ModelyardError
 from serving.batching import BatchPolicy
 from serving.tasks import DEFAULT_THRESHOLD
 
-log = logging.getLogger("serving.registry")
+log = logging.getLogger("serving.registry")  # the registry's log lines keep their logger name
 
 
 class _Cfg(BaseModel):
