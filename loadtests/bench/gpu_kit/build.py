@@ -64,11 +64,21 @@ def pack(cfg: BuildConfig, entries: list[contents.Entry]) -> list[Path]:
     archive = cfg.kit / ".kit.tgz.tmp"
     try:
         listing = parts.write_archive(entries, {"python": cfg.python, "served": sorted(cfg.served)}, archive)
-        folders = parts.split(archive, cfg.kit, int(cfg.part_mib * MiB) - 65536, cfg.python)
+        folders = parts.split(archive, cfg.kit, part_bytes(cfg.part_mib, tree_bytes()), cfg.python)
     finally:
         archive.unlink(missing_ok=True)
     (cfg.kit / "CONTENTS.txt").write_text("".join(f"{size} {name}\n" for size, name in listing))
     return folders
+
+
+def part_bytes(part_mib: float, tree: int) -> int:
+    """At most ``part_mib`` MiB, and small enough that a part's folder and the working tree (``tree`` bytes) fit
+    in what one device call carries, with a margin (64 KiB for kit.json, 1 MiB for the tree growing meanwhile)."""
+    room = PART_LIMIT_MIB * MiB - tree - MiB
+    if room < 8 * MiB:
+        raise ModelyardError(f"the working tree ({tree / MiB:.1f} MiB) leaves no room for the kit's parts in a "
+                             f"device call of {PART_LIMIT_MIB} MiB: ignore or remove what it need not carry")
+    return min(int(part_mib * MiB), room) - 65536
 
 
 def tree_bytes(root: Path = ROOT) -> int:
@@ -81,8 +91,8 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
-def report(cfg: BuildConfig, folders: list[Path], log=print) -> list[str]:
-    """The folders' sizes and the device calls to make; returns the folders that would carry over the limit."""
+def report(cfg: BuildConfig, folders: list[Path], log=print) -> None:
+    """The folders' sizes and the device calls to make."""
     tree = tree_bytes()
     total = sum(folder_bytes(f) for f in folders)
     rel = cfg.kit.relative_to(ROOT) if cfg.kit.is_relative_to(ROOT) else cfg.kit
@@ -90,13 +100,12 @@ def report(cfg: BuildConfig, folders: list[Path], log=print) -> list[str]:
         f"{total / MiB:.1f} MiB (file list: {cfg.kit / 'CONTENTS.txt'})")
     log(f"The working tree ({tree / MiB:.1f} MiB) rides along with every call; a call carries at most "
         f"{PART_LIMIT_MIB} MiB in all.")
-    over = []
     for f in folders:
         size = folder_bytes(f)
         log(f"  {rel}/{f.name}  {size / MiB:6.1f} MiB  (+ tree: {(size + tree) / MiB:.1f} MiB)")
         if size + tree > PART_LIMIT_MIB * MiB:
-            over.append(f"{f}: {(size + tree) / MiB:.1f} MiB with the working tree")
-            log(f"  WARNING: over {PART_LIMIT_MIB} MiB with the working tree")
+            log(f"  WARNING: over {PART_LIMIT_MIB} MiB with the working tree, which grew since the build: "
+                "make gpu-kit again")
     if not cfg.kit.is_relative_to(ROOT):
         log(f"  WARNING: {cfg.kit} is outside the repository: a device call carries only paths inside it")
     n = len(folders)
@@ -108,4 +117,3 @@ def report(cfg: BuildConfig, folders: list[Path], log=print) -> list[str]:
             f'        carry: ["{rel}/{k}"]{last}')
     log("Optional, right after it (install kept), a longer bench: carry: [], timeout_s: 600, command:")
     log("  GPU_KIT_STEPS=bench BENCH_ARGS='--rounds 2' python3 -m loadtests.bench.gpu_kit device run")
-    return over
