@@ -49,7 +49,7 @@ def kit(tmp_path: Path) -> tuple[build.BuildConfig, list[Path]]:
     whl = tiny_wheel(tmp_path)
     entries = (contents.model_entries(cfg.repo, cfg.served, log=lambda _: None)
                + contents.dataset_entries(data, ["rows.npz"], log=lambda _: None) + [(whl, f"wheels/{whl.name}")])
-    return cfg, build.pack(cfg, entries)
+    return cfg, build.pack(cfg, entries, log=lambda _: None)
 
 
 def tiny_wheel(folder: Path, requires: str = "") -> Path:

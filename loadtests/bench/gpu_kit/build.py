@@ -58,13 +58,15 @@ def gather(cfg: BuildConfig, log=print) -> list[contents.Entry]:
     return entries
 
 
-def pack(cfg: BuildConfig, entries: list[contents.Entry]) -> list[Path]:
+def pack(cfg: BuildConfig, entries: list[contents.Entry], log=print) -> list[Path]:
     """The archive of ``entries`` cut into kit/1..N, with kit/CONTENTS.txt listing its files."""
     cfg.kit.mkdir(parents=True, exist_ok=True)
     archive = cfg.kit / ".kit.tgz.tmp"
+    size = part_bytes(cfg.part_mib, tree_bytes())
+    log(f"== one tar.gz of it all, cut into parts of {size / MiB:.1f} MiB")
     try:
         listing = parts.write_archive(entries, {"python": cfg.python, "served": sorted(cfg.served)}, archive)
-        folders = parts.split(archive, cfg.kit, part_bytes(cfg.part_mib, tree_bytes()), cfg.python)
+        folders = parts.split(archive, cfg.kit, size, cfg.python)
     finally:
         archive.unlink(missing_ok=True)
     (cfg.kit / "CONTENTS.txt").write_text("".join(f"{size} {name}\n" for size, name in listing))

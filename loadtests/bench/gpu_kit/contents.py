@@ -86,6 +86,7 @@ def fixture_entries(root: Path, prebuilt: Path | None, cache: Path, log=print) -
         shutil.rmtree(fx, ignore_errors=True)
         fx.mkdir(parents=True)
         log_file = cache / "fixtures.log"
+        log(f"   building them into {fx} (TensorFlow: a few minutes; log: {log_file})")
         with open(log_file, "w") as out:
             r = subprocess.run([sys.executable, FIXTURES_BUILDER, str(fx / "repo")], cwd=root, stdout=out,
                                stderr=subprocess.STDOUT)

@@ -61,7 +61,7 @@ def download(name: str, version: str, pyver: str, cache: Path) -> Path:
     if whl:
         return whl
     abi = "cp" + pyver.replace(".", "")
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",  # with progress
            "--only-binary=:all:", "--python-version", pyver, "--implementation", "cp", "--abi", abi,
            "--abi", "abi3", "--abi", "none", *(f"--platform={p}" for p in PLATFORMS), "-d", str(cache),
            f"{name}=={version}"]
