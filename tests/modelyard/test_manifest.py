@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import pytest
@@ -44,3 +45,23 @@ def test_unparseable_manifest(tmp_path):
     path.write_text("{not json")
     with pytest.raises(RepositoryError, match="invalid manifest"):
         Manifest.read(path)
+
+
+def _text_version(root, name: str, vocab: dict) -> tuple[Manifest, object]:
+    vdir = root / name
+    vdir.mkdir()
+    (vdir / "vocab.json").write_text(json.dumps(vocab))
+    m = make_manifest().model_copy(update={
+        "preprocessing": TextPreprocessing(vocab_file="vocab.json", num_words=100),
+        "files": {"vocab.json": hashlib.sha256((vdir / "vocab.json").read_bytes()).hexdigest()}})
+    return m, vdir
+
+
+def test_versions_with_one_vocabulary_share_its_encoder(tmp_path):
+    """A hot reload must not parse the vocabulary again (its small objects fragmented the server's heap)."""
+    (m1, d1), (m2, d2) = (_text_version(tmp_path, n, {"good": 1, "bad": 2}) for n in ("1", "2"))
+    m3, d3 = _text_version(tmp_path, "3", {"good": 2, "bad": 1})
+    e1 = m1.text_encoder(d1)
+    assert m2.text_encoder(d2) is e1
+    e3 = m3.text_encoder(d3)
+    assert e3 is not e1 and e3.ids("good") == [1, 2 + 3] and e1.ids("good") == [1, 1 + 3]
