@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="session")
@@ -80,15 +79,3 @@ def cuda_gpu(tiny_onnx) -> None:
         open_session(tiny_onnx, "cuda")
     except Exception as e:  # noqa: BLE001 - CudaUnavailable, or the CUDA provider failing outright
         pytest.skip(f"no usable CUDA GPU: {e}")
-
-
-def make_manifest(name: str = "boston", version: int = 1):
-    """A valid manifest for a tabular model, for tests of the repository and its readers."""
-    from modelyard.manifest import DatasetInfo, Manifest, TabularPreprocessing, TensorSpec
-
-    return Manifest(
-        name=name, version=version, task="regression", created_at="2026-01-01T00:00:00+00:00",
-        inputs=[TensorSpec(name="features", dtype="float32", shape=[None, 2])],
-        outputs=[TensorSpec(name="price", dtype="float32", shape=[None, 1])],
-        preprocessing=TabularPreprocessing(feature_names=["A", "B"]), metrics={"mae": 2.5},
-        dataset=DatasetInfo(name=name, source="generated", train_size=10, test_size=5))

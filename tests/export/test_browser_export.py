@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import make_manifest
+from tests.manifests import make_manifest
 from export import browser_bundle
 from export.browser_bundle import BROWSER_DIR, build_browser_bundle
 from export.variants import ExportError

@@ -6,7 +6,7 @@ import pytest
 
 from modelyard.encoding import IdRows, MultiHotBatch, TextEncoder, features_to_rows, multi_hot, tokenize
 from modelyard.errors import EncodingError
-from tests.conftest import TEST_DATA
+from tests.manifests import TEST_DATA
 
 
 def _train_review(data_dir, review_id: int, label: int) -> str:

@@ -5,7 +5,7 @@ import pytest
 
 from modelyard.errors import RepositoryError
 from modelyard.manifest import Manifest, TextPreprocessing
-from tests.conftest import make_manifest
+from tests.manifests import make_manifest
 
 
 def test_round_trip(tmp_path):

@@ -3,7 +3,7 @@ import pytest
 from modelyard.errors import RepositoryError
 from modelyard.hashing import tree_digests
 from modelyard.repository import ModelRepository
-from tests.conftest import make_manifest
+from tests.manifests import make_manifest
 
 
 def publish(repo: ModelRepository, name: str = "boston", payload: bytes = b"weights") -> int:
