@@ -93,3 +93,11 @@ def _rewrite(path, text: str) -> None:
     mtime = path.stat().st_mtime_ns
     path.write_text(text)
     os.utime(path, ns=(mtime + 10**9, mtime + 10**9))
+
+
+def test_the_example_config_reads():
+    """deploy/serving.example.yaml, which README points to, is a valid config with reuters' own batch policy."""
+    from pathlib import Path
+    example = ServeConfig.read(Path(__file__).resolve().parents[2] / "deploy" / "serving.example.yaml")
+    assert example.model("reuters").batching.over(SERVER).max_batch_size == 32
+    assert example.model("imdb").batching.over(SERVER) == SERVER
