@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from modelyard.encoding import multi_hot
 from tfshared.tfkeras import keras
-
-
-def multi_hot_u8(sequences, num_words: int) -> np.ndarray:
-    return multi_hot(sequences, num_words, dtype=np.uint8)
 
 
 class MultiHotBatches(keras.utils.Sequence):

@@ -1,4 +1,4 @@
-"""``modelyard train``: TensorFlow is imported only when the command runs."""
+"""``modelyard train``: TensorFlow is imported only when the command runs (reading the recipes does not load it)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from modelyard.settings import load_settings
+from training.recipes import RECIPES
 
-
-class TrainTarget(str, Enum):
-    imdb = "imdb"
-    reuters = "reuters"
-    boston = "boston"
-    all = "all"
+TrainTarget = Enum("TrainTarget", {name: name for name in [*RECIPES, "all"]}, type=str)
 
 
 def train(
@@ -32,9 +28,9 @@ def train(
     from modelyard.repository import ModelRepository
     from modelyard.errors import ModelyardError
     from tfshared.data import NUM_WORDS, load_dataset
-    from training.recipes import FEATURE_NAMES, RECIPES
+    from training.recipes import FEATURE_NAMES
 
-    names = list(RECIPES) if model is TrainTarget.all else [model.value]
+    names = list(RECIPES) if model.value == "all" else [model.value]
     # Every dataset file is found and hash-checked before TensorFlow starts: a bad file fails in a second.
     datasets = [load_dataset(name, settings.data_dir) for name in names]
     extra = None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
-import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,16 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from modelyard.datasets import Dataset
-from modelyard.manifest import (DatasetInfo, FeatureStats, Manifest, TabularPreprocessing, TensorSpec,
-                                TextPreprocessing, VariantRecord)
+from modelyard.manifest import DatasetInfo, Manifest, TensorSpec, VariantRecord
 from modelyard.repository import ModelRepository
-from tfshared.batches import MultiHotBatches, multi_hot_u8
 from tfshared.tfkeras import keras, tf
-from training import models
+from training.inputs import EVAL_BATCH
 from training.plots import plot_history
-from training.recipes import FEATURE_NAMES, Recipe
-
-VOCAB_FILE = "vocab.json"
+from training.recipes import Recipe
 
 
 def _holdout_callbacks(run_dir: Path, patience: int) -> list:
@@ -33,14 +29,14 @@ def _holdout_callbacks(run_dir: Path, patience: int) -> list:
     ]
 
 
-def select_epochs_holdout(recipe: Recipe, build, x_u8: np.ndarray, y: np.ndarray, max_epochs: int,
+def select_epochs_holdout(recipe: Recipe, build, x: np.ndarray, y: np.ndarray, max_epochs: int,
                           run_dir: Path, seed: int, verbose: int) -> tuple[int, dict]:
     """Fit on the training split less its last ``val_fraction`` (as Keras' ``validation_split``), with
     EarlyStopping on that held-out part; return the best epoch and the per-epoch history."""
     cut = int(len(y) * (1 - recipe.val_fraction))
     model = build()
-    history = model.fit(MultiHotBatches(x_u8[:cut], y[:cut], recipe.batch_size, shuffle=True, seed=seed),
-                        validation_data=MultiHotBatches(x_u8[cut:], y[cut:], 1024, shuffle=False),
+    history = model.fit(**recipe.inputs.fit_data(x[:cut], y[:cut], recipe.batch_size, shuffle=True, seed=seed),
+                        validation_data=recipe.inputs.validation_data(x[cut:], y[cut:]),
                         epochs=max_epochs, verbose=verbose, callbacks=_holdout_callbacks(run_dir, recipe.patience))
     return int(np.argmin(history.history["val_loss"])) + 1, history.history
 
@@ -52,9 +48,10 @@ def _final_fit_callbacks(run_dir: Path) -> list:
     ]
 
 
-def boston_kfold(x: np.ndarray, y: np.ndarray, k: int, epochs: int) -> dict:
-    """The book's K-fold validation: per-epoch validation MAE averaged over folds; per-fold MAE at the
-    epoch where that average is lowest."""
+def select_epochs_kfold(recipe: Recipe, x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> dict:
+    """The book's K-fold validation (Boston's 404 rows): the per-epoch validation metric (MAE) averaged over folds;
+    each fold's metric at the epoch where that average is best."""
+    k = recipe.kfold
     fold = len(x) // k
     histories = []
     progress = keras.utils.Progbar(k * epochs, unit_name="fold-epoch")
@@ -63,12 +60,13 @@ def boston_kfold(x: np.ndarray, y: np.ndarray, k: int, epochs: int) -> dict:
         val = slice(i * fold, (i + 1) * fold)
         x_tr = np.concatenate([x[: i * fold], x[(i + 1) * fold:]])
         y_tr = np.concatenate([y[: i * fold], y[(i + 1) * fold:]])
-        model = models.boston_model(x_tr)
-        h = model.fit(x_tr, y_tr, validation_data=(x[val], y[val]), epochs=epochs, batch_size=16, verbose=0,
+        model = recipe.build(recipe, x_tr)
+        h = model.fit(**recipe.inputs.fit_data(x_tr, y_tr, recipe.batch_size, shuffle=True, seed=seed),
+                      validation_data=recipe.inputs.validation_data(x[val], y[val]), epochs=epochs, verbose=0,
                       callbacks=[tick])
-        histories.append(h.history["val_mae"])
+        histories.append(h.history[f"val_{recipe.metric}"])
     curves = np.array(histories)
-    best = int(np.argmin(curves.mean(axis=0)))
+    best = int((np.argmax if recipe.higher_is_better else np.argmin)(curves.mean(axis=0)))
     per_fold = [float(c) for c in curves[:, best]]
     return {"k": k, "epochs": epochs, "best_epoch": best + 1, "fold_mae": per_fold,
             "mean_mae": float(np.mean(per_fold)), "mean_val_mae_curve": curves.mean(axis=0).tolist()}
@@ -82,6 +80,22 @@ def baseline(recipe: Recipe, y_train: np.ndarray, y_test: np.ndarray) -> float:
     return float(np.mean(np.abs(y_test - y_train.mean())))
 
 
+def _choose_epochs(recipe: Recipe, build, x: np.ndarray, y: np.ndarray, run_dir: Path, seed: int, verbose: int,
+                   max_epochs: int, kfold_epochs: int) -> tuple[int, dict | None, dict | None]:
+    """The book's procedure: validation picks the number of epochs (K-fold for Boston's 404 rows, the recipe's
+    held-out share with EarlyStopping for the text models); the published model is then fit on the whole
+    training split for that many epochs. Returns that epoch count, the held-out history and the K-fold record."""
+    if recipe.kfold:
+        kfold = select_epochs_kfold(recipe, x, y, kfold_epochs, seed)
+        print(f"K-fold (K={recipe.kfold}) validation {recipe.metric.upper()} per fold: "
+              f"{', '.join(f'{m:.3f}' for m in kfold['fold_mae'])}; mean {kfold['mean_mae']:.3f} "
+              f"at epoch {kfold['best_epoch']}")
+        return kfold["best_epoch"], None, kfold
+    best_epoch, validation = select_epochs_holdout(recipe, build, x, y, max_epochs, run_dir, seed, verbose)
+    print(f"{recipe.name}: best validation loss at epoch {best_epoch}; refitting on all {len(y)} training samples")
+    return best_epoch, validation, None
+
+
 def train(recipe: Recipe, ds: Dataset, repo: ModelRepository, runs_dir: Path, *, epochs: int | None = None,
           seed: int = 113, num_words: int = 10000, verbose: int = 1, extra_data: dict | None = None) -> Manifest:
     """Train, validate, test and publish a new version. ``extra_data``: what :mod:`training.extra` added to
@@ -90,35 +104,17 @@ def train(recipe: Recipe, ds: Dataset, repo: ModelRepository, runs_dir: Path, *,
     max_epochs = epochs or recipe.max_epochs
     started = time.time()
     run_dir = Path(runs_dir) / recipe.name / datetime.now().strftime("%Y%m%d-%H%M%S")
-    kfold = None
 
-    # The book's procedure: validation picks the number of epochs (K-fold for Boston's 404 rows, the
-    # recipe's held-out share with EarlyStopping for the text models), then the published model is fit on the
-    # whole training split for that many epochs.
-    if recipe.name == "boston":
-        build = lambda: models.boston_model(ds.x_train)  # noqa: E731
-        kfold = boston_kfold(ds.x_train, ds.y_train, recipe.kfold, epochs or recipe.kfold_epochs)
-        print(f"K-fold (K={recipe.kfold}) validation MAE per fold: "
-              f"{', '.join(f'{m:.3f}' for m in kfold['fold_mae'])}; mean {kfold['mean_mae']:.3f} "
-              f"at epoch {kfold['best_epoch']}")
-        best_epoch, validation = kfold["best_epoch"], None
-        final = dict(x=ds.x_train, y=ds.y_train, batch_size=recipe.batch_size)
-        test_args = dict(x=ds.x_test, y=ds.y_test, batch_size=256)
-    else:
-        x_train, x_test = multi_hot_u8(ds.x_train, num_words), multi_hot_u8(ds.x_test, num_words)
-        build = ((lambda: models.imdb_model(num_words, recipe.dropout)) if recipe.name == "imdb"
-                 else (lambda: models.reuters_model(num_words, len(recipe.labels), recipe.dropout)))
-        best_epoch, validation = select_epochs_holdout(recipe, build, x_train, ds.y_train, max_epochs, run_dir,
-                                                       seed, verbose)
-        print(f"{recipe.name}: best validation loss at epoch {best_epoch}; refitting on all "
-              f"{len(ds.y_train)} training samples")
-        final = dict(x=MultiHotBatches(x_train, ds.y_train, recipe.batch_size, shuffle=True, seed=seed))
-        test_args = dict(x=MultiHotBatches(x_test, ds.y_test, 1024, shuffle=False))
-
+    x_train, x_test = recipe.inputs.encode(ds.x_train, num_words), recipe.inputs.encode(ds.x_test, num_words)
+    build = functools.partial(recipe.build, recipe, x_train)
+    best_epoch, validation, kfold = _choose_epochs(recipe, build, x_train, ds.y_train, run_dir, seed, verbose,
+                                                   max_epochs, epochs or recipe.kfold_epochs)
     keras.utils.set_random_seed(seed)
     model = build()
-    fit = model.fit(**final, epochs=best_epoch, verbose=verbose, callbacks=_final_fit_callbacks(run_dir))
-    metrics = {k: float(v) for k, v in model.evaluate(**test_args, verbose=0, return_dict=True).items()}
+    fit = model.fit(**recipe.inputs.fit_data(x_train, ds.y_train, recipe.batch_size, shuffle=True, seed=seed),
+                    epochs=best_epoch, verbose=verbose, callbacks=_final_fit_callbacks(run_dir))
+    test = recipe.inputs.fit_data(x_test, ds.y_test, EVAL_BATCH)
+    metrics = {k: float(v) for k, v in model.evaluate(**test, verbose=0, return_dict=True).items()}
     trivial = baseline(recipe, ds.y_train, ds.y_test)
     print(f"{recipe.name}: test {recipe.metric} {metrics[recipe.metric]:.4f} (trivial baseline {trivial:.4f})")
     curves = validation or fit.history
@@ -126,7 +122,7 @@ def train(recipe: Recipe, ds: Dataset, repo: ModelRepository, runs_dir: Path, *,
     with repo.new_version(recipe.name) as stage:
         model_path = stage.dir / "model.keras"
         model.save(model_path)
-        preprocessing = _preprocessing(recipe, ds, stage.dir, num_words)
+        preprocessing = recipe.inputs.preprocessing(ds, stage.dir, num_words)
         plot_history(curves, recipe.metric, stage.dir / "training_history.png",
                      title=f"{recipe.name} v{stage.version}", kfold=kfold)
         report = {
@@ -140,7 +136,7 @@ def train(recipe: Recipe, ds: Dataset, repo: ModelRepository, runs_dir: Path, *,
         stage.manifest = Manifest(
             name=recipe.name, version=stage.version, task=recipe.task,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            inputs=[_input_spec(recipe, num_words, model)],
+            inputs=[recipe.inputs.spec(num_words)],
             outputs=[TensorSpec(name=recipe.output_name, dtype="float32", shape=list(model.output_shape),
                                 description=recipe.output_description)],
             labels=recipe.labels, preprocessing=preprocessing, metrics=metrics,
@@ -161,25 +157,3 @@ def train(recipe: Recipe, ds: Dataset, repo: ModelRepository, runs_dir: Path, *,
 
 def _floats(history: dict | None) -> dict | None:
     return {k: [float(v) for v in vs] for k, vs in history.items()} if history else None
-
-
-def _input_spec(recipe: Recipe, num_words: int, model) -> TensorSpec:
-    if recipe.name == "boston":
-        return TensorSpec(name="features", dtype="float32", shape=[None, len(FEATURE_NAMES)],
-                          description="raw features in order " + ", ".join(FEATURE_NAMES))
-    return TensorSpec(name="multi_hot", dtype="float32", shape=[None, num_words],
-                      description="1.0 at every token id present in the text")
-
-
-def _preprocessing(recipe: Recipe, ds: Dataset, version_dir: Path, num_words: int):
-    if recipe.name == "boston":
-        x = ds.x_train
-        stats = {n: FeatureStats(mean=float(x[:, i].mean()), std=float(x[:, i].std()),
-                                 min=float(x[:, i].min()), max=float(x[:, i].max()))
-                 for i, n in enumerate(FEATURE_NAMES)}
-        return TabularPreprocessing(feature_names=FEATURE_NAMES, feature_stats=stats)
-    shutil.copyfile(ds.vocab_file, version_dir / VOCAB_FILE)
-    tokens = sum(len(s) - 1 for s in ds.x_train)
-    oov = sum(sum(1 for w in s[1:] if w == 2) for s in ds.x_train)
-    return TextPreprocessing(vocab_file=VOCAB_FILE, num_words=num_words,
-                             train_mean_tokens=tokens / len(ds.x_train), train_oov_rate=oov / max(tokens, 1))

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from modelyard.repository import ModelRepository
-from training.recipes import RECIPES
+from training import models
+from training.inputs import TabularFeatures
+from training.recipes import RECIPES, Recipe
 from training.trainer import train
 from tests.training.conftest import TINY_WORDS
 
@@ -45,3 +47,20 @@ def test_second_run_is_a_new_version(tiny_boston_dataset, repo_dir, tmp_path):
     for _ in range(2):
         train(RECIPES["boston"], tiny_boston_dataset, repo, tmp_path / "runs", epochs=1, verbose=0)
     assert repo.versions("boston") == [1, 2]
+
+
+def test_a_new_model_is_one_recipe(tiny_boston_dataset, repo_dir, tmp_path):
+    """A model the trainer has never heard of, with its own features and a held-out share instead of K-fold:
+    everything model-specific comes from the recipe."""
+    names = [f"f{i}" for i in range(13)]
+    recipe = Recipe("houses", models.boston_model, TabularFeatures(names), "regression", "mae", False, max_epochs=3,
+                    batch_size=16, patience=2, labels=None, output_name="value", output_description="a value",
+                    val_fraction=0.25)
+    repo = ModelRepository(repo_dir)
+    m = train(recipe, tiny_boston_dataset, repo, tmp_path / "runs", verbose=0)
+    assert repo.verify("houses", 1) == []
+    assert m.inputs[0].name == "features" and m.inputs[0].shape == [None, 13]
+    assert m.outputs[0].name == "value" and m.outputs[0].shape == [None, 1]
+    assert m.preprocessing.feature_names == names and set(m.preprocessing.feature_stats) == set(names)
+    assert m.kfold is None and m.training["validation"] == "last 25% of the training split"
+    assert m.variants["keras"].metric == "mae" and m.variants["keras"].value == m.metrics["mae"]
