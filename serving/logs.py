@@ -15,6 +15,14 @@ import orjson
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
+
+def new_request_id() -> str:
+    """The id of a request that came without one: 32 hex digits, the first 12 the time in milliseconds (as in a
+    UUIDv7), the other 20 random. Ids that grow with time go to the end of the prediction log's request-id index;
+    random ones would each land on a different page of it, and every such page is written again at each commit."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName", "color_message"}
 
 
