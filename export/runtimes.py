@@ -1,5 +1,6 @@
-"""Each artifact loaded with its own runtime: Keras, TensorFlow (SavedModel), ai-edge-litert's
-Interpreter (TFLite) and onnxruntime (ONNX). Every runner takes float32 rows and returns float32
+"""Each artifact loaded with its own runtime: Keras, TensorFlow (SavedModel), and for TFLite and ONNX the
+loaders serving uses (:mod:`modelyard.tfliterun`, :mod:`modelyard.onnxrun`) with the same options, so the
+latency validation measures is the serving latency. Every runner takes float32 rows and returns float32
 outputs, reads its input/output names, dtypes and shapes from the artifact itself, and quantizes or
 dequantizes where the file has integer I/O."""
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelyard import onnxrun, tfliterun
 from modelyard.manifest import TensorSpec
 from tfshared.native_output import native_output_held
 
@@ -37,6 +39,8 @@ def _dims(shape) -> list[int | None]:
 class Runner:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
+    options: dict | None = None
+    """The options the artifact runs with (threads, spinning), for a runtime that serving shares."""
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -72,62 +76,46 @@ class SavedModelRunner(Runner):
         return np.asarray(out[self.outputs[0].name], np.float32)
 
 
-class TFLiteRunner(Runner):
-    def __init__(self, path: Path, threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
+def serving_threads() -> int:
+    """The threads serving runs a model on: ``MODELYARD_THREADS`` from the one settings object (the serving
+    runtimes get the same field), so that the latency recorded in the manifest is measured as served."""
+    from modelyard.settings import Settings
 
+    return Settings().threads
+
+
+class TFLiteRunner(Runner):
+    """A TFLite file opened by :mod:`modelyard.tfliterun`, as serving opens it."""
+
+    def __init__(self, path: Path, threads: int | None = None):
+        threads = serving_threads() if threads is None else threads
         with native_output_held():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" notice
-            self.interp = Interpreter(model_path=str(path), num_threads=threads)
-            self.interp.allocate_tensors()
-        self.inp = self.interp.get_input_details()[0]
-        self.out = self.interp.get_output_details()[0]
-        self.inputs = [self._spec(d) for d in self.interp.get_input_details()]
-        self.outputs = [self._spec(d) for d in self.interp.get_output_details()]
-        self.batch = None
+            interpreter = tfliterun.open_interpreter(path, threads)
+        self.predictor = tfliterun.Predictor(interpreter)
+        self.inputs = [self._spec(d) for d in interpreter.get_input_details()]
+        self.outputs = [self._spec(d) for d in interpreter.get_output_details()]
+        self.options = tfliterun.describe_options(threads)
 
     @staticmethod
     def _spec(d) -> TensorSpec:
         shape = d.get("shape_signature", d["shape"])
         return TensorSpec(name=d["name"], dtype=_dtype(np.dtype(d["dtype"]).name), shape=_dims(list(shape)))
 
-    def _resize(self, batch: int):
-        if batch != self.batch:
-            shape = list(self.inp["shape"])
-            shape[0] = batch
-            self.interp.resize_tensor_input(self.inp["index"], shape)
-            self.interp.allocate_tensors()
-            self.inp = self.interp.get_input_details()[0]
-            self.out = self.interp.get_output_details()[0]
-            self.batch = batch
-
     def predict(self, x):
-        self._resize(len(x))
-        if self.inp["dtype"] != np.float32:
-            scale, zero = self.inp["quantization"]
-            info = np.iinfo(self.inp["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.inp["dtype"])
-        self.interp.set_tensor(self.inp["index"], x)
-        self.interp.invoke()
-        y = self.interp.get_tensor(self.out["index"])
-        if self.out["dtype"] != np.float32:
-            scale, zero = self.out["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        return np.asarray(y, np.float32)
+        return self.predictor.run(x)
 
 
 class OnnxRunner(Runner):
-    def __init__(self, path: Path, threads: int | None = None):
-        import onnxruntime as ort
+    """An ONNX file opened by :mod:`modelyard.onnxrun` on CPU, as serving opens it."""
 
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
-        self.sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    def __init__(self, path: Path, threads: int | None = None):
+        session = onnxrun.open_session(path, "cpu", serving_threads() if threads is None else threads)
+        self.predictor = onnxrun.Predictor(session)
         self.inputs = [TensorSpec(name=i.name, dtype=_dtype(i.type), shape=_dims(i.shape))
-                       for i in self.sess.get_inputs()]
+                       for i in session.get_inputs()]
         self.outputs = [TensorSpec(name=o.name, dtype=_dtype(o.type), shape=_dims(o.shape))
-                        for o in self.sess.get_outputs()]
+                        for o in session.get_outputs()]
+        self.options = onnxrun.describe_options(session)
 
     def predict(self, x):
-        return np.asarray(self.sess.run([self.outputs[0].name], {self.inputs[0].name: x})[0], np.float32)
+        return np.asarray(self.predictor.run(x), np.float32)

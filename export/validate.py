@@ -1,5 +1,6 @@
 """Validation of one artifact on the full real test set: metric, change against Keras, maximum
-absolute output difference, file and gzip size, median latency at batch 1 and 64, and the verdict."""
+absolute output difference, file and gzip size, median latency at batch 1 and 64, and the verdict.
+TFLite and ONNX files are timed as serving runs them (the runner's ``options``, recorded in the details)."""
 
 from __future__ import annotations
 
@@ -67,11 +68,13 @@ def validate(name: str, fmt: str, rel_path: str, version_dir: Path, runner: Runn
     delta = value - reference_value
     status, reason = judge(data.metric, value, reference_value)
     raw, gz = sizes(version_dir / rel_path)
+    options = getattr(runner, "options", None)
     record = VariantRecord(
         format=fmt, path=rel_path, metric=data.metric, value=value, delta=delta, max_abs_diff=diff,
         size_bytes=raw, gzip_bytes=gz, sparsity=round(sparsity, 6),
         latency_ms_b1=latency_ms(runner, data.latency_batch(1), runs_b1, min_seconds=min_seconds),
         latency_ms_b64=latency_ms(runner, data.latency_batch(64), runs_b64, min_seconds=min_seconds),
         status=status, reason=reason, inputs=runner.inputs, outputs=runner.outputs,
-        details={"test_rows": int(len(data.y_test)), **(details or {})})
+        details={"test_rows": int(len(data.y_test)), **({"runtime_options": options} if options else {}),
+                 **(details or {})})
     return record, outputs

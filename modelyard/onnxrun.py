@@ -1,6 +1,8 @@
-"""ONNX files run with onnxruntime on CPU or CUDA, one way for the server (``serving/runtimes/onnx.py``)
-and the engine benchmark (``loadtests/bench/engine.py``). numpy and onnxruntime only, imported lazily,
-so the benchmark runs where only those two are installed.
+"""The one way an ONNX file is opened: onnxruntime on CPU or CUDA, with the session options the server
+runs (threads, no spinning, providers), for serving (``serving/runtimes/onnx.py``), export's validation and
+the latency it writes into the manifest (``export/runtimes.py``), the benchmarks (``loadtests/bench``) and
+the GPU check. numpy and onnxruntime only, imported lazily, so the benchmark runs where only those two are
+installed.
 
 onnxruntime falls back to CPU silently when the CUDA provider cannot load (no GPU, driver or CUDA
 libraries), so :func:`open_session` checks the provider the session really got.
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +24,37 @@ log = logging.getLogger("modelyard.onnxrun")
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+
+
+MAX_DEFAULT_THREADS = 4
+
+
+def intra_op_threads(threads: int = 0) -> int:
+    """``threads``, or for 0 the default of every runtime (ONNX and TFLite): one per CPU, at most
+    :data:`MAX_DEFAULT_THREADS`; more threads only add synchronisation for models this small."""
+    return threads or min(MAX_DEFAULT_THREADS, os.cpu_count() or 1)
+
+
+def session_options(threads: int = 0):
+    """The ``SessionOptions`` of every session: ``threads`` intra-op threads (:func:`intra_op_threads`), one
+    inter-op thread (the graphs are a chain of layers) and no spinning: idle threads sleep instead of
+    busy-waiting for the next call, which on a server would take the CPU the HTTP side needs."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = intra_op_threads(threads)
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return opts
+
+
+def describe_options(session) -> dict:
+    """What a session runs with, as recorded beside a latency (the manifest's variant details)."""
+    so = session.get_session_options()
+    return {"provider": session.get_providers()[0], "intra_op_threads": so.intra_op_num_threads,
+            "inter_op_threads": so.inter_op_num_threads,
+            "spinning": so.get_session_config_entry("session.intra_op.allow_spinning") != "0"}
 
 
 class CudaUnavailable(RuntimeError):
@@ -81,16 +115,13 @@ def preload_cuda_libraries() -> list[str]:
     return _PRELOADED
 
 
-def open_session(path: Path | str, device: str = "cpu", threads: int = 1, cuda: CudaOptions | None = None):
-    """An ``InferenceSession`` on ``device`` ("cpu" or "cuda"). For "cuda" it raises
-    :class:`CudaUnavailable` when onnxruntime fell back to CPU or failed to create the session."""
+def open_session(path: Path | str, device: str = "cpu", threads: int = 0, cuda: CudaOptions | None = None):
+    """An ``InferenceSession`` on ``device`` ("cpu" or "cuda") with :func:`session_options` (``threads``: 0
+    is the runtimes' default). For "cuda" it raises :class:`CudaUnavailable` when onnxruntime fell back to
+    CPU or failed to create the session."""
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.log_severity_level = 3
+    opts = session_options(threads)
     if device != "cuda":
         return ort.InferenceSession(str(path), sess_options=opts, providers=[CPU])
     if not Path(path).is_file():

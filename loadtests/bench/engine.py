@@ -1,5 +1,5 @@
 """In-process engine throughput: onnxruntime alone, no HTTP, per batch size, on CPU or CUDA, each model run
-exactly as the server runs it (:mod:`modelyard.onnxrun`: same provider options, IO binding on CUDA).
+exactly as the server runs it (:mod:`modelyard.onnxrun`: same session and provider options, IO binding on CUDA).
 
 Needs only numpy, onnxruntime(-gpu) and the modelyard core's numpy-only readers (datasets, encoding):
 the manifest is read as plain JSON, so neither pydantic, FastAPI, TensorFlow nor ``serving`` is imported
@@ -18,7 +18,7 @@ import numpy as np
 
 from modelyard.datasets import BOSTON_FEATURES, LOADERS, read_imdb_raw
 from modelyard.encoding import TextEncoder, multi_hot
-from modelyard.onnxrun import CudaOptions, Predictor, open_session
+from modelyard.onnxrun import CudaOptions, Predictor, intra_op_threads, open_session
 
 BATCH_SIZES = (1, 8, 64, 512, 4096)
 
@@ -73,7 +73,7 @@ def _batches(x: np.ndarray, rows: int) -> list[np.ndarray]:
 
 
 def engine_throughput(onnx_path: Path | str, x: np.ndarray, batch_sizes=BATCH_SIZES, device: str = "cpu",
-                      threads: int = 1, seconds: float = 1.0, repeats: int = 3, cuda: CudaOptions | None = None,
+                      threads: int = 0, seconds: float = 1.0, repeats: int = 3, cuda: CudaOptions | None = None,
                       io_binding: bool | None = None) -> list[dict]:
     """Rows per second and per-call latency of one model, per batch size, rows cycled from ``x``.
 
@@ -81,7 +81,8 @@ def engine_throughput(onnx_path: Path | str, x: np.ndarray, batch_sizes=BATCH_SI
     runs of ``seconds`` each: ``rows_per_s`` is their median, ``spread`` their [min, max]; ``p50_ms`` and
     ``p99_ms`` are over every timed call. ``device="cuda"`` raises :class:`modelyard.onnxrun.CudaUnavailable`
     when onnxruntime would fall back to CPU. ``io_binding=False`` measures CUDA without it (the server
-    binds); ``cuda`` defaults to the server's options, with graphs sized up to the largest batch.
+    binds); ``cuda`` defaults to the server's options, with graphs sized up to the largest batch; ``threads``
+    (0: the server's default) are the CPU session's intra-op threads.
     """
     cuda = cuda or CudaOptions(graph_max_rows=max(batch_sizes))
     p = Predictor(open_session(onnx_path, device, threads, cuda), cuda, io_binding)
@@ -104,7 +105,7 @@ def engine_throughput(onnx_path: Path | str, x: np.ndarray, batch_sizes=BATCH_SI
                     break
             rates.append(n * rows / (t1 - start))
         ms = np.array(calls) * 1000
-        out.append({"device": device, "provider": p.provider, "batch": rows, "threads": threads,
+        out.append({"device": device, "provider": p.provider, "batch": rows, "threads": intra_op_threads(threads),
                     "io_binding": p.io_binding, "cuda_graph": p.cuda_graph,
                     "rows_per_s": statistics.median(rates), "spread": [min(rates), max(rates)],
                     "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),

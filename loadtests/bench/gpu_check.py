@@ -5,7 +5,8 @@ FastAPI or pydantic; nvidia-ml-py is optional and only names the GPU, as nvidia-
 
 For every model with an ONNX fp32 variant: its outputs on CUDA against CPU on up to 1,000 real test rows
 (within 1e-4, provider CUDAExecutionProvider, not a silent CPU fallback); then in-process throughput and
-latency per batch size on CPU and on the GPU as the server runs it (IO binding), and, for comparison,
+latency per batch size on CPU and on the GPU as the server runs it (:mod:`modelyard.onnxrun`, the loader
+serving and export use: its session options, IO binding), and, for comparison,
 the GPU without IO binding and with CUDA graphs. Prints a markdown table and writes DIR/gpu_check.json and
 DIR/gpu_check.md. Exit status 0 only when every model ran on CUDA and agreed with CPU.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from loadtests.bench.engine import BATCH_SIZES, cuda_matches_cpu, engine_throughput, onnx_file, real_test_rows
 from modelyard.gpu import gpu_facts
-from modelyard.onnxrun import CUDA, CudaOptions, CudaUnavailable, preload_cuda_libraries
+from modelyard.onnxrun import CUDA, CudaOptions, CudaUnavailable, intra_op_threads, preload_cuda_libraries
 
 COMPARISONS = {"gpu_plain": {"io_binding": False}, "gpu_graph": {"cuda_graph": True}}
 """GPU runs beside the server's way, by what they change."""
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the GPU runs without IO binding and with CUDA graphs")
     args = ap.parse_args(argv)
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    args.threads = args.threads or min(4, os.cpu_count() or 1)
+    args.threads = intra_op_threads(args.threads)
     args.cuda_error = None
     env = environment(args)
     gpu = env["gpu"]

@@ -3,7 +3,6 @@ named ``RUNTIME`` and one line in ``serving/runtimes/__init__.py``."""
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import numpy as np
 
 from modelyard.errors import ModelyardError
 from modelyard.manifest import VariantRecord
-from modelyard.onnxrun import CudaOptions
+from modelyard.onnxrun import CudaOptions, intra_op_threads
 
 
 class RuntimeLoadError(ModelyardError):
@@ -32,7 +31,8 @@ class Runtime(ABC):
         self.path = Path(path)
         self.variant = variant
         self.requested_device = device
-        self.threads = threads or min(4, os.cpu_count() or 1)
+        self.threads = intra_op_threads(threads)
+        """Threads per model (0: the default that export's validation also times with)."""
         self.cuda = cuda or CudaOptions()
         """CUDA provider options, for runtimes that can run on a GPU."""
         self.device = "cpu"

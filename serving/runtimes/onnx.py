@@ -1,6 +1,6 @@
-"""onnxruntime (the onnxruntime-gpu package), run through :mod:`modelyard.onnxrun` as the engine benchmark
-runs it. CUDA is used only when a session really runs on it: ORT silently falls back to CPU, so the
-providers of the created session are checked."""
+"""onnxruntime (the onnxruntime-gpu package), opened by :mod:`modelyard.onnxrun` with the session options
+that export's validation, the engine benchmark and the GPU check use too. CUDA is used only when a session
+really runs on it: ORT silently falls back to CPU, so the providers of the created session are checked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TFLite through ai-edge-litert (no TensorFlow). The input is resized to each batch's shape."""
+"""TFLite through ai-edge-litert (no TensorFlow), opened by :mod:`modelyard.tfliterun` with the options export's
+validation uses too. The input is resized to each batch's shape."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import threading
 
 import numpy as np
 
+from modelyard import tfliterun
 from serving.runtimes.base import Runtime, RuntimeLoadError
 
 
@@ -13,35 +15,25 @@ class TFLiteRuntime(Runtime):
     name = "tflite"
 
     def load(self) -> None:
-        from ai_edge_litert.interpreter import Interpreter
         if self.requested_device == "cuda":
             raise RuntimeLoadError("--device cuda: the TFLite runtime runs on CPU only; use --runtime onnx")
         if not self.path.is_file():
             raise RuntimeLoadError(f"{self.path}: no such TFLite file")
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
-            self.interpreter.allocate_tensors()
+            self.interpreter = tfliterun.open_interpreter(self.path, self.threads)
         except Exception as e:  # noqa: BLE001
             raise RuntimeLoadError(f"{self.path}: TFLite cannot load it: {e}") from None
-        inp = self.interpreter.get_input_details()[0]
-        out = self.interpreter.get_output_details()[0]
+        self._predictor = tfliterun.Predictor(self.interpreter)
+        inp, out = self._predictor.input, self._predictor.output
         if inp["dtype"] != np.float32:
             raise RuntimeLoadError(f"{self.path}: input is {inp['dtype'].__name__}, the server needs float32 I/O "
                                    "(int8-I/O files are for edge devices)")
         self.input_name, self.output_name = inp["name"], out["name"]
-        self._in, self._out = inp["index"], out["index"]
-        self._shape = tuple(inp["shape"])
         self._lock = threading.Lock()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         with self._lock:
-            if x.shape != self._shape:
-                self.interpreter.resize_tensor_input(self._in, list(x.shape), strict=False)
-                self.interpreter.allocate_tensors()
-                self._shape = x.shape
-            self.interpreter.set_tensor(self._in, x)
-            self.interpreter.invoke()
-            return self.interpreter.get_tensor(self._out).copy()
+            return self._predictor.run(x)
 
 
 RUNTIME = TFLiteRuntime

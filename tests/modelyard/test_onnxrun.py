@@ -4,10 +4,13 @@ which checks their binding, padding and chunking; on a GPU the ``gpu`` tests che
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
-from modelyard.onnxrun import CPU, CUDA, CudaOptions, CudaUnavailable, Predictor, open_session
+from modelyard.onnxrun import (CPU, CUDA, MAX_DEFAULT_THREADS, CudaOptions, CudaUnavailable, Predictor,
+                               describe_options, intra_op_threads, open_session)
 from modelyard.settings import Settings
 
 ROWS = (1, 3, 8, 64, 65, 1000)
@@ -74,3 +77,12 @@ def test_cuda_session_runs_on_cuda_and_matches_cpu(cuda_gpu, tiny_onnx, x, graph
     if graph:
         with pytest.raises(ValueError, match="IO binding"):
             Predictor(p.session, opts, io_binding=False)
+
+
+def test_sessions_run_with_the_servers_options(tiny_onnx):
+    """Every session (serving, export's validation, the benchmarks) gets these: the thread default, one
+    inter-op thread, no spinning."""
+    assert describe_options(open_session(tiny_onnx)) == {
+        "provider": CPU, "intra_op_threads": min(MAX_DEFAULT_THREADS, os.cpu_count() or 1),
+        "inter_op_threads": 1, "spinning": False}
+    assert describe_options(open_session(tiny_onnx, threads=3))["intra_op_threads"] == intra_op_threads(3) == 3

@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from modelyard.encoding import multi_hot
+from modelyard.onnxrun import open_session
 
 ONNX = os.environ.get("MODELYARD_BENCH_ONNX", "")
 ROUTE = os.environ.get("MODELYARD_BENCH_ROUTE", "/v1/models/model:predict")
@@ -17,14 +18,9 @@ THREADS = int(os.environ.get("MODELYARD_BENCH_THREADS", "1"))
 
 
 def session():
-    """An onnxruntime CPU session with the options modelyard's runtime uses, so the engine is identical."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = THREADS
-    opts.inter_op_num_threads = 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(ONNX, sess_options=opts, providers=["CPUExecutionProvider"])
+    """An onnxruntime CPU session opened as modelyard's runtime opens it (:mod:`modelyard.onnxrun`), so the
+    engine is identical."""
+    sess = open_session(ONNX, "cpu", THREADS)
     return sess, sess.get_inputs()[0].name
 
 
