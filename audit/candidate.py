@@ -56,7 +56,7 @@ def compare(repo, model: str, version: int, labelled: list[Logged], task) -> dic
     y, _ = predict(repo, model, version, rows)
     out = {"version": version, "n": len(rows), "excluded_trained_on": len(labelled) - len(rows),
            "serving_versions": sorted({r.version for r in rows})}
-    if task.name == "regression":
+    if not task.predicts_labels:
         truth = np.array([r.truth_value for r in rows])
         e_old = np.array([r.value for r in rows]) - truth
         e_new = y[:, 0].astype(np.float64) - truth

@@ -30,12 +30,13 @@ def sample(model: Annotated[str, typer.Option(help="model name, e.g. imdb")],
     from audit.store import open_log, parse_since, predictions, task_of
 
     settings = load_settings(prediction_log=prediction_log, repo=repo)
-    regression = task_of(settings.repo, model).name == "regression"
+    task = task_of(settings.repo, model)
+    regression = not task.predicts_labels
     rows = predictions(open_log(settings.prediction_log), model, parse_since(since), labelled=False)
     chosen = draw(rows, n, regression, seed)
     write_csv(out, model, chosen, regression)
     typer.echo(f"{out}: {len(chosen)} of {len(rows)} unlabelled predictions of {model}; fill in the "
-               f"'{'value' if regression else 'label'}' column, then: modelyard audit import {out}")
+               f"'{task.truth_field}' column, then: modelyard audit import {out}")
 
 
 @audit.command("import")

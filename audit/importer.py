@@ -46,14 +46,14 @@ def read_rows(path: Path) -> list[dict]:
 def _item(task, row: dict, line: int) -> Item | None:
     """The row as a feedback item; None when its answer column is blank."""
     where = f"line {line}"
-    answer = (row.get("value") if task.name == "regression" else row.get("label")) or ""
+    answer = row.get(task.truth_field) or ""
     answer = answer.strip()
     if not answer:
         return None
     inst = (row.get("instance") or "").strip()
     if not (inst.isascii() and inst.isdigit()):
         return Item(row.get("request_id") or "", None, error=f"{where}: instance '{inst}' is not a number")
-    given = {"value": _number(answer)} if task.name == "regression" else {"label": answer}
+    given = {task.truth_field: answer if task.predicts_labels else _number(answer)}
     item = Item((row.get("request_id") or "").strip(), int(inst))
     if not item.request_id:
         item.error = f"{where}: request_id is empty"

@@ -14,6 +14,7 @@ from audit import drift, quality
 from audit.store import manifest_of, predictions
 from modelyard.errors import ModelyardError
 from modelyard.repository import write_atomic
+from modelyard.tasks import manifest_task
 
 
 def build(engine, repo: Path, model: str, since: float | None, data_dir: Path | None = None,
@@ -21,10 +22,8 @@ def build(engine, repo: Path, model: str, since: float | None, data_dir: Path | 
     """Every figure of the report, as JSON-ready data; with ``candidate``, that version against the serving
     ones on the audited rows it did not train on."""
     manifest, vdir = manifest_of(repo, model)
-    from serving.tasks import task_for
-
-    task = task_for(manifest.task, manifest.labels, manifest.outputs[0].shape[-1] or 1)
-    regression = task.name == "regression"
+    task = manifest_task(manifest)
+    regression = not task.predicts_labels
     primary = predictions(engine, model, since)
     if not primary:
         raise ModelyardError(f"the prediction log holds no prediction of '{model}'"
@@ -35,7 +34,7 @@ def build(engine, repo: Path, model: str, since: float | None, data_dir: Path | 
     report = {"model": model, "task": task.name, "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(),
               "since": dt.datetime.fromtimestamp(since, dt.timezone.utc).isoformat() if since else None,
               "logged": len(primary), "labelled": len(labelled_primary),
-              "metric": "mae" if regression else "accuracy",
+              "metric": task.metric,
               "arms": quality.per_arm(labelled, regression) if labelled else [],
               "versions": quality.per_version(labelled, regression) if labelled_primary else [],
               "ab": quality.ab_outcome(labelled_primary, regression, control),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, and_, select
 
 from modelyard.errors import ModelyardError
+from modelyard.tasks import manifest_task
 from serving.predlog import schema
 
 
@@ -91,7 +92,5 @@ def manifest_of(repo, model: str, version: int | None = None):
 
 def task_of(repo, model: str):
     """What the model predicts (labels or a value), from its latest manifest in the repository."""
-    from serving.tasks import task_for
-
     m, _ = manifest_of(repo, model)
-    return task_for(m.task, m.labels, m.outputs[0].shape[-1] or 1)
+    return manifest_task(m)

@@ -23,7 +23,7 @@ from modelyard.encoding import KERAS_FILTERS
 from modelyard.hashing import file_digest
 from modelyard.manifest import Manifest, TextPreprocessing
 from modelyard.repository import ModelRepository
-from serving.tasks import DEFAULT_THRESHOLD
+from modelyard.tasks import DEFAULT_THRESHOLD
 
 BROWSER_DIR = "browser"
 ASSETS = Path(__file__).with_name("browser")

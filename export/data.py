@@ -12,6 +12,7 @@ import numpy as np
 from modelyard.datasets import Dataset
 from modelyard.encoding import multi_hot
 from modelyard.manifest import Manifest, TextPreprocessing
+from modelyard.tasks import Task, manifest_task
 
 REPRESENTATIVE_ROWS = 256
 
@@ -19,14 +20,18 @@ REPRESENTATIVE_ROWS = 256
 @dataclass
 class ExportData:
     name: str
-    metric: str  # "accuracy" or "mae"
-    task: str
+    task: Task
     x_train: np.ndarray  # uint8 multi-hot or float32 features
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     input_name: str
     output_name: str
+
+    @property
+    def metric(self) -> str:
+        """What every artifact is validated by: accuracy or mean absolute error."""
+        return self.task.metric
 
     @property
     def is_text(self) -> bool:
@@ -51,13 +56,12 @@ class ExportData:
 
 
 def prepare(ds: Dataset, manifest: Manifest) -> ExportData:
-    metric = "mae" if manifest.task == "regression" else "accuracy"
     if isinstance(manifest.preprocessing, TextPreprocessing):
         n = manifest.preprocessing.num_words
         x_tr, x_te = multi_hot(ds.x_train, n, dtype=np.uint8), multi_hot(ds.x_test, n, dtype=np.uint8)
     else:
         x_tr, x_te = np.asarray(ds.x_train, np.float32), np.asarray(ds.x_test, np.float32)
-    return ExportData(name=manifest.name, metric=metric, task=manifest.task, x_train=x_tr,
+    return ExportData(name=manifest.name, task=manifest_task(manifest), x_train=x_tr,
                       y_train=np.asarray(ds.y_train), x_test=x_te, y_test=np.asarray(ds.y_test),
                       input_name=manifest.inputs[0].name, output_name=manifest.outputs[0].name)
 

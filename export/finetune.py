@@ -33,11 +33,6 @@ def plan(table: dict, data: ExportData, override: FineTune | None = None) -> Fin
     return override or table.get(data.name) or (DEFAULT_TEXT if data.is_text else DEFAULT_TABULAR)
 
 
-def _loss(task: str):
-    return {"binary_classification": "binary_crossentropy",
-            "multiclass_classification": "sparse_categorical_crossentropy", "regression": "mse"}[task]
-
-
 def _fit_inputs(data: ExportData, batch_size: int, seed: int):
     if data.is_text:
         from tfshared.batches import MultiHotBatches
@@ -129,7 +124,7 @@ def prune(model: keras.Model, data: ExportData, target: float, *, seed: int = 11
         return layer
 
     pruned = keras.models.clone_model(model, clone_function=wrap)
-    pruned.compile(optimizer=keras.optimizers.RMSprop(ft.learning_rate), loss=_loss(data.task))
+    pruned.compile(optimizer=keras.optimizers.RMSprop(ft.learning_rate), loss=data.task.loss)
     _fit(pruned, data, ft, seed, progress, "pruning fine-tune", [tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     per, overall = kernel_sparsity(stripped)
@@ -154,7 +149,7 @@ def quantization_aware(model: keras.Model, data: ExportData, *, seed: int = 113,
         if isinstance(layer, keras.layers.Normalization):  # restored weights, or it normalizes nothing
             layer.finalize_state()
     calibrate_activation_ranges(qat, model, data.representative(1024, seed))
-    qat.compile(optimizer=keras.optimizers.RMSprop(ft.learning_rate), loss=_loss(data.task))
+    qat.compile(optimizer=keras.optimizers.RMSprop(ft.learning_rate), loss=data.task.loss)
     _fit(qat, data, ft, seed, progress, "QAT fine-tune")
     return qat, {"epochs": ft.epochs, "batch_size": ft.batch_size, "learning_rate": ft.learning_rate}
 

@@ -24,7 +24,7 @@ def _model_config(config: Path | None, name: str):
 def serving_threshold(config: Path | None, name: str, threshold: float | None) -> tuple[float, str]:
     """The decision threshold and where it came from: ``--threshold``, else the serving config (the one the
     server reads), else the server's default."""
-    from serving.tasks import DEFAULT_THRESHOLD
+    from modelyard.tasks import DEFAULT_THRESHOLD
 
     if threshold is not None:
         if not 0 < threshold < 1:

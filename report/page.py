@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from modelyard.manifest import Manifest
+from modelyard.tasks import TASKS
 from report import figures
 from report.evaluate import Evaluation
 from report.numbers import BinaryRates, calibration, confusion, per_class, price_bands, threshold_sweep
@@ -229,18 +230,18 @@ def _variants(page: Page, manifest: Manifest) -> None:
 
 def build(ev: Evaluation, threshold: float, threshold_source: str, per_day: int | None = None) -> Page:
     m = ev.manifest
+    task = TASKS[m.task]
     page = Page(f"{m.name} v{m.version}: what the model does well and badly")
     page.summary = {"model": m.name, "version": m.version, "variant": ev.variant, "test_rows": ev.rows,
-                    "threshold": threshold if m.task == "binary_classification" else None}
-    if m.task == "binary_classification":
+                    "threshold": threshold if task.thresholded else None}
+    if task.thresholded:
         _binary(page, ev, threshold, per_day)
-    elif m.task == "multiclass_classification":
+    elif task.predicts_labels:
         _multiclass(page, ev, per_day)
     else:
         _regression(page, ev, per_day)
     _variants(page, m)
-    where = (f"The serving threshold {threshold:g} comes from {threshold_source}. "
-             if m.task == "binary_classification" else "")
+    where = f"The serving threshold {threshold:g} comes from {threshold_source}. " if task.thresholded else ""
     page.sections.append(f"<h2>How this report was made</h2><p>Predictions of the exported <code>{_e(ev.variant)}"
                          f"</code> file (what the server runs), made with onnxruntime on the full real test split "
                          f"({ev.rows:,} rows, {ev.seconds:.1f} s). {_e(where)}Model trained "

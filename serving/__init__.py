@@ -5,7 +5,7 @@
                             binary tensors), ``grpc_v2`` (KServe V2 gRPC), ``http`` (what both REST protocols share)
 - :mod:`serving.rest`       the REST handlers; :mod:`serving.app` the fast path in front of FastAPI and the route list
 - :mod:`serving.codecs`     a model's inputs (text, token ids, multi-hot, features) and its V2 declaration
-- :mod:`serving.tasks`      what an output means per task: labels, scores, values
+- :mod:`modelyard.tasks`    (the core) what an output means per task: labels, scores, values
 - :mod:`serving.tensors`    protocol-neutral tensors and their raw bytes
 - :mod:`serving.runtimes`   one small interface (load, warm up, predict a batch) per runtime
 - :mod:`serving.batching`   work-conserving dynamic batching with a bounded queue; inference in a worker thread

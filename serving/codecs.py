@@ -18,8 +18,8 @@ import numpy as np
 from modelyard.encoding import IdRows, multi_hot
 from modelyard.errors import EncodingError
 from modelyard.manifest import Manifest, TabularPreprocessing
+from modelyard.tasks import DEFAULT_THRESHOLD, Task, task_for
 from serving.errors import BadRequest
-from serving.tasks import DEFAULT_THRESHOLD, Task, task_for
 from serving.tensors import InferRequest, RequestedOutput, Tensor
 
 TEXT, IDS = "text", "ids"

@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 
 from modelyard.errors import ModelyardError
 from modelyard.manifest import MANIFEST_FILE, Manifest
+from modelyard.tasks import TASKS
 from serving.errors import NotFound
 from serving.routing import parse_version
 from serving.rest import json_response
@@ -148,9 +149,9 @@ def _model(dp, name: str, live: dict) -> dict:
                          "variants": _variants(m) if m else [], "report": _report(vdir, name, v)})
     newest = next((_read_manifest(reg.repo.path(name, x["version"])) for x in versions), None)
     cfg = reg.model_config(name)
-    binary = newest is not None and newest.task == "binary_classification"
+    thresholded = newest is not None and TASKS[newest.task].thresholded
     return {"name": name, "task": newest.task if newest else None, "labels": newest.labels if newest else None,
-            "input": _input(newest) if newest else None, "threshold": cfg.threshold if binary else None,
+            "input": _input(newest) if newest else None, "threshold": cfg.threshold if thresholded else None,
             "default_variant": reg.default_variant(name), "unloaded": name in reg.unloaded,
             "versions": versions, "live": live.get(name, {"requests": 0, "errors": 0, "latency_buckets": [],
                                                           "batch_rows": 0.0, "batches": 0, "quality": []})}

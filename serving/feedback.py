@@ -51,7 +51,7 @@ class Item:
 
 def truth(task, given: Mapping, where: str) -> tuple[str | None, float | None]:
     """The label (its name) or value of an item for ``task``; ValueError naming the problem."""
-    if task.name == "regression":
+    if not task.predicts_labels:
         if "label" in given:
             raise ValueError(f"{where}: this model predicts a value; send 'value', not 'label'")
         v = given.get("value")

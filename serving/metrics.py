@@ -111,7 +111,7 @@ class Metrics:
         return c
 
     def observe_outputs(self, model: str, codec, y: np.ndarray) -> None:
-        if codec.task.name == "binary_classification":
+        if codec.task.thresholded:
             if len(y) == 1:  # the common request: one row, no array work
                 self.child(self.predicted_labels, model, codec.labels[int(float(y[0, 0]) >= codec.task.threshold)]).inc()
                 return
@@ -120,7 +120,7 @@ class Metrics:
                 self.child(self.predicted_labels, model, codec.labels[1]).inc(pos)
             if len(y) - pos:
                 self.child(self.predicted_labels, model, codec.labels[0]).inc(len(y) - pos)
-        elif codec.task.name == "multiclass_classification":
+        elif codec.task.predicts_labels:
             labels = codec.labels
             idx, counts = np.unique(np.argmax(y, axis=1), return_counts=True)
             for i, c in zip(idx.tolist(), counts.tolist()):

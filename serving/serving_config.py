@@ -34,8 +34,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from modelyard.errors import ModelyardError
+from modelyard.tasks import DEFAULT_THRESHOLD
 from serving.batching import BatchPolicy
-from serving.tasks import DEFAULT_THRESHOLD
 
 log = logging.getLogger("serving.registry")  # the registry's log lines keep their logger name
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelyard.datasets import BOSTON_FEATURES
+from modelyard.tasks import Binary, Multiclass, Regression, Task
 from training import models
 from training.inputs import Inputs, MultiHotText, TabularFeatures
 
@@ -29,9 +30,9 @@ class Recipe:
     """``build(recipe, x_train) -> compiled keras.Model`` (:mod:`training.models`)"""
     inputs: Inputs
     """how the input is encoded, batched and recorded in the manifest (:mod:`training.inputs`)"""
-    task: str
-    metric: str
-    higher_is_better: bool
+    task: type[Task]
+    """:class:`~modelyard.tasks.Binary`, :class:`~modelyard.tasks.Multiclass` or :class:`~modelyard.tasks.Regression`:
+    the test metric, the trivial baseline and which validation score is best follow from it"""
     max_epochs: int
     batch_size: int
     patience: int
@@ -45,17 +46,21 @@ class Recipe:
     """K > 0: K-fold validation chooses the epoch count (small data) instead of a held-out share"""
     kfold_epochs: int = 0
 
+    @property
+    def metric(self) -> str:
+        return self.task.metric
+
 
 RECIPES = {
-    "imdb": Recipe("imdb", models.imdb_model, MultiHotText(), "binary_classification", "accuracy", True,
-                   max_epochs=20, batch_size=512, patience=3, labels=IMDB_LABELS, output_name="probability",
+    "imdb": Recipe("imdb", models.imdb_model, MultiHotText(), Binary, max_epochs=20, batch_size=512, patience=3,
+                   labels=IMDB_LABELS, output_name="probability",
                    output_description="probability that the review is positive", dropout=0.3),
     # The book's 1,000 of 8,982 newswires held out; dropout did not help Reuters on validation.
-    "reuters": Recipe("reuters", models.reuters_model, MultiHotText(), "multiclass_classification", "accuracy",
-                      True, max_epochs=40, batch_size=512, patience=3, val_fraction=0.1, labels=REUTERS_LABELS,
-                      output_name="probabilities", output_description="probability of each of the 46 topics"),
-    "boston": Recipe("boston", models.boston_model, TabularFeatures(BOSTON_FEATURES), "regression", "mae", False,
-                     max_epochs=300, batch_size=16, patience=25, labels=None, output_name="price",
+    "reuters": Recipe("reuters", models.reuters_model, MultiHotText(), Multiclass, max_epochs=40, batch_size=512,
+                      patience=3, val_fraction=0.1, labels=REUTERS_LABELS, output_name="probabilities",
+                      output_description="probability of each of the 46 topics"),
+    "boston": Recipe("boston", models.boston_model, TabularFeatures(BOSTON_FEATURES), Regression, max_epochs=300,
+                     batch_size=16, patience=25, labels=None, output_name="price",
                      output_description="median home value in $1000s", kfold=4, kfold_epochs=150),
 }
 FEATURE_NAMES = BOSTON_FEATURES

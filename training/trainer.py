@@ -66,7 +66,7 @@ def select_epochs_kfold(recipe: Recipe, x: np.ndarray, y: np.ndarray, epochs: in
                       callbacks=[tick])
         histories.append(h.history[f"val_{recipe.metric}"])
     curves = np.array(histories)
-    best = int((np.argmax if recipe.higher_is_better else np.argmin)(curves.mean(axis=0)))
+    best = int((np.argmax if recipe.task.higher_is_better else np.argmin)(curves.mean(axis=0)))
     per_fold = [float(c) for c in curves[:, best]]
     return {"k": k, "epochs": epochs, "best_epoch": best + 1, "fold_mae": per_fold,
             "mean_mae": float(np.mean(per_fold)), "mean_val_mae_curve": curves.mean(axis=0).tolist()}
@@ -74,7 +74,7 @@ def select_epochs_kfold(recipe: Recipe, x: np.ndarray, y: np.ndarray, epochs: in
 
 def baseline(recipe: Recipe, y_train: np.ndarray, y_test: np.ndarray) -> float:
     """The trivial predictor's test score: the majority class, or the training mean price."""
-    if recipe.metric == "accuracy":
+    if recipe.task.predicts_labels:
         majority = np.bincount(y_train.astype(np.int64)).argmax()
         return float(np.mean(y_test == majority))
     return float(np.mean(np.abs(y_test - y_train.mean())))
@@ -134,7 +134,7 @@ def train(recipe: Recipe, ds: Dataset, repo: ModelRepository, runs_dir: Path, *,
         }
         (stage.dir / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
         stage.manifest = Manifest(
-            name=recipe.name, version=stage.version, task=recipe.task,
+            name=recipe.name, version=stage.version, task=recipe.task.name,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             inputs=[recipe.inputs.spec(num_words)],
             outputs=[TensorSpec(name=recipe.output_name, dtype="float32", shape=list(model.output_shape),

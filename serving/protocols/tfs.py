@@ -14,9 +14,9 @@ import numpy as np
 
 from modelyard.encoding import IdRows, features_to_rows
 from modelyard.errors import EncodingError
+from modelyard.tasks import Regression
 from serving.codecs import IDS, TEXT, Decoded, ModelCodec, numbers
 from serving.errors import BadRequest
-from serving.tasks import Regression
 
 SIGNATURE = "serving_default"
 SIGNATURES = {"predict": (SIGNATURE,), "classify": (SIGNATURE, "classification"),

@@ -9,6 +9,7 @@ import numpy as np
 from export.data import ExportData, score
 from export.validate import interleaved_latency_ms, validate
 from export.variants import judge
+from modelyard.tasks import Binary
 
 
 def test_accuracy_rule():
@@ -46,7 +47,7 @@ class _Const:
 def test_a_bad_variant_is_recorded_as_rejected(tmp_path):
     (tmp_path / "m.bin").write_bytes(b"x" * 100)
     y = np.array([0, 1] * 50)
-    data = ExportData("imdb", "accuracy", "binary_classification", np.zeros((10, 4), np.uint8), np.zeros(10),
+    data = ExportData("imdb", Binary(None, 1), np.zeros((10, 4), np.uint8), np.zeros(10),
                       np.eye(4, dtype=np.uint8)[np.arange(100) % 4], y, "multi_hot", "probability")
     reference = y[:, None].astype(np.float32)  # the float model is perfect
     rec, _ = validate("tflite_int8", "tflite", "m.bin", tmp_path, _Const(), data, reference, 1.0,

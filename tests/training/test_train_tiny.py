@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from modelyard.repository import ModelRepository
+from modelyard.tasks import Regression
 from training import models
 from training.inputs import TabularFeatures
 from training.recipes import RECIPES, Recipe
@@ -53,7 +54,7 @@ def test_a_new_model_is_one_recipe(tiny_boston_dataset, repo_dir, tmp_path):
     """A model the trainer has never heard of, with its own features and a held-out share instead of K-fold:
     everything model-specific comes from the recipe."""
     names = [f"f{i}" for i in range(13)]
-    recipe = Recipe("houses", models.boston_model, TabularFeatures(names), "regression", "mae", False, max_epochs=3,
+    recipe = Recipe("houses", models.boston_model, TabularFeatures(names), Regression, max_epochs=3,
                     batch_size=16, patience=2, labels=None, output_name="value", output_description="a value",
                     val_fraction=0.25)
     repo = ModelRepository(repo_dir)

@@ -1,12 +1,19 @@
 """What a model's output means, per task: binary and multiclass classification, regression.
 
-The one place that turns the raw output tensor into labels, class scores or values, so that V2's extra
-outputs, TF Serving's ``:classify`` / ``:regress``, the prediction metrics and the shadow comparison agree.
+The one place that turns the raw output tensor into labels, class scores or values, and that says what a task
+is scored by, trained with and answered with, so that V2's extra outputs, TF Serving's ``:classify`` /
+``:regress``, the prediction metrics, the shadow comparison, export's fine-tunes, the stakeholder reports and
+the audits agree. numpy only, like the rest of the core.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from modelyard.manifest import Manifest
 
 DEFAULT_TOP_K = 3
 DEFAULT_THRESHOLD = 0.5
@@ -14,6 +21,15 @@ DEFAULT_THRESHOLD = 0.5
 
 class Task:
     name = ""
+    metric = "accuracy"
+    """The test metric that export validates, reports show and audits estimate."""
+    higher_is_better = True
+    loss = ""
+    """The Keras loss (by name) a model of this task is fit with."""
+    predicts_labels = True
+    """A classifier: its ground truth is a label (by name), else a value (``truth_field``)."""
+    thresholded = False
+    """Whether a decision threshold (the serving config's ``threshold``) turns its output into a label."""
     extra_outputs: tuple[tuple[str, str, str], ...] = ()
     """V2 outputs besides the raw tensor: (name, datatype, description)."""
 
@@ -35,9 +51,16 @@ class Task:
         """Per row, whether two models' outputs lead to the same decision (shadow mode)."""
         return self.predicted_labels(y) == self.predicted_labels(y2)
 
+    @property
+    def truth_field(self) -> str:
+        """What a person annotating a prediction fills in (feedback field, audit CSV column)."""
+        return "label" if self.predicts_labels else "value"
+
 
 class Binary(Task):
     name = "binary_classification"
+    loss = "binary_crossentropy"
+    thresholded = True
     extra_outputs = (("label", "BYTES", "the predicted label"),
                      ("label_probability", "FP32", "probability of the predicted label"))
 
@@ -61,6 +84,7 @@ class Binary(Task):
 
 class Multiclass(Task):
     name = "multiclass_classification"
+    loss = "sparse_categorical_crossentropy"
     extra_outputs = (("label", "BYTES", "the predicted topic"),
                      ("label_probability", "FP32", "probability of the predicted topic"),
                      ("top_k_labels", "BYTES", "the k most probable topics, [N, k] (parameter top_k, default 3)"),
@@ -87,6 +111,10 @@ class Multiclass(Task):
 
 class Regression(Task):
     name = "regression"
+    metric = "mae"
+    higher_is_better = False
+    loss = "mse"
+    predicts_labels = False
 
     def __init__(self, labels, width, threshold=DEFAULT_THRESHOLD):
         super().__init__(None, width)
@@ -101,3 +129,8 @@ TASKS = {t.name: t for t in (Binary, Multiclass, Regression)}
 
 def task_for(name: str, labels: list[str] | None, width: int, threshold: float = DEFAULT_THRESHOLD) -> Task:
     return TASKS[name](labels, width, threshold)
+
+
+def manifest_task(manifest: Manifest, threshold: float = DEFAULT_THRESHOLD) -> Task:
+    """The task of a model version, with its labels and output width."""
+    return task_for(manifest.task, manifest.labels, manifest.outputs[0].shape[-1] or 1, threshold)
