@@ -22,6 +22,7 @@ from serving.runtimes.onnx import OnnxRuntime
 from serving.runtimes.tflite import TFLiteRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
+LATENCY_MODELS = ("boston", "imdb")
 ROUNDS, CALLS = 60, 50
 """Rounds of the latency comparison, and calls per round and side."""
 RUNTIMES = {"onnx_fp32": (OnnxRunner, OnnxRuntime), "tflite_fp32": (TFLiteRunner, TFLiteRuntime)}
@@ -85,19 +86,30 @@ async def interleaved_ms(runner, runtime, x: np.ndarray, rounds: int = ROUNDS) -
     return statistics.median(export_ms), statistics.median(serving_ms)
 
 
+@pytest.fixture(scope="module")
+def exported(data_dir, tmp_path_factory) -> Path:
+    """The checkout's real exported models (never modified) when it has them; else (a clean clone) small genuine
+    models fitted in numpy on the real training splits and written as ONNX (``tests/fitted_models.py``)."""
+    real = ROOT / "models"
+    if all(any((real / m).glob("*/onnx/fp32.onnx")) for m in LATENCY_MODELS):
+        return real
+    from fitted_models import fitted_repository
+
+    root = tmp_path_factory.mktemp("latency") / "models"
+    fitted_repository(root, data_dir, models=LATENCY_MODELS)
+    return root
+
+
 @pytest.mark.realdata
-@pytest.mark.parametrize("model", ["boston", "imdb"])
-def test_manifest_latency_is_the_latency_serving_measures(model, data_dir):
-    """The onnx_fp32 file of the real exported version, at batch 1 and 64 on its first test rows (as
+@pytest.mark.parametrize("model", LATENCY_MODELS)
+def test_manifest_latency_is_the_latency_serving_measures(model, exported, data_dir):
+    """The onnx_fp32 file of an exported version, at batch 1 and 64 on its first real test rows (as
     ``ExportData.latency_batch`` takes them): export's figure within 20% of serving's, timed interleaved so
     that the shared machine's load hits both alike."""
     from loadtests.bench.engine import real_test_rows
 
-    repo = ROOT / "models"
-    if not (repo / model).is_dir():
-        pytest.skip(f"no exported {model} in {repo} (make models)")
-    runner, runtime = served(repo, model, "onnx_fp32")
-    x64 = real_test_rows(repo, model, data_dir, 64)
+    runner, runtime = served(exported, model, "onnx_fp32")
+    x64 = real_test_rows(exported, model, data_dir, 64)
     for rows in (1, 64):
         export_ms, serving_ms = asyncio.run(interleaved_ms(runner, runtime, x64[:rows]))
         ratio = export_ms / serving_ms
