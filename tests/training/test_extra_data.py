@@ -10,7 +10,7 @@ import pytest
 
 from modelyard.errors import ModelyardError
 from modelyard.repository import ModelRepository
-from tests.training.conftest import TINY_WORDS
+from tests.training.tiny_data import TINY_WORDS
 from training.extra import read_extra, with_extra
 from training.recipes import FEATURE_NAMES, IMDB_LABELS, RECIPES
 

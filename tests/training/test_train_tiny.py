@@ -11,7 +11,7 @@ from training import models
 from training.inputs import TabularFeatures
 from training.recipes import RECIPES, Recipe
 from training.trainer import train
-from tests.training.conftest import TINY_WORDS
+from tests.training.tiny_data import TINY_WORDS
 
 
 def test_text_model_publishes_complete_version(tiny_text_dataset, repo_dir, tmp_path):
