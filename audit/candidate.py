@@ -16,6 +16,7 @@ from audit import stats
 from audit.store import Logged, manifest_of
 from modelyard.encoding import multi_hot
 from modelyard.errors import ModelyardError
+from modelyard.onnxrun import open_session
 
 VARIANT = "onnx_fp32"
 
@@ -34,14 +35,12 @@ def _inputs(rows: list[Logged], manifest, vdir) -> np.ndarray:
 
 def predict(repo, model: str, version: int, rows: list[Logged]) -> tuple[np.ndarray, object]:
     """The new version's raw outputs on ``rows``' inputs, and its manifest."""
-    import onnxruntime as ort
-
     manifest, vdir = manifest_of(repo, model, version)
     rec = manifest.variants.get(VARIANT)
     if rec is None:
         raise ModelyardError(f"{model} version {version} has no {VARIANT} variant: export it first "
                              f"(modelyard export {model})")
-    sess = ort.InferenceSession(str(vdir / rec.path), providers=["CPUExecutionProvider"])
+    sess = open_session(vdir / rec.path)
     x = _inputs(rows, manifest, vdir)
     return sess.run(None, {sess.get_inputs()[0].name: x})[0], manifest
 
