@@ -92,8 +92,11 @@ def drift(r: dict, live_tokens: list[int] | None, out: Path) -> Path | None:
         ax.axvline(d["tokens"]["live_mean"], color="black", ls="--", label="live mean")
         ax.set_xlabel("tokens per text")
         ax.legend()
-        ax.set_title(f"{r['model']}: review length (OOV live {d['oov_rate']['live_mean']:.3f}, "
-                     f"training {d['oov_rate']['training'] or float('nan'):.3f})", fontsize=9)
+        ax.set_title(
+            f"{r['model']}: review length (OOV live {d['oov_rate']['live_mean']:.3f}, "
+            f"training {d['oov_rate']['training'] or float('nan'):.3f})",
+            fontsize=9,
+        )
         return _save(fig, out / "drift.png")
     return None
 

@@ -38,8 +38,16 @@ def figures(rows: list[Logged], regression: bool) -> dict:
 
 
 def per_arm(labelled: list[Logged], regression: bool) -> list[dict]:
-    return [{"arm": arm, "version": rs[0].version, "variant": rs[0].variant, "shadow": rs[0].arm == "shadow",
-             **figures(rs, regression)} for arm, rs in by_arm(labelled).items()]
+    return [
+        {
+            "arm": arm,
+            "version": rs[0].version,
+            "variant": rs[0].variant,
+            "shadow": rs[0].arm == "shadow",
+            **figures(rs, regression),
+        }
+        for arm, rs in by_arm(labelled).items()
+    ]
 
 
 def per_version(labelled: list[Logged], regression: bool) -> list[dict]:
@@ -92,13 +100,29 @@ def shadow_outcome(primary: list[Logged], shadow: list[Logged], task) -> list[di
         y2 = np.array([_scores(s) for _, s in ps])
         agree = task.agree(y1, y2)
         ci = stats.accuracy(int(agree.sum()), len(agree))
-        shown = [{"request_id": p.request_id, "instance": p.instance, "input": json.loads(p.input or "null"),
-                  "primary": p.label if p.value is None else p.value,
-                  "shadow": s.label if s.value is None else s.value,
-                  "truth": p.truth_label if p.truth_value is None else p.truth_value}
-                 for (p, s), ok in zip(ps, agree) if not ok][:SHOWN_DISAGREEMENTS]
-        out.append({"primary": pa, "shadow": sa, "n": len(ps), "agreement": ci["accuracy"], "ci95": ci["ci95"],
-                    "disagreements": int((~agree).sum()), "disagreeing_inputs": shown})
+        shown = [
+            {
+                "request_id": p.request_id,
+                "instance": p.instance,
+                "input": json.loads(p.input or "null"),
+                "primary": p.label if p.value is None else p.value,
+                "shadow": s.label if s.value is None else s.value,
+                "truth": p.truth_label if p.truth_value is None else p.truth_value,
+            }
+            for (p, s), ok in zip(ps, agree)
+            if not ok
+        ][:SHOWN_DISAGREEMENTS]
+        out.append(
+            {
+                "primary": pa,
+                "shadow": sa,
+                "n": len(ps),
+                "agreement": ci["accuracy"],
+                "ci95": ci["ci95"],
+                "disagreements": int((~agree).sum()),
+                "disagreeing_inputs": shown,
+            }
+        )
     return out
 
 

@@ -41,7 +41,7 @@ def allocate(sizes: dict, n: int) -> dict:
     left = n - sum(base.values())
     quota = {k: left * (sizes[k] - base[k]) / (total - sum(base.values())) for k in keys}
     take = {k: base[k] + int(quota[k]) for k in keys}
-    for k in sorted(keys, key=lambda k: -(quota[k] - int(quota[k])))[:n - sum(take.values())]:
+    for k in sorted(keys, key=lambda k: -(quota[k] - int(quota[k])))[: n - sum(take.values())]:
         take[k] += 1
     return take
 
@@ -70,8 +70,19 @@ def input_text(row: Logged) -> str:
 def write_csv(path: Path, model: str, rows: list[Logged], regression: bool) -> None:
     """The batch for annotators, written atomically; its last column (``label`` or ``value``) is left empty."""
     answer = "value" if regression else "label"
-    header = ["request_id", "instance", "model", "version", "variant", "arm", "time", "input",
-              "predicted", "probability", answer]
+    header = [
+        "request_id",
+        "instance",
+        "model",
+        "version",
+        "variant",
+        "arm",
+        "time",
+        "input",
+        "predicted",
+        "probability",
+        answer,
+    ]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -83,8 +94,21 @@ def write_csv(path: Path, model: str, rows: list[Logged], regression: bool) -> N
                 when = dt.datetime.fromtimestamp(r.ts, dt.timezone.utc).isoformat(timespec="seconds")
                 predicted = f"{r.value:.4g}" if regression else r.label
                 prob = "" if r.confidence is None else f"{r.confidence:.4f}"
-                w.writerow([r.request_id, r.instance, model, r.version, r.variant, r.arm, when, input_text(r),
-                            predicted, prob, ""])
+                w.writerow(
+                    [
+                        r.request_id,
+                        r.instance,
+                        model,
+                        r.version,
+                        r.variant,
+                        r.arm,
+                        when,
+                        input_text(r),
+                        predicted,
+                        prob,
+                        "",
+                    ]
+                )
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

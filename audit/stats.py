@@ -9,8 +9,12 @@ import math
 import numpy as np
 from scipy import stats as sps
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
-from statsmodels.stats.proportion import (confint_proportions_2indep, proportion_confint, proportion_effectsize,
-                                          proportions_ztest)
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    proportion_confint,
+    proportion_effectsize,
+    proportions_ztest,
+)
 
 ALPHA = 0.05
 POWER = 0.8
@@ -21,8 +25,7 @@ SEED = 113
 def accuracy(correct: int, n: int) -> dict:
     """Accuracy with its 95% Wilson interval."""
     lo, hi = proportion_confint(correct, n, alpha=ALPHA, method="wilson")
-    return {"n": n, "correct": correct, "accuracy": correct / n, "ci95": [float(lo), float(hi)],
-            "interval": "wilson"}
+    return {"n": n, "correct": correct, "accuracy": correct / n, "ci95": [float(lo), float(hi)], "interval": "wilson"}
 
 
 def mae(errors: np.ndarray) -> dict:
@@ -30,10 +33,20 @@ def mae(errors: np.ndarray) -> dict:
     errors = np.abs(np.asarray(errors, np.float64))
     if len(errors) < 2:
         return {"n": len(errors), "mae": float(errors.mean()), "ci95": [math.nan, math.nan], "interval": "bootstrap"}
-    ci = sps.bootstrap((errors,), np.mean, confidence_level=1 - ALPHA, n_resamples=BOOTSTRAP_RESAMPLES,
-                       method="BCa", rng=np.random.default_rng(SEED)).confidence_interval
-    return {"n": len(errors), "mae": float(errors.mean()), "ci95": [float(ci.low), float(ci.high)],
-            "interval": "bootstrap"}
+    ci = sps.bootstrap(
+        (errors,),
+        np.mean,
+        confidence_level=1 - ALPHA,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="BCa",
+        rng=np.random.default_rng(SEED),
+    ).confidence_interval
+    return {
+        "n": len(errors),
+        "mae": float(errors.mean()),
+        "ci95": [float(ci.low), float(ci.high)],
+        "interval": "bootstrap",
+    }
 
 
 def compare_accuracy(a: dict, b: dict, detect: float = 0.01) -> dict:
@@ -49,9 +62,16 @@ def compare_accuracy(a: dict, b: dict, detect: float = 0.01) -> dict:
     ratio = nb / na
     n_a = NormalIndPower().solve_power(effect_size=effect, alpha=ALPHA, power=POWER, ratio=ratio)
     needed = math.ceil(n_a) + math.ceil(n_a * ratio)
-    return {"metric": "accuracy", "difference": cb / nb - pa, "ci95": [float(lo), float(hi)],
-            "p_value": float(p_value), "test": "two-proportion z-test", "detectable_difference": detect,
-            "labelled_needed": needed, "labelled_more": max(0, needed - na - nb)}
+    return {
+        "metric": "accuracy",
+        "difference": cb / nb - pa,
+        "ci95": [float(lo), float(hi)],
+        "p_value": float(p_value),
+        "test": "two-proportion z-test",
+        "detectable_difference": detect,
+        "labelled_needed": needed,
+        "labelled_more": max(0, needed - na - nb),
+    }
 
 
 def compare_mae(err_a: np.ndarray, err_b: np.ndarray, detect: float = 1.0) -> dict:
@@ -60,17 +80,28 @@ def compare_mae(err_a: np.ndarray, err_b: np.ndarray, detect: float = 1.0) -> di
     unit) at 80% power."""
     ea, eb = np.abs(np.asarray(err_a, np.float64)), np.abs(np.asarray(err_b, np.float64))
     t = sps.ttest_ind(eb, ea, equal_var=False)
-    ci = sps.bootstrap((eb, ea), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis),
-                       confidence_level=1 - ALPHA, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
-                       rng=np.random.default_rng(SEED)).confidence_interval
+    ci = sps.bootstrap(
+        (eb, ea),
+        lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis),
+        confidence_level=1 - ALPHA,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(SEED),
+    ).confidence_interval
     sd = math.sqrt((ea.var(ddof=1) + eb.var(ddof=1)) / 2)
     ratio = len(eb) / len(ea)
-    n_a = TTestIndPower().solve_power(effect_size=detect / sd, alpha=ALPHA, power=POWER, ratio=ratio) \
-        if sd > 0 else 2.0
+    n_a = TTestIndPower().solve_power(effect_size=detect / sd, alpha=ALPHA, power=POWER, ratio=ratio) if sd > 0 else 2.0
     needed = math.ceil(n_a) + math.ceil(n_a * ratio)
-    return {"metric": "mae", "difference": float(eb.mean() - ea.mean()), "ci95": [float(ci.low), float(ci.high)],
-            "p_value": float(t.pvalue), "test": "Welch's t-test", "detectable_difference": detect,
-            "labelled_needed": needed, "labelled_more": max(0, needed - len(ea) - len(eb))}
+    return {
+        "metric": "mae",
+        "difference": float(eb.mean() - ea.mean()),
+        "ci95": [float(ci.low), float(ci.high)],
+        "p_value": float(t.pvalue),
+        "test": "Welch's t-test",
+        "detectable_difference": detect,
+        "labelled_needed": needed,
+        "labelled_more": max(0, needed - len(ea) - len(eb)),
+    }
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
@@ -93,7 +124,13 @@ def calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> 
         m = idx == b
         if m.any():
             conf, acc = float(confidence[m].mean()), float(correct[m].mean())
-            rows.append({"bin": [float(edges[b]), float(edges[b + 1])], "n": int(m.sum()), "mean_probability": conf,
-                         "accuracy": acc})
+            rows.append(
+                {
+                    "bin": [float(edges[b]), float(edges[b + 1])],
+                    "n": int(m.sum()),
+                    "mean_probability": conf,
+                    "accuracy": acc,
+                }
+            )
             ece += m.sum() / len(confidence) * abs(acc - conf)
     return {"bins": rows, "expected_calibration_error": float(ece)}

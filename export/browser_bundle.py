@@ -36,25 +36,43 @@ PAGE_FILES = ("index.html", "style.css", "tokenizer.js", "app.js")
 
 EXAMPLE_TEXT = {
     "binary_classification": "One of the most moving films I have seen in years: the acting is superb, and the story "
-                             "stays with you long after the credits roll.",
+    "stays with you long after the credits roll.",
     "multiclass_classification": "The company said its board declared a quarterly dividend of 15 cts per share, up "
-                                 "from 12 cts, payable April 15 to shareholders of record March 31.",
+    "from 12 cts, payable April 15 to shareholders of record March 31.",
 }
-INPUT_LABEL = {"binary_classification": "A movie review (English)",
-               "multiclass_classification": "A newswire (English)"}
+INPUT_LABEL = {"binary_classification": "A movie review (English)", "multiclass_classification": "A newswire (English)"}
 FEATURE_HELP = {  # the Boston housing features, as the dataset's documentation describes them
-    "CRIM": "per-capita crime rate by town", "ZN": "share of residential land zoned for lots over 25,000 sq.ft.",
-    "INDUS": "share of non-retail business acres per town", "CHAS": "1 if the tract bounds the Charles River, else 0",
-    "NOX": "nitric oxides concentration (parts per 10 million)", "RM": "average number of rooms per dwelling",
-    "AGE": "share of owner-occupied units built before 1940", "DIS": "weighted distance to 5 Boston employment centres",
-    "RAD": "index of access to radial highways", "TAX": "property-tax rate per $10,000",
-    "PTRATIO": "pupil-teacher ratio by town", "B": "1000(Bk - 0.63)^2, Bk the share of Black residents",
+    "CRIM": "per-capita crime rate by town",
+    "ZN": "share of residential land zoned for lots over 25,000 sq.ft.",
+    "INDUS": "share of non-retail business acres per town",
+    "CHAS": "1 if the tract bounds the Charles River, else 0",
+    "NOX": "nitric oxides concentration (parts per 10 million)",
+    "RM": "average number of rooms per dwelling",
+    "AGE": "share of owner-occupied units built before 1940",
+    "DIS": "weighted distance to 5 Boston employment centres",
+    "RAD": "index of access to radial highways",
+    "TAX": "property-tax rate per $10,000",
+    "PTRATIO": "pupil-teacher ratio by town",
+    "B": "1000(Bk - 0.63)^2, Bk the share of Black residents",
     "LSTAT": "% lower-status population",
 }
 
 # The first tract of the Boston housing data (row 0 of boston_housing.npz), whose median home value was $24,000
-EXAMPLE_TRACT = {"CRIM": 0.00632, "ZN": 18.0, "INDUS": 2.31, "CHAS": 0.0, "NOX": 0.538, "RM": 6.575, "AGE": 65.2,
-                 "DIS": 4.09, "RAD": 1.0, "TAX": 296.0, "PTRATIO": 15.3, "B": 396.9, "LSTAT": 4.98}
+EXAMPLE_TRACT = {
+    "CRIM": 0.00632,
+    "ZN": 18.0,
+    "INDUS": 2.31,
+    "CHAS": 0.0,
+    "NOX": 0.538,
+    "RM": 6.575,
+    "AGE": 65.2,
+    "DIS": 4.09,
+    "RAD": 1.0,
+    "TAX": 296.0,
+    "PTRATIO": 15.3,
+    "B": 396.9,
+    "LSTAT": 4.98,
+}
 
 
 @dataclass
@@ -120,23 +138,39 @@ def serving_threshold(config: Path | None, name: str) -> float:
     return model.threshold if model is not None else DEFAULT_THRESHOLD
 
 
-def bundle_config(version_dir: Path, manifest: Manifest, variant: str, ort_version: str,
-                  threshold: float = DEFAULT_THRESHOLD) -> dict:
+def bundle_config(
+    version_dir: Path, manifest: Manifest, variant: str, ort_version: str, threshold: float = DEFAULT_THRESHOLD
+) -> dict:
     rec = manifest.variants[variant]
     config = {
-        "name": manifest.name, "version": manifest.version, "task": manifest.task, "variant": variant,
-        "model_file": rec.path, "model_sha256": file_digest(version_dir / rec.path),
-        "metric_name": rec.metric, "metric_value": rec.value, "ort_version": ort_version,
-        "labels": manifest.labels, "threshold": threshold,
+        "name": manifest.name,
+        "version": manifest.version,
+        "task": manifest.task,
+        "variant": variant,
+        "model_file": rec.path,
+        "model_sha256": file_digest(version_dir / rec.path),
+        "metric_name": rec.metric,
+        "metric_value": rec.value,
+        "ort_version": ort_version,
+        "labels": manifest.labels,
+        "threshold": threshold,
         "output_description": manifest.outputs[0].description,
     }
     p = manifest.preprocessing
     if isinstance(p, TextPreprocessing):
         if (p.filters, p.lowercase, p.split) != (KERAS_FILTERS, True, " "):
-            raise ExportError(f"{manifest.name}: the browser tokenizer follows Keras' defaults (lowercase, its filter, "
-                              "split on spaces), which this version's preprocessing does not use")
-        config["preprocessing"] = {"kind": p.kind, "num_words": p.num_words, "index_from": p.index_from,
-                                   "start_char": p.start_char, "oov_char": p.oov_char, "filters": p.filters}
+            raise ExportError(
+                f"{manifest.name}: the browser tokenizer follows Keras' defaults (lowercase, its filter, "
+                "split on spaces), which this version's preprocessing does not use"
+            )
+        config["preprocessing"] = {
+            "kind": p.kind,
+            "num_words": p.num_words,
+            "index_from": p.index_from,
+            "start_char": p.start_char,
+            "oov_char": p.oov_char,
+            "filters": p.filters,
+        }
         config["example_text"] = EXAMPLE_TEXT[manifest.task]
         config["input_label"] = INPUT_LABEL[manifest.task]
     else:
@@ -144,44 +178,66 @@ def bundle_config(version_dir: Path, manifest: Manifest, variant: str, ort_versi
         config["feature_names"] = p.feature_names
         if set(p.feature_names) == set(EXAMPLE_TRACT):
             config["feature_defaults"] = [EXAMPLE_TRACT[n] for n in p.feature_names]
-            config["example_note"] = ("Filled in with the first tract of the Boston housing data, whose median home "
-                                      "value was $24,000.")
+            config["example_note"] = (
+                "Filled in with the first tract of the Boston housing data, whose median home value was $24,000."
+            )
         else:
             stats = p.feature_stats
-            config["feature_defaults"] = [float(f"{stats[n].mean:.4g}") if n in stats else 0.0
-                                          for n in p.feature_names]
+            config["feature_defaults"] = [float(f"{stats[n].mean:.4g}") if n in stats else 0.0 for n in p.feature_names]
             config["example_note"] = "Filled in with each feature's mean over the training set."
         config["feature_help"] = {n: FEATURE_HELP[n] for n in p.feature_names if n in FEATURE_HELP}
     return config
 
 
-def write_bundle(version_dir: Path, manifest: Manifest, variant: str, ort_version: str, threshold: float,
-                 out: Path) -> None:
+def write_bundle(
+    version_dir: Path, manifest: Manifest, variant: str, ort_version: str, threshold: float, out: Path
+) -> None:
     config = bundle_config(version_dir, manifest, variant, ort_version, threshold)
     (out / "bundle.json").write_text(json.dumps(config, indent=2) + "\n")
     p = manifest.preprocessing
     page_data = {**config, "vocab": _vocab(version_dir, p)} if isinstance(p, TextPreprocessing) else config
     (out / "bundle.js").write_text(_script("MODELYARD_BUNDLE", page_data))
-    (out / "model.js").write_text(_script("MODELYARD_MODEL", {
-        "gzip_base64": _gzip_base64((version_dir / manifest.variants[variant].path).read_bytes())}))
-    (out / "ort-runtime.js").write_text(_script("MODELYARD_RUNTIME", {
-        "version": ort_version, "glue": (ORT_DIST / ORT_GLUE).read_text(encoding="utf-8"),
-        "wasm_gzip_base64": _gzip_base64((ORT_DIST / ORT_WASM).read_bytes())}))
+    (out / "model.js").write_text(
+        _script(
+            "MODELYARD_MODEL",
+            {"gzip_base64": _gzip_base64((version_dir / manifest.variants[variant].path).read_bytes())},
+        )
+    )
+    (out / "ort-runtime.js").write_text(
+        _script(
+            "MODELYARD_RUNTIME",
+            {
+                "version": ort_version,
+                "glue": (ORT_DIST / ORT_GLUE).read_text(encoding="utf-8"),
+                "wasm_gzip_base64": _gzip_base64((ORT_DIST / ORT_WASM).read_bytes()),
+            },
+        )
+    )
     shutil.copyfile(ORT_DIST / ORT_SCRIPT, out / ORT_SCRIPT)
     for f in PAGE_FILES:
         shutil.copyfile(ASSETS / f, out / f)
-    (out / "NOTICE.txt").write_text(f"{ORT_SCRIPT} and ort-runtime.js hold onnxruntime-web {ort_version} "
-                                    "(https://github.com/microsoft/onnxruntime), (c) Microsoft Corporation, "
-                                    "MIT License.\n")
+    (out / "NOTICE.txt").write_text(
+        f"{ORT_SCRIPT} and ort-runtime.js hold onnxruntime-web {ort_version} "
+        "(https://github.com/microsoft/onnxruntime), (c) Microsoft Corporation, "
+        "MIT License.\n"
+    )
 
 
 def file_sizes(folder: Path) -> dict[str, tuple[int, int]]:
-    return {p.name: (p.stat().st_size, len(gzip.compress(p.read_bytes(), 9, mtime=0)))
-            for p in sorted(folder.iterdir()) if p.is_file()}
+    return {
+        p.name: (p.stat().st_size, len(gzip.compress(p.read_bytes(), 9, mtime=0)))
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
 
 
-def build_browser_bundle(repo: ModelRepository, name: str, version: int | None = None, requested: str | None = None,
-                         threshold: float = DEFAULT_THRESHOLD) -> BrowserBundle:
+def build_browser_bundle(
+    repo: ModelRepository,
+    name: str,
+    version: int | None = None,
+    requested: str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> BrowserBundle:
     """Write (or replace) ``<name>/<version>/browser/``; the version is published whole or left as it was.
     ``threshold``: from which probability a binary model's page says the positive label (the server's)."""
     ort_version = check_vendored_runtime()

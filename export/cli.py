@@ -14,23 +14,44 @@ from modelyard.settings import load_settings
 
 def export(
     model: Annotated[str, typer.Argument(help="imdb, reuters, boston or all")],
-    repo: Annotated[Optional[Path], typer.Option(help="model repository (env MODELYARD_REPO; default ./models)")] = None,
+    repo: Annotated[
+        Optional[Path], typer.Option(help="model repository (env MODELYARD_REPO; default ./models)")
+    ] = None,
     version: Annotated[Optional[int], typer.Option(help="version to export (default: the latest)")] = None,
     prune: Annotated[float, typer.Option(help="target sparsity of the pruned variant, 0-0.99 (0: no pruning)")] = 0.8,
     quantize: Annotated[str, typer.Option(help="comma-separated: dynamic,float16,int8,qat")] = ",".join(QUANTIZATIONS),
     formats: Annotated[str, typer.Option(help="comma-separated: savedmodel,tflite,onnx")] = ",".join(FORMATS),
-    data_dir: Annotated[Optional[Path], typer.Option(help="folder with the Keras dataset files "
-                                                     "(env MODELYARD_DATA_DIR); unset: download with keras.datasets")] = None,
-    edge: Annotated[bool, typer.Option("--edge", help="also write edge/: a .tflite bundle with a TF-free predict.py")] = False,
-    edge_variant: Annotated[Optional[str], typer.Option(help="TFLite variant for --edge (default: the smallest "
-                                                        "accepted one)")] = None,
-    browser: Annotated[bool, typer.Option("--browser", help="only write browser/: a static page that runs the "
-                                          "version's smallest accepted ONNX variant with onnxruntime-web, offline; "
-                                          "nothing is re-exported")] = False,
-    browser_variant: Annotated[Optional[str], typer.Option(help="ONNX variant for --browser (default: the smallest "
-                                                           "accepted one)")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="serving config whose IMDB threshold the --browser page "
-                                                   "uses, as the server does (env MODELYARD_CONFIG)")] = None,
+    data_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="folder with the Keras dataset files (env MODELYARD_DATA_DIR); unset: download with keras.datasets"
+        ),
+    ] = None,
+    edge: Annotated[
+        bool, typer.Option("--edge", help="also write edge/: a .tflite bundle with a TF-free predict.py")
+    ] = False,
+    edge_variant: Annotated[
+        Optional[str], typer.Option(help="TFLite variant for --edge (default: the smallest accepted one)")
+    ] = None,
+    browser: Annotated[
+        bool,
+        typer.Option(
+            "--browser",
+            help="only write browser/: a static page that runs the "
+            "version's smallest accepted ONNX variant with onnxruntime-web, offline; "
+            "nothing is re-exported",
+        ),
+    ] = False,
+    browser_variant: Annotated[
+        Optional[str], typer.Option(help="ONNX variant for --browser (default: the smallest accepted one)")
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="serving config whose IMDB threshold the --browser page "
+            "uses, as the server does (env MODELYARD_CONFIG)"
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bars for the fine-tunes")] = False,
 ) -> None:
     """Prune, quantize and convert a trained version to SavedModel, TFLite and ONNX; validate every artifact
@@ -71,8 +92,9 @@ def export(
     import sys
 
     console = Console(width=None if sys.stdout.isatty() else 160)
-    opts = ExportOptions(sparsity=prune, quantize=quant, formats=fmts, edge=edge, edge_variant=edge_variant,
-                         verbose=0 if quiet else 1)
+    opts = ExportOptions(
+        sparsity=prune, quantize=quant, formats=fmts, edge=edge, edge_variant=edge_variant, verbose=0 if quiet else 1
+    )
     manifests = []
     for n in names:
         console.rule(f"export {n}")
@@ -81,17 +103,22 @@ def export(
     console.print(summary_table(manifests))
     for line in rejections(manifests):
         console.print(f"[red]rejected[/red] {line} (not servable by default)")
-    console.print("sizes: 'vs tflite_fp32' = file size as % of tflite_fp32 / how many times smaller gzipped; "
-                  "latency: median ms per call in-process")
+    console.print(
+        "sizes: 'vs tflite_fp32' = file size as % of tflite_fp32 / how many times smaller gzipped; "
+        "latency: median ms per call in-process"
+    )
 
 
-def _browser_bundles(repository, names: list[str], version: int | None, variant: str | None,
-                     config: Path | None) -> None:
+def _browser_bundles(
+    repository, names: list[str], version: int | None, variant: str | None, config: Path | None
+) -> None:
     from export.browser_bundle import build_browser_bundle, serving_threshold
 
     thresholds = {n: serving_threshold(config, n) for n in names}  # a bad config fails before anything is written
     for n in names:
         b = build_browser_bundle(repository, n, version, variant, thresholds[n])
         size, gz = b.total
-        print(f"{n} v{b.version}: {b.dir} runs {b.variant}; {size / 1e6:.2f} MB, {gz / 1e6:.2f} MB gzipped "
-              f"(open {b.dir / 'index.html'}, or serve the folder from any static host)")
+        print(
+            f"{n} v{b.version}: {b.dir} runs {b.variant}; {size / 1e6:.2f} MB, {gz / 1e6:.2f} MB gzipped "
+            f"(open {b.dir / 'index.html'}, or serve the folder from any static host)"
+        )

@@ -34,8 +34,9 @@ NORMALIZATION_OPS = ["SUB", "MUL", "DIV", "SQRT", "RSQRT", "MAXIMUM"]
 one int8 input scale, so with float I/O these ops stay float and quantization starts after them."""
 
 
-def tflite(savedmodel: Path, mode: str, representative: np.ndarray | None = None,
-           float_ops: list[str] | None = None) -> bytes:
+def tflite(
+    savedmodel: Path, mode: str, representative: np.ndarray | None = None, float_ops: list[str] | None = None
+) -> bytes:
     """``fp32``, ``dynamic`` (int8 weights), ``float16``, ``int8`` (full integer, float I/O), ``int8_io``
     (integer-only, int8 I/O) or ``qat_int8`` (int8 from the fake-quant ranges learned by QAT)."""
     conv = tf.lite.TFLiteConverter.from_saved_model(str(savedmodel), signature_keys=[SIGNATURE])
@@ -60,8 +61,10 @@ def tflite(savedmodel: Path, mode: str, representative: np.ndarray | None = None
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
             with native_output_held():  # the debugger converts (and calibrates) as soon as it is built
                 debugger = tf.lite.experimental.QuantizationDebugger(
-                    converter=conv, debug_dataset=gen,
-                    debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops)))
+                    converter=conv,
+                    debug_dataset=gen,
+                    debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(float_ops)),
+                )
                 return debugger.get_nondebug_quantized_model()
     with native_output_held():
         return conv.convert()
@@ -83,8 +86,15 @@ def onnx_from_tflite(tflite_path: Path, path: Path) -> None:
         tf2onnx.convert.from_tflite(str(tflite_path), opset=ONNX_OPSET, output_path=str(path))
 
 
-def onnx_static_int8(fp32_path: Path, path: Path, representative: np.ndarray, input_name: str,
-                     activation: str = "uint8", preprocess: bool = False, per_channel: bool = True) -> None:
+def onnx_static_int8(
+    fp32_path: Path,
+    path: Path,
+    representative: np.ndarray,
+    input_name: str,
+    activation: str = "uint8",
+    preprocess: bool = False,
+    per_channel: bool = True,
+) -> None:
     """onnxruntime's static quantization (QDQ, int8 weights) calibrated on training rows. With ``preprocess``,
     onnxruntime's ``quant_pre_process`` runs first: its graph optimization fuses each Dense layer's MatMul + Add
     into one Gemm, which onnxruntime runs as a single int8 QGemm (the graph quantizes once at the input and
@@ -109,6 +119,13 @@ def onnx_static_int8(fp32_path: Path, path: Path, representative: np.ndarray, in
         source = Path(tmp) / "preprocessed.onnx" if preprocess else fp32_path
         if preprocess:  # symbolic shape inference is for transformers (and needs sympy); ONNX's suffices here
             quant_pre_process(str(fp32_path), str(source), skip_symbolic_shape=True)
-        quantize_static(str(source), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QUInt8 if activation == "uint8" else QuantType.QInt8,
-                        weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm", "Add", "Relu"])
+        quantize_static(
+            str(source),
+            str(path),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=QuantType.QUInt8 if activation == "uint8" else QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gemm", "Add", "Relu"],
+        )

@@ -51,8 +51,7 @@ def pruning_schedule(target: float, total_steps: int) -> dict:
     end = max(1, int(total_steps * 0.75))
     frequency = max(1, end // 10)
     end = frequency * max(1, end // frequency)
-    return dict(initial_sparsity=0.0, final_sparsity=float(target), begin_step=0, end_step=end,
-                frequency=frequency)
+    return dict(initial_sparsity=0.0, final_sparsity=float(target), begin_step=0, end_step=end, frequency=frequency)
 
 
 @dataclass
@@ -83,8 +82,14 @@ class EpochBar(keras.callbacks.Callback):
         super().__init__()
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self._progress = Progress(TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("epochs  {task.fields[loss]}"), TimeElapsedColumn(), console=console)
+        self._progress = Progress(
+            TextColumn("  {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("epochs  {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
         self._task = self._progress.add_task(description, total=epochs, loss="")
 
     def on_train_begin(self, logs=None):
@@ -98,14 +103,28 @@ class EpochBar(keras.callbacks.Callback):
         self._progress.stop()
 
 
-def _fit(model: keras.Model, data: ExportData, ft: FineTune, seed: int, progress, description: str,
-         callbacks: list | None = None) -> None:
+def _fit(
+    model: keras.Model,
+    data: ExportData,
+    ft: FineTune,
+    seed: int,
+    progress,
+    description: str,
+    callbacks: list | None = None,
+) -> None:
     callbacks = [*(callbacks or []), *([EpochBar(progress, description, ft.epochs)] if progress is not None else [])]
     model.fit(**_fit_inputs(data, ft.batch_size, seed), epochs=ft.epochs, verbose=0, callbacks=callbacks)
 
 
-def prune(model: keras.Model, data: ExportData, target: float, *, seed: int = 113, progress=None,
-          override: FineTune | None = None) -> PruneResult:
+def prune(
+    model: keras.Model,
+    data: ExportData,
+    target: float,
+    *,
+    seed: int = 113,
+    progress=None,
+    override: FineTune | None = None,
+) -> PruneResult:
     """``progress``: a rich Console to show the fine-tune's progress bar on; None: silent."""
     import tensorflow_model_optimization as tfmot
 
@@ -118,8 +137,11 @@ def prune(model: keras.Model, data: ExportData, target: float, *, seed: int = 11
     outputs = set(model.output_names)
 
     def wrap(layer):
-        if (isinstance(layer, keras.layers.Dense) and layer.name not in outputs
-                and int(np.prod(layer.kernel.shape)) >= MIN_PRUNE_WEIGHTS):
+        if (
+            isinstance(layer, keras.layers.Dense)
+            and layer.name not in outputs
+            and int(np.prod(layer.kernel.shape)) >= MIN_PRUNE_WEIGHTS
+        ):
             return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
         return layer
 
@@ -128,14 +150,23 @@ def prune(model: keras.Model, data: ExportData, target: float, *, seed: int = 11
     _fit(pruned, data, ft, seed, progress, "pruning fine-tune", [tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     per, overall = kernel_sparsity(stripped)
-    return PruneResult(stripped, per, overall, {**sched, "total_steps": total},
-                       {"epochs": ft.epochs, "batch_size": ft.batch_size, "learning_rate": ft.learning_rate,
-                        "pruned_layers": [l.name for l in pruned.layers
-                                          if type(l).__name__ == "PruneLowMagnitude"]})
+    return PruneResult(
+        stripped,
+        per,
+        overall,
+        {**sched, "total_steps": total},
+        {
+            "epochs": ft.epochs,
+            "batch_size": ft.batch_size,
+            "learning_rate": ft.learning_rate,
+            "pruned_layers": [l.name for l in pruned.layers if type(l).__name__ == "PruneLowMagnitude"],
+        },
+    )
 
 
-def quantization_aware(model: keras.Model, data: ExportData, *, seed: int = 113, progress=None,
-                       override: FineTune | None = None) -> tuple[keras.Model, dict]:
+def quantization_aware(
+    model: keras.Model, data: ExportData, *, seed: int = 113, progress=None, override: FineTune | None = None
+) -> tuple[keras.Model, dict]:
     """tfmot QAT on every Dense layer (the Normalization layer stays float), then a short fine-tune."""
     import tensorflow_model_optimization as tfmot
 
@@ -143,7 +174,8 @@ def quantization_aware(model: keras.Model, data: ExportData, *, seed: int = 113,
     keras.utils.set_random_seed(seed)
     ft = plan(QAT_PLAN, data, override)
     annotated = keras.models.clone_model(
-        model, clone_function=lambda l: q.quantize_annotate_layer(l) if isinstance(l, keras.layers.Dense) else l)
+        model, clone_function=lambda l: q.quantize_annotate_layer(l) if isinstance(l, keras.layers.Dense) else l
+    )
     qat = q.quantize_apply(annotated)
     for layer in qat.layers:  # quantize_apply clones the model: re-derive Normalization's mean/std from its
         if isinstance(layer, keras.layers.Normalization):  # restored weights, or it normalizes nothing

@@ -24,9 +24,12 @@ def export_onnx(ex, model, int8_tflite: Path | None, sparsity: float) -> None:
     ex.say("converting onnx_fp32 (tf2onnx)")
     t = time.time()
     convert.onnx_fp32(model, fp32, ex.data.input_name)
-    ex.records["onnx_fp32"] = ex.check("onnx_fp32", OnnxRunner(fp32), sparsity=sparsity,
-                                       details={"route": "tf2onnx.from_keras", "opset": convert.ONNX_OPSET,
-                                                "convert_s": round(time.time() - t, 2)})
+    ex.records["onnx_fp32"] = ex.check(
+        "onnx_fp32",
+        OnnxRunner(fp32),
+        sparsity=sparsity,
+        details={"route": "tf2onnx.from_keras", "opset": convert.ONNX_OPSET, "convert_s": round(time.time() - t, 2)},
+    )
     if int8_tflite is None:
         return
 
@@ -50,8 +53,13 @@ def export_onnx(ex, model, int8_tflite: Path | None, sparsity: float) -> None:
         try:
             t = time.time()
             make(path)
-            rec = ex.check("onnx_int8", OnnxRunner(path), sparsity=sparsity, rel=rel,
-                           details={"route": route, "convert_s": round(time.time() - t, 2)})
+            rec = ex.check(
+                "onnx_int8",
+                OnnxRunner(path),
+                sparsity=sparsity,
+                rel=rel,
+                details={"route": route, "convert_s": round(time.time() - t, 2)},
+            )
             candidates[route] = rec
         except Exception as e:  # noqa: BLE001 - a route that fails to convert or to load is reported, not fatal
             ex.say(f"[yellow]{route} failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}[/yellow]")
@@ -71,17 +79,34 @@ def export_onnx(ex, model, int8_tflite: Path | None, sparsity: float) -> None:
     for route, ms in b64.items():
         ok[route].latency_ms_b64 = ms
     # Accepted first, then at least as fast as fp32 at batch 64, then the more accurate, then the faster.
-    best = min(ok, key=lambda r: (ok[r].status != "accepted", ok[r].latency_ms_b64 > fp32_b64,
-                                  -round(_quality(ok[r]), 4), ok[r].latency_ms_b64))
+    best = min(
+        ok,
+        key=lambda r: (
+            ok[r].status != "accepted",
+            ok[r].latency_ms_b64 > fp32_b64,
+            -round(_quality(ok[r]), 4),
+            ok[r].latency_ms_b64,
+        ),
+    )
     shutil.move(ex.dir / f"onnx/.candidate-{best}.onnx", final)
     for route in routes:
         (ex.dir / f"onnx/.candidate-{route}.onnx").unlink(missing_ok=True)
     rec = ok[best].model_copy(update={"path": VARIANTS["onnx_int8"].path})
     rec.details["candidates"] = {
-        r: (None if c is None else {"value": c.value, "max_abs_diff": c.max_abs_diff, "size_bytes": c.size_bytes,
-                                    "latency_ms_b1": c.latency_ms_b1, "latency_ms_b64": c.latency_ms_b64,
-                                    "status": c.status})
-        for r, c in candidates.items()}
+        r: (
+            None
+            if c is None
+            else {
+                "value": c.value,
+                "max_abs_diff": c.max_abs_diff,
+                "size_bytes": c.size_bytes,
+                "latency_ms_b1": c.latency_ms_b1,
+                "latency_ms_b64": c.latency_ms_b64,
+                "status": c.status,
+            }
+        )
+        for r, c in candidates.items()
+    }
     rec.details["fp32_latency_ms_b64"] = fp32_b64
     ex.records["onnx_int8"] = rec
     ex.say(f"onnx_int8: kept {best}")

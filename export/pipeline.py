@@ -72,22 +72,37 @@ class _Exporter:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def check(self, name: str, runner, *, sparsity: float, details: dict | None = None,
-              rel: str | None = None) -> VariantRecord:
+    def check(
+        self, name: str, runner, *, sparsity: float, details: dict | None = None, rel: str | None = None
+    ) -> VariantRecord:
         spec = VARIANTS[name]
-        rec, outputs = validate(name, spec.format, rel or spec.path, self.dir, runner, self.data, self.reference,
-                                self.reference_value, sparsity=sparsity, details=details,
-                                runs_b1=self.opts.latency_runs[0], runs_b64=self.opts.latency_runs[1],
-                                min_seconds=self.opts.latency_min_seconds)
+        rec, outputs = validate(
+            name,
+            spec.format,
+            rel or spec.path,
+            self.dir,
+            runner,
+            self.data,
+            self.reference,
+            self.reference_value,
+            sparsity=sparsity,
+            details=details,
+            runs_b1=self.opts.latency_runs[0],
+            runs_b64=self.opts.latency_runs[1],
+            min_seconds=self.opts.latency_min_seconds,
+        )
         if self.reference is None:
             self.reference, self.reference_value = outputs, rec.value
         verdict = "[green]accepted[/green]" if rec.status == "accepted" else f"[red]rejected[/red]: {rec.reason}"
-        self.say(f"{name}: {rec.metric} {rec.value:.4f} ({rec.delta:+.4f}), max|diff| {rec.max_abs_diff:.2e}, "
-                 f"{rec.size_bytes / 1024:.1f} KiB, b64 {rec.latency_ms_b64:.3f} ms - {verdict}")
+        self.say(
+            f"{name}: {rec.metric} {rec.value:.4f} ({rec.delta:+.4f}), max|diff| {rec.max_abs_diff:.2e}, "
+            f"{rec.size_bytes / 1024:.1f} KiB, b64 {rec.latency_ms_b64:.3f} ms - {verdict}"
+        )
         return rec
 
-    def write_tflite(self, name: str, savedmodel: Path, mode: str, sparsity: float, details: dict,
-                     rel: str | None = None) -> Path:
+    def write_tflite(
+        self, name: str, savedmodel: Path, mode: str, sparsity: float, details: dict, rel: str | None = None
+    ) -> Path:
         self.say(f"converting {name}")
         t = time.time()
         float_ops = convert.NORMALIZATION_OPS if (self.float_prefix and mode in ("int8", "qat_int8")) else None
@@ -96,18 +111,31 @@ class _Exporter:
             details = {**details, "float_ops": float_ops}
         path = self._fresh(rel or VARIANTS[name].path)
         path.write_bytes(blob)
-        self.records[name] = self.check(name, TFLiteRunner(path), sparsity=sparsity, rel=rel,
-                                        details={"mode": mode, "convert_s": round(time.time() - t, 2), **details})
+        self.records[name] = self.check(
+            name,
+            TFLiteRunner(path),
+            sparsity=sparsity,
+            rel=rel,
+            details={"mode": mode, "convert_s": round(time.time() - t, 2), **details},
+        )
         return path
 
 
-def run_export(repo: ModelRepository, name: str, version: int | None, ds: Dataset, opts: ExportOptions,
-               console: Console | None = None) -> ExportResult:
+def run_export(
+    repo: ModelRepository,
+    name: str,
+    version: int | None,
+    ds: Dataset,
+    opts: ExportOptions,
+    console: Console | None = None,
+) -> ExportResult:
     console = console or Console()
     version = repo.resolve(name, version)
     q, formats = set(opts.quantize), set(opts.formats)
-    with tempfile.TemporaryDirectory(prefix=f"modelyard-export-{name}-") as tmp_s, \
-            repo.update_version(name, version) as stage:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"modelyard-export-{name}-") as tmp_s,
+        repo.update_version(name, version) as stage,
+    ):
         tmp = Path(tmp_s)
         manifest: Manifest = stage.manifest
         data = prepare(ds, manifest)
@@ -120,16 +148,18 @@ def run_export(repo: ModelRepository, name: str, version: int | None, ds: Datase
         layer_sp, base_sp = finetune.kernel_sparsity(model)
         ex.float_prefix = any(isinstance(l, keras.layers.Normalization) for l in model.layers)
         ex.say(f"v{version}: validating the Keras model on {len(data.y_test)} test rows")
-        ex.records["keras"] = ex.check("keras", KerasRunner(model), sparsity=base_sp,
-                                       details={"layer_sparsity": layer_sp}, rel=keras_path.name)
+        ex.records["keras"] = ex.check(
+            "keras", KerasRunner(model), sparsity=base_sp, details={"layer_sparsity": layer_sp}, rel=keras_path.name
+        )
 
         # SavedModel: an artifact of its own and the source of every TFLite file.
         sm = ex._fresh(VARIANTS["savedmodel"].path) if "savedmodel" in formats else tmp / "savedmodel"
         ex.say("writing SavedModel")
         convert.save_savedmodel(model, sm, data.input_name, data.output_name)
         if "savedmodel" in formats:
-            ex.records["savedmodel"] = ex.check("savedmodel", SavedModelRunner(sm), sparsity=base_sp,
-                                                details={"signature": convert.SIGNATURE})
+            ex.records["savedmodel"] = ex.check(
+                "savedmodel", SavedModelRunner(sm), sparsity=base_sp, details={"signature": convert.SIGNATURE}
+            )
 
         base = {"source": "keras", "layer_sparsity": layer_sp}
         int8_tflite = None
@@ -149,25 +179,44 @@ def run_export(repo: ModelRepository, name: str, version: int | None, ds: Datase
         if "tflite" in formats and "int8" in q and opts.sparsity > 0:
             ex.say(f"pruning to {opts.sparsity:.0%} sparsity (tfmot prune_low_magnitude, fine-tune on train split)")
             t = time.time()
-            pr = finetune.prune(_load_keras(keras_path), data, opts.sparsity, progress=ex.progress,
-                                override=opts.prune_fine_tune)
-            ex.say("layer sparsity after strip_pruning: "
-                   + ", ".join(f"{k} {v:.1%}" for k, v in pr.layer_sparsity.items()))
+            pr = finetune.prune(
+                _load_keras(keras_path), data, opts.sparsity, progress=ex.progress, override=opts.prune_fine_tune
+            )
+            ex.say(
+                "layer sparsity after strip_pruning: " + ", ".join(f"{k} {v:.1%}" for k, v in pr.layer_sparsity.items())
+            )
             psm = tmp / "pruned_savedmodel"
             convert.save_savedmodel(pr.model, psm, data.input_name, data.output_name)
-            ex.write_tflite("tflite_pruned_int8", psm, "int8", pr.sparsity,
-                            {"source": "pruned", "target_sparsity": opts.sparsity, "layer_sparsity": pr.layer_sparsity,
-                             "schedule": pr.schedule, "fine_tune": pr.fine_tune, "fine_tune_s": round(time.time() - t, 1)})
+            ex.write_tflite(
+                "tflite_pruned_int8",
+                psm,
+                "int8",
+                pr.sparsity,
+                {
+                    "source": "pruned",
+                    "target_sparsity": opts.sparsity,
+                    "layer_sparsity": pr.layer_sparsity,
+                    "schedule": pr.schedule,
+                    "fine_tune": pr.fine_tune,
+                    "fine_tune_s": round(time.time() - t, 1),
+                },
+            )
 
         if "tflite" in formats and "qat" in q:
             ex.say("quantization-aware training (tfmot quantize_apply, short fine-tune)")
             t = time.time()
-            qm, info = finetune.quantization_aware(_load_keras(keras_path), data, progress=ex.progress,
-                                                   override=opts.qat_fine_tune)
+            qm, info = finetune.quantization_aware(
+                _load_keras(keras_path), data, progress=ex.progress, override=opts.qat_fine_tune
+            )
             qsm = tmp / "qat_savedmodel"
             convert.save_savedmodel(qm, qsm, data.input_name, data.output_name)
-            ex.write_tflite("tflite_qat_int8", qsm, "qat_int8", base_sp,
-                            {"source": "qat", "fine_tune": info, "fine_tune_s": round(time.time() - t, 1)})
+            ex.write_tflite(
+                "tflite_qat_int8",
+                qsm,
+                "qat_int8",
+                base_sp,
+                {"source": "qat", "fine_tune": info, "fine_tune_s": round(time.time() - t, 1)},
+            )
 
         if "onnx" in formats:
             from export.onnx_int8 import export_onnx

@@ -28,38 +28,71 @@ def _ratio(manifest: Manifest, rec) -> str:
 def rows(manifest: Manifest) -> list[list[str]]:
     out = []
     for name, r in ordered(manifest):
-        out.append([name, r.metric, f"{r.value:.4f}", f"{r.delta:+.4f}", f"{r.max_abs_diff:.2e}",
-                    f"{r.size_bytes / 1024:.1f}", f"{r.gzip_bytes / 1024:.1f}", _ratio(manifest, r),
-                    f"{r.sparsity:.1%}",
-                    "" if r.latency_ms_b1 is None else f"{r.latency_ms_b1:.3f}",
-                    "" if r.latency_ms_b64 is None else f"{r.latency_ms_b64:.3f}",
-                    r.status + (f": {r.reason}" if r.reason else "")])
+        out.append(
+            [
+                name,
+                r.metric,
+                f"{r.value:.4f}",
+                f"{r.delta:+.4f}",
+                f"{r.max_abs_diff:.2e}",
+                f"{r.size_bytes / 1024:.1f}",
+                f"{r.gzip_bytes / 1024:.1f}",
+                _ratio(manifest, r),
+                f"{r.sparsity:.1%}",
+                "" if r.latency_ms_b1 is None else f"{r.latency_ms_b1:.3f}",
+                "" if r.latency_ms_b64 is None else f"{r.latency_ms_b64:.3f}",
+                r.status + (f": {r.reason}" if r.reason else ""),
+            ]
+        )
     return out
 
 
-HEADERS = ["variant", "metric", "value", "delta", "max abs diff", "KiB", "gzip KiB",
-           "size vs tflite_fp32 / gzip shrink", "sparsity", "ms b1", "ms b64", "status"]
+HEADERS = [
+    "variant",
+    "metric",
+    "value",
+    "delta",
+    "max abs diff",
+    "KiB",
+    "gzip KiB",
+    "size vs tflite_fp32 / gzip shrink",
+    "sparsity",
+    "ms b1",
+    "ms b64",
+    "status",
+]
 
 
 def markdown(manifest: Manifest) -> str:
-    lines = [f"# Export report: {manifest.name} v{manifest.version}", "",
-             f"Every variant evaluated on the full real test set ({manifest.dataset.test_size} rows) with its "
-             "own runtime; delta and max abs diff against the float Keras model. Latency: median in-process "
-             "milliseconds per call. Rejected: more than 1 accuracy point lost, or MAE up more than 5%.", "",
-             "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines = [
+        f"# Export report: {manifest.name} v{manifest.version}",
+        "",
+        f"Every variant evaluated on the full real test set ({manifest.dataset.test_size} rows) with its "
+        "own runtime; delta and max abs diff against the float Keras model. Latency: median in-process "
+        "milliseconds per call. Rejected: more than 1 accuracy point lost, or MAE up more than 5%.",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "---|" * len(HEADERS),
+    ]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows(manifest)]
     extra = []
     for name, r in ordered(manifest):
         ls = r.details.get("layer_sparsity")
         if r.details.get("source") == "pruned" and ls:
-            extra.append(f"- `{name}` per-layer sparsity: " + ", ".join(f"{k} {v:.1%}" for k, v in ls.items())
-                         + f"; schedule {r.details.get('schedule')}")
+            extra.append(
+                f"- `{name}` per-layer sparsity: "
+                + ", ".join(f"{k} {v:.1%}" for k, v in ls.items())
+                + f"; schedule {r.details.get('schedule')}"
+            )
         if name == "onnx_int8" and "candidates" in r.details:
-            extra.append(f"- `onnx_int8` route kept: {r.details.get('route')}; candidates: "
-                         + "; ".join(f"{k}: " + ("failed" if v is None else
-                                                 f"{v['value']:.4f}, b64 {v['latency_ms_b64']:.3f} ms")
-                                     for k, v in r.details["candidates"].items())
-                         + f" (onnx_fp32 b64 {r.details.get('fp32_latency_ms_b64'):.3f} ms)")
+            extra.append(
+                f"- `onnx_int8` route kept: {r.details.get('route')}; candidates: "
+                + "; ".join(
+                    f"{k}: " + ("failed" if v is None else f"{v['value']:.4f}, b64 {v['latency_ms_b64']:.3f} ms")
+                    for k, v in r.details["candidates"].items()
+                )
+                + f" (onnx_fp32 b64 {r.details.get('fp32_latency_ms_b64'):.3f} ms)"
+            )
     if extra:
         lines += ["", *extra]
     return "\n".join(lines) + "\n"
@@ -101,8 +134,19 @@ def write_report(version_dir: Path, manifest: Manifest) -> None:
     plot(manifest, version_dir / REPORT_PNG)
 
 
-SUMMARY = ["variant", "value", "delta", "max|diff|", "KiB", "gzip KiB", "vs tflite_fp32", "sparsity",
-           "ms b1", "ms b64", "status"]
+SUMMARY = [
+    "variant",
+    "value",
+    "delta",
+    "max|diff|",
+    "KiB",
+    "gzip KiB",
+    "vs tflite_fp32",
+    "sparsity",
+    "ms b1",
+    "ms b64",
+    "status",
+]
 
 
 def summary_table(manifests: list[Manifest]) -> Table:
@@ -114,8 +158,20 @@ def summary_table(manifests: list[Manifest]) -> Table:
         for i, row in enumerate(rows(m)):
             name, metric, value, delta, diff, kib, gz, ratio, sp, b1, b64, status = row
             status = "[green]accepted[/green]" if status == "accepted" else "[red]rejected[/red]"
-            table.add_row(f"{m.name} v{m.version} ({metric})" if i == 0 else "", name, value, delta, diff, kib, gz,
-                          ratio, sp, b1, b64, status)
+            table.add_row(
+                f"{m.name} v{m.version} ({metric})" if i == 0 else "",
+                name,
+                value,
+                delta,
+                diff,
+                kib,
+                gz,
+                ratio,
+                sp,
+                b1,
+                b64,
+                status,
+            )
         table.add_section()
     return table
 

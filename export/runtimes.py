@@ -14,6 +14,7 @@ from modelyard import onnxrun, tfliterun
 from modelyard.manifest import TensorSpec
 from tfshared.native_output import native_output_held
 
+
 def _dtype(name: str) -> str:
     name = str(name)
     for key in ("float32", "int8", "uint8", "int32", "int64"):
@@ -49,10 +50,13 @@ class Runner:
 class KerasRunner(Runner):
     def __init__(self, model):
         self.model = model
-        self.inputs = [TensorSpec(name=t.name.split(":")[0], dtype=_dtype(t.dtype.name), shape=_dims(t.shape))
-                       for t in model.inputs]
-        self.outputs = [TensorSpec(name=n, dtype="float32", shape=_dims(t.shape))
-                        for n, t in zip(model.output_names, model.outputs)]
+        self.inputs = [
+            TensorSpec(name=t.name.split(":")[0], dtype=_dtype(t.dtype.name), shape=_dims(t.shape))
+            for t in model.inputs
+        ]
+        self.outputs = [
+            TensorSpec(name=n, dtype="float32", shape=_dims(t.shape)) for n, t in zip(model.output_names, model.outputs)
+        ]
 
     def predict(self, x):
         return np.asarray(self.model(x, training=False), np.float32)
@@ -66,10 +70,13 @@ class SavedModelRunner(Runner):
         self.loaded = tf.saved_model.load(str(path))
         self.fn = self.loaded.signatures[signature]
         _, kwargs = self.fn.structured_input_signature
-        self.inputs = [TensorSpec(name=k, dtype=_dtype(s.dtype.name), shape=_dims(s.shape.as_list()))
-                       for k, s in kwargs.items()]
-        self.outputs = [TensorSpec(name=k, dtype=_dtype(s.dtype.name), shape=_dims(s.shape.as_list()))
-                        for k, s in self.fn.structured_outputs.items()]
+        self.inputs = [
+            TensorSpec(name=k, dtype=_dtype(s.dtype.name), shape=_dims(s.shape.as_list())) for k, s in kwargs.items()
+        ]
+        self.outputs = [
+            TensorSpec(name=k, dtype=_dtype(s.dtype.name), shape=_dims(s.shape.as_list()))
+            for k, s in self.fn.structured_outputs.items()
+        ]
 
     def predict(self, x):
         out = self.fn(**{self.inputs[0].name: self.tf.constant(x)})
@@ -111,10 +118,12 @@ class OnnxRunner(Runner):
     def __init__(self, path: Path, threads: int | None = None):
         session = onnxrun.open_session(path, "cpu", serving_threads() if threads is None else threads)
         self.predictor = onnxrun.Predictor(session)
-        self.inputs = [TensorSpec(name=i.name, dtype=_dtype(i.type), shape=_dims(i.shape))
-                       for i in session.get_inputs()]
-        self.outputs = [TensorSpec(name=o.name, dtype=_dtype(o.type), shape=_dims(o.shape))
-                        for o in session.get_outputs()]
+        self.inputs = [
+            TensorSpec(name=i.name, dtype=_dtype(i.type), shape=_dims(i.shape)) for i in session.get_inputs()
+        ]
+        self.outputs = [
+            TensorSpec(name=o.name, dtype=_dtype(o.type), shape=_dims(o.shape)) for o in session.get_outputs()
+        ]
         self.options = onnxrun.describe_options(session)
 
     def predict(self, x):

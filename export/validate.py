@@ -22,8 +22,9 @@ def predict_all(runner: Runner, data: ExportData, batch: int = EVAL_BATCH) -> np
     return np.concatenate([runner.predict(x) for x in data.test_batches(batch)])
 
 
-def latency_ms(runner: Runner, x: np.ndarray, runs: int, warmup: int = 3, min_seconds: float = 0.25,
-               max_runs: int = 5000) -> float:
+def latency_ms(
+    runner: Runner, x: np.ndarray, runs: int, warmup: int = 3, min_seconds: float = 0.25, max_runs: int = 5000
+) -> float:
     """Median wall time of one call: at least ``runs`` calls, more (up to ``max_runs``) until ``min_seconds``
     have been measured, so that microsecond-scale models get enough samples to be stable."""
     for _ in range(warmup):
@@ -36,8 +37,9 @@ def latency_ms(runner: Runner, x: np.ndarray, runs: int, warmup: int = 3, min_se
     return round(float(np.median(times)) * 1000, 4)
 
 
-def interleaved_latency_ms(runners: dict[str, Runner], x: np.ndarray, rounds: int = 15,
-                           calls: int = 100) -> dict[str, float]:
+def interleaved_latency_ms(
+    runners: dict[str, Runner], x: np.ndarray, rounds: int = 15, calls: int = 100
+) -> dict[str, float]:
     """Median per-call latency of each runner, timed in interleaved rounds (the median of each round's median)
     so that a change of load on the machine hits all of them alike: a fair comparison between models that
     take microseconds, where timings taken minutes apart differ more than the models do."""
@@ -56,9 +58,22 @@ def sizes(path: Path) -> tuple[int, int]:
     return raw, gz
 
 
-def validate(name: str, fmt: str, rel_path: str, version_dir: Path, runner: Runner, data: ExportData,
-             reference: np.ndarray | None, reference_value: float | None, *, sparsity: float = 0.0,
-             details: dict | None = None, runs_b1: int = 50, runs_b64: int = 20, min_seconds: float = 0.25) -> tuple[VariantRecord, np.ndarray]:
+def validate(
+    name: str,
+    fmt: str,
+    rel_path: str,
+    version_dir: Path,
+    runner: Runner,
+    data: ExportData,
+    reference: np.ndarray | None,
+    reference_value: float | None,
+    *,
+    sparsity: float = 0.0,
+    details: dict | None = None,
+    runs_b1: int = 50,
+    runs_b64: int = 20,
+    min_seconds: float = 0.25,
+) -> tuple[VariantRecord, np.ndarray]:
     """Measure ``runner`` (the artifact at ``version_dir/rel_path``); ``reference`` are Keras' outputs."""
     outputs = predict_all(runner, data)
     value = score(data.metric, outputs, data.y_test)
@@ -70,11 +85,25 @@ def validate(name: str, fmt: str, rel_path: str, version_dir: Path, runner: Runn
     raw, gz = sizes(version_dir / rel_path)
     options = getattr(runner, "options", None)
     record = VariantRecord(
-        format=fmt, path=rel_path, metric=data.metric, value=value, delta=delta, max_abs_diff=diff,
-        size_bytes=raw, gzip_bytes=gz, sparsity=round(sparsity, 6),
+        format=fmt,
+        path=rel_path,
+        metric=data.metric,
+        value=value,
+        delta=delta,
+        max_abs_diff=diff,
+        size_bytes=raw,
+        gzip_bytes=gz,
+        sparsity=round(sparsity, 6),
         latency_ms_b1=latency_ms(runner, data.latency_batch(1), runs_b1, min_seconds=min_seconds),
         latency_ms_b64=latency_ms(runner, data.latency_batch(64), runs_b64, min_seconds=min_seconds),
-        status=status, reason=reason, inputs=runner.inputs, outputs=runner.outputs,
-        details={"test_rows": int(len(data.y_test)), **({"runtime_options": options} if options else {}),
-                 **(details or {})})
+        status=status,
+        reason=reason,
+        inputs=runner.inputs,
+        outputs=runner.outputs,
+        details={
+            "test_rows": int(len(data.y_test)),
+            **({"runtime_options": options} if options else {}),
+            **(details or {}),
+        },
+    )
     return record, outputs

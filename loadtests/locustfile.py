@@ -88,6 +88,7 @@ def _loopback_only(environment, **_kw):
         environment.process_exit_code = 2
         if environment.runner is not None:
             import gevent
+
             gevent.spawn_later(0, environment.runner.quit)
 
 
@@ -118,15 +119,15 @@ class _ModelUser(FastHttpUser):
             start = random.randrange(len(bodies))  # users start at different samples
             self._bodies[shape] = itertools.cycle(bodies[start:] + bodies[:start])
         self._shape_pool = [k for k, (_b, w) in self.shapes.items() for _ in range(w)]
-        self.path = (f"/v1/models/{self.model}:predict" if self.protocol == "tfs"
-                     else f"/v2/models/{self.model}/infer")
+        self.path = f"/v1/models/{self.model}:predict" if self.protocol == "tfs" else f"/v2/models/{self.model}/infer"
 
     @task
     def send(self):
         shape = random.choice(self._shape_pool)
         body = next(self._bodies[shape])
-        with self.client.post(self.path, data=body, headers=HEADERS, name=f"{self.protocol} {self.model} {shape}",
-                              catch_response=True) as resp:
+        with self.client.post(
+            self.path, data=body, headers=HEADERS, name=f"{self.protocol} {self.model} {shape}", catch_response=True
+        ) as resp:
             if resp.status_code != 200:
                 resp.failure(f"HTTP {resp.status_code}: {(resp.text or '')[:200]}")
                 return
@@ -148,8 +149,11 @@ class _ModelUser(FastHttpUser):
 
 def _user(cls_name: str, model: str, protocol: str, shapes: dict) -> type[_ModelUser]:
     weight = MODEL_WEIGHTS.get(model, 0) * PROTOCOL_WEIGHTS.get(protocol, 0)
-    cls = type(cls_name, (_ModelUser,), {"model": model, "protocol": protocol, "shapes": shapes,
-                                         "weight": max(weight, 1), "__module__": __name__})
+    cls = type(
+        cls_name,
+        (_ModelUser,),
+        {"model": model, "protocol": protocol, "shapes": shapes, "weight": max(weight, 1), "__module__": __name__},
+    )
     cls.abstract = weight == 0  # deselected classes stay defined but Locust skips them
     return cls
 

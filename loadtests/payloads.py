@@ -78,7 +78,7 @@ def reuters_samples(d: Path, n: int) -> Samples:
         seq = [int(i) for i in seq]
         words = [by_rank[i - 3] for i in seq if i >= 3 and (i - 3) in by_rank]
         if cut:
-            words, seq = words[:cut], seq[:cut + 1]
+            words, seq = words[:cut], seq[: cut + 1]
         texts.append(" ".join(words))
         ids.append(seq)
     return Samples("reuters", texts=texts, ids=ids)
@@ -109,9 +109,10 @@ def samples(model: str, n: int | None = None, d: str | None = None) -> Samples:
 # ------------------------------------------------------------------ bodies
 # Each builder takes a list of instances (``batch`` consecutive samples) and returns JSON bytes.
 
+
 def _chunks(items: list, batch: int) -> list[list]:
     batch = max(1, batch)
-    out = [items[i:i + batch] for i in range(0, len(items) - batch + 1, batch)]
+    out = [items[i : i + batch] for i in range(0, len(items) - batch + 1, batch)]
     return out or [items[:batch]]
 
 
@@ -132,8 +133,10 @@ def tfs_named(s: Samples, batch: int = 1) -> list[bytes]:
 
 def v2_text(s: Samples, batch: int = 1) -> list[bytes]:
     """KServe V2: one BYTES tensor ``text`` of shape [N]."""
-    return [_dumps({"inputs": [{"name": "text", "shape": [len(c)], "datatype": "BYTES", "data": c}]})
-            for c in _chunks(s.texts, batch)]
+    return [
+        _dumps({"inputs": [{"name": "text", "shape": [len(c)], "datatype": "BYTES", "data": c}]})
+        for c in _chunks(s.texts, batch)
+    ]
 
 
 def v2_ids(s: Samples, batch: int = 1) -> list[bytes]:
@@ -142,8 +145,7 @@ def v2_ids(s: Samples, batch: int = 1) -> list[bytes]:
     for c in _chunks(s.ids, batch):
         width = max(len(i) for i in c)
         flat = [v for i in c for v in i + [0] * (width - len(i))]
-        out.append(_dumps({"inputs": [{"name": "ids", "shape": [len(c), width], "datatype": "INT64",
-                                       "data": flat}]}))
+        out.append(_dumps({"inputs": [{"name": "ids", "shape": [len(c), width], "datatype": "INT64", "data": flat}]}))
     return out
 
 
@@ -152,6 +154,7 @@ def v2_features(s: Samples, batch: int = 1) -> list[bytes]:
     out = []
     for c in _chunks(s.rows, batch):
         flat = [v for r in c for v in r.values()]
-        out.append(_dumps({"inputs": [{"name": "features", "shape": [len(c), len(c[0])], "datatype": "FP32",
-                                       "data": flat}]}))
+        out.append(
+            _dumps({"inputs": [{"name": "features", "shape": [len(c), len(c[0])], "datatype": "FP32", "data": flat}]})
+        )
     return out

@@ -43,10 +43,14 @@ def real_inputs(data_dir: Path, imdb_reviews: int) -> dict[str, tuple[np.ndarray
     imdb_labels = np.array([y for _, y in islice(read_imdb_raw(data_dir, "test"), imdb_reviews)])
     reuters = load_reuters(data_dir)
     boston = load_boston(data_dir)
-    return {"imdb": (np.array(imdb_samples(data_dir, imdb_reviews).texts, dtype=object), imdb_labels),
-            "reuters": (np.array(reuters_samples(data_dir, len(reuters.y_test)).texts, dtype=object),
-                        np.asarray(reuters.y_test)),
-            "boston": (np.asarray(boston.x_test, np.float32), np.asarray(boston.y_test, np.float32))}
+    return {
+        "imdb": (np.array(imdb_samples(data_dir, imdb_reviews).texts, dtype=object), imdb_labels),
+        "reuters": (
+            np.array(reuters_samples(data_dir, len(reuters.y_test)).texts, dtype=object),
+            np.asarray(reuters.y_test),
+        ),
+        "boston": (np.asarray(boston.x_test, np.float32), np.asarray(boston.y_test, np.float32)),
+    }
 
 
 def score(name: str, y: np.ndarray, truth: np.ndarray) -> float:
@@ -65,17 +69,20 @@ def in_process(repo: ModelRepository, name: str, x: np.ndarray) -> np.ndarray:
     if name != "boston":
         x = manifest.text_encoder(vdir).encode(list(x))
     predictor = Predictor(open_session(vdir / manifest.variants["onnx_fp32"].path))
-    return np.concatenate([predictor.run(x[i:i + BATCH]) for i in range(0, len(x), BATCH)])
+    return np.concatenate([predictor.run(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
 
 
 def via_triton(module, client, name: str, x: np.ndarray) -> np.ndarray:
     """tritonclient with its defaults: the metadata's one declared input in, its first output out."""
-    meta = client.get_model_metadata(name, as_json=True) if module.__name__.endswith("grpc") else \
-        client.get_model_metadata(name)
+    meta = (
+        client.get_model_metadata(name, as_json=True)
+        if module.__name__.endswith("grpc")
+        else client.get_model_metadata(name)
+    )
     spec, output = meta["inputs"][0], meta["outputs"][0]["name"]
     out = []
     for i in range(0, len(x), BATCH):
-        part = x[i:i + BATCH]
+        part = x[i : i + BATCH]
         t = module.InferInput(spec["name"], list(part.shape), spec["datatype"])
         t.set_data_from_numpy(part)
         out.append(client.infer(name, [t]).as_numpy(output))
@@ -87,7 +94,7 @@ def via_tf_serving(url: str, name: str, x: np.ndarray) -> np.ndarray:
     out = []
     with httpx.Client(base_url=url, timeout=60) as c:
         for i in range(0, len(x), BATCH):
-            r = c.post(f"/v1/models/{name}:predict", json={"instances": x[i:i + BATCH].tolist()})
+            r = c.post(f"/v1/models/{name}:predict", json={"instances": x[i : i + BATCH].tolist()})
             r.raise_for_status()
             out.append(np.asarray(r.json()["predictions"], np.float32))
     return np.concatenate(out)
@@ -108,19 +115,29 @@ def run(repo_dir: Path, data_dir: Path, imdb_reviews: int, log_path: Path) -> li
     repo = ModelRepository(repo_dir)
     inputs = real_inputs(data_dir, imdb_reviews)
     grpc_port = free_port()
-    server = start_modelyard(repo_dir, log_path, ["--poll-interval-s", "0"], {"MODELYARD_ACCESS_LOG": "false"},
-                             grpc_port=grpc_port)
+    server = start_modelyard(
+        repo_dir, log_path, ["--poll-interval-s", "0"], {"MODELYARD_ACCESS_LOG": "false"}, grpc_port=grpc_port
+    )
     rows = []
     try:
         server.wait_ready(server.url + "/v2/health/ready", 120)
         http = httpclient.InferenceServerClient(server.url.removeprefix("http://"))
         grpc = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
         for name, (x, truth) in inputs.items():
-            row = {"model": name, "metric": "mae" if name == "boston" else "accuracy", "n": len(x),
-                   "in_process": score(name, in_process(repo, name, x), truth)}
-            for key, fn in zip(CLIENTS, (lambda: via_triton(httpclient, http, name, x),
-                                         lambda: via_triton(grpcclient, grpc, name, x),
-                                         lambda: via_tf_serving(server.url, name, x))):
+            row = {
+                "model": name,
+                "metric": "mae" if name == "boston" else "accuracy",
+                "n": len(x),
+                "in_process": score(name, in_process(repo, name, x), truth),
+            }
+            for key, fn in zip(
+                CLIENTS,
+                (
+                    lambda: via_triton(httpclient, http, name, x),
+                    lambda: via_triton(grpcclient, grpc, name, x),
+                    lambda: via_tf_serving(server.url, name, x),
+                ),
+            ):
                 t0 = time.perf_counter()
                 y = fn()
                 assert y.shape == (len(x), {"reuters": 46}.get(name, 1)), (key, name, y.shape)
@@ -137,11 +154,20 @@ def run(repo_dir: Path, data_dir: Path, imdb_reviews: int, log_path: Path) -> li
 
 
 def table(rows: list[dict], header: bool = True) -> str:
-    lines = ["| model | metric | N | in process | " + " | ".join(CLIENTS) + " | as expected |",
-             "|---|---|---:|---:|" + "---:|" * len(CLIENTS) + "---|"] if header else []
+    lines = (
+        [
+            "| model | metric | N | in process | " + " | ".join(CLIENTS) + " | as expected |",
+            "|---|---|---:|---:|" + "---:|" * len(CLIENTS) + "---|",
+        ]
+        if header
+        else []
+    )
     for r in rows:
-        lines.append(f"| {r['model']} | {r['metric']} | {r['n']} | {r['in_process']:.4f} | "
-                     + " | ".join(f"{r[k]:.4f}" for k in CLIENTS) + f" | {'yes' if r['ok'] else 'NO'} |")
+        lines.append(
+            f"| {r['model']} | {r['metric']} | {r['n']} | {r['in_process']:.4f} | "
+            + " | ".join(f"{r[k]:.4f}" for k in CLIENTS)
+            + f" | {'yes' if r['ok'] else 'NO'} |"
+        )
     return "\n".join(lines)
 
 

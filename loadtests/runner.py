@@ -43,13 +43,29 @@ def parse_duration(text: str) -> float:
 
 
 # ------------------------------------------------------------------ server
-def start_modelyard(repo: Path | None, log_path: Path, extra_args: list[str] | None = None,
-                    env: dict | None = None, grpc_port: int = 0, cpus: set[int] | None = None) -> ServerProcess:
+def start_modelyard(
+    repo: Path | None,
+    log_path: Path,
+    extra_args: list[str] | None = None,
+    env: dict | None = None,
+    grpc_port: int = 0,
+    cpus: set[int] | None = None,
+) -> ServerProcess:
     """``modelyard serve`` on 127.0.0.1:<free port>, gRPC on ``grpc_port`` (0: none; the load test speaks REST),
     pinned to ``cpus`` when given."""
     port = free_port()
-    args = [sys.executable, "-m", "modelyard", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--grpc-port", str(grpc_port)]
+    args = [
+        sys.executable,
+        "-m",
+        "modelyard",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--grpc-port",
+        str(grpc_port),
+    ]
     if repo is not None:
         args += ["--repo", str(repo)]
     return ServerProcess(args + list(extra_args or []), log_path, port=port, env=env, cpus=cpus)
@@ -110,11 +126,17 @@ def read_stats(path: Path) -> tuple[list[Row], Row]:
     rows, total = [], None
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
-            row = Row(name=r["Name"],
-                      requests=int(r["Request Count"]), failures=int(r["Failure Count"]),
-                      rps=_num(r["Requests/s"]) or 0.0, p50_ms=_num(r.get("50%")), p95_ms=_num(r.get("95%")),
-                      p99_ms=_num(r.get("99%")), max_ms=_num(r.get("Max Response Time")),
-                      avg_ms=_num(r.get("Average Response Time")))
+            row = Row(
+                name=r["Name"],
+                requests=int(r["Request Count"]),
+                failures=int(r["Failure Count"]),
+                rps=_num(r["Requests/s"]) or 0.0,
+                p50_ms=_num(r.get("50%")),
+                p95_ms=_num(r.get("95%")),
+                p99_ms=_num(r.get("99%")),
+                max_ms=_num(r.get("Max Response Time")),
+                avg_ms=_num(r.get("Average Response Time")),
+            )
             if r["Name"] == "Aggregated":
                 total = row
             else:
@@ -190,8 +212,10 @@ def check_slos(total: Row, slo_p99_ms: float | None, max_error_rate: float | Non
         out.append("no requests completed")
         return out
     if max_error_rate is not None and total.error_rate > max_error_rate:
-        out.append(f"error rate {total.error_rate:.2%} ({total.failures}/{total.requests}) is above "
-                   f"--max-error-rate {max_error_rate:.2%}")
+        out.append(
+            f"error rate {total.error_rate:.2%} ({total.failures}/{total.requests}) is above "
+            f"--max-error-rate {max_error_rate:.2%}"
+        )
     if slo_p99_ms is not None and (total.p99_ms is None or total.p99_ms > slo_p99_ms):
         got = "unknown" if total.p99_ms is None else f"{total.p99_ms:.0f} ms"
         out.append(f"p99 latency {got} is above --slo-p99-ms {slo_p99_ms:g} ms")
@@ -199,19 +223,53 @@ def check_slos(total: Row, slo_p99_ms: float | None, max_error_rate: float | Non
 
 
 # ------------------------------------------------------------------ the run
-def run_locust(host: str, report: Path, users: int, spawn_rate: float, duration: str, models: list[str] | None,
-               env: dict | None = None, grace_s: float = 60.0, locustfile: Path = LOCUSTFILE,
-               log=None) -> tuple[int, Path]:
+def run_locust(
+    host: str,
+    report: Path,
+    users: int,
+    spawn_rate: float,
+    duration: str,
+    models: list[str] | None,
+    env: dict | None = None,
+    grace_s: float = 60.0,
+    locustfile: Path = LOCUSTFILE,
+    log=None,
+) -> tuple[int, Path]:
     """Headless Locust against ``host`` (loopback only); returns (exit code, log path)."""
     check_loopback(host)
     secs = parse_duration(duration)
     report.mkdir(parents=True, exist_ok=True)
     log_path = report / "locust.log"
-    cmd = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
-           "-u", str(users), "-r", str(spawn_rate), "-t", f"{secs:g}s", "--stop-timeout", "5",
-           "--host", host.rstrip("/"), "--csv", str(report / PREFIX), "--csv-full-history",
-           "--html", str(report / "report.html"), "--exit-code-on-error", "0", "--loglevel", "WARNING",
-           "--logfile", str(log_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--only-summary",
+        "-u",
+        str(users),
+        "-r",
+        str(spawn_rate),
+        "-t",
+        f"{secs:g}s",
+        "--stop-timeout",
+        "5",
+        "--host",
+        host.rstrip("/"),
+        "--csv",
+        str(report / PREFIX),
+        "--csv-full-history",
+        "--html",
+        str(report / "report.html"),
+        "--exit-code-on-error",
+        "0",
+        "--loglevel",
+        "WARNING",
+        "--logfile",
+        str(log_path),
+    ]
     full_env = {**os.environ, **(env or {})}
     if models:
         full_env["MODELYARD_LOAD_MODELS"] = ",".join(models)
@@ -232,11 +290,21 @@ def run_locust(host: str, report: Path, users: int, spawn_rate: float, duration:
     return rc, out_path
 
 
-def loadtest(host: str | None = None, start_server: bool = False, repo: Path | None = None,
-             users: int = 8, spawn_rate: float = 4, duration: str = "60s", models: list[str] | None = None,
-             report: Path = Path("loadtest-report"), slo_p99_ms: float | None = None,
-             max_error_rate: float | None = 0.0, ready_timeout_s: float = 120, server_args: list[str] | None = None,
-             env: dict | None = None) -> Result:
+def loadtest(
+    host: str | None = None,
+    start_server: bool = False,
+    repo: Path | None = None,
+    users: int = 8,
+    spawn_rate: float = 4,
+    duration: str = "60s",
+    models: list[str] | None = None,
+    report: Path = Path("loadtest-report"),
+    slo_p99_ms: float | None = None,
+    max_error_rate: float | None = 0.0,
+    ready_timeout_s: float = 120,
+    server_args: list[str] | None = None,
+    env: dict | None = None,
+) -> Result:
     if bool(host) == bool(start_server):
         raise LoadTestError("give exactly one of --host URL or --start-server")
     if host:
@@ -266,14 +334,30 @@ def loadtest(host: str | None = None, start_server: bool = False, repo: Path | N
         raise LoadTestError(f"locust exited with {rc} without writing {stats}:\n{tail}")
     rows, total = read_stats(stats)
     secs = parse_duration(duration)
-    res = Result(host=host, users=users, spawn_rate=spawn_rate, duration_s=secs,
-                 models=models or ["imdb", "reuters", "boston"], rows=rows, total=total, locust_rc=rc)
+    res = Result(
+        host=host,
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=secs,
+        models=models or ["imdb", "reuters", "boston"],
+        rows=rows,
+        total=total,
+        locust_rc=rc,
+    )
     hist = read_history(report / f"{PREFIX}_stats_history.csv")
-    png = plot_history(hist, report / "latency_throughput.png",
-                       f"modelyard load test: {users} users, {secs:g}s, {', '.join(res.models)} ({host})")
-    res.files = {"stats": str(stats), "history": str(report / f"{PREFIX}_stats_history.csv"),
-                 "failures": str(report / f"{PREFIX}_failures.csv"), "html": str(report / "report.html"),
-                 "png": str(png), "summary": str(report / "summary.json")}
+    png = plot_history(
+        hist,
+        report / "latency_throughput.png",
+        f"modelyard load test: {users} users, {secs:g}s, {', '.join(res.models)} ({host})",
+    )
+    res.files = {
+        "stats": str(stats),
+        "history": str(report / f"{PREFIX}_stats_history.csv"),
+        "failures": str(report / f"{PREFIX}_failures.csv"),
+        "html": str(report / "report.html"),
+        "png": str(png),
+        "summary": str(report / "summary.json"),
+    }
     res.violations = check_slos(total, slo_p99_ms, max_error_rate)
     if rc not in (0, None) and not res.violations:
         res.violations.append(f"locust exited with code {rc}; see {out_path}")
@@ -294,8 +378,10 @@ def _check_payloads(models: list[str] | None, env: dict | None) -> None:
             try:
                 payloads.samples(m, 5)
             except Exception as e:  # noqa: BLE001 - DatasetError, OSError, ...
-                raise LoadTestError(f"cannot read {m} test samples from {payloads.data_dir()}: {e} "
-                                    f"(set MODELYARD_LOAD_DATA_DIR or MODELYARD_DATA_DIR)") from None
+                raise LoadTestError(
+                    f"cannot read {m} test samples from {payloads.data_dir()}: {e} "
+                    f"(set MODELYARD_LOAD_DATA_DIR or MODELYARD_DATA_DIR)"
+                ) from None
     finally:
         os.environ.clear()
         os.environ.update(saved)

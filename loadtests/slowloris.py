@@ -98,6 +98,7 @@ def run_loris(port: int, count: int, interval: float, open_now, closed_by_server
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
     asyncio.run(main())
 
 
@@ -105,7 +106,7 @@ def _split_cpus() -> tuple[set[int] | None, set[int] | None]:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(cpus) < 2:
         return None, None
-    return set(cpus[:len(cpus) // 2]), set(cpus[len(cpus) // 2:])
+    return set(cpus[: len(cpus) // 2]), set(cpus[len(cpus) // 2 :])
 
 
 def measure(repo: Path, loris: int, seconds: float, interval: float) -> dict:
@@ -129,8 +130,12 @@ def measure(repo: Path, loris: int, seconds: float, interval: float) -> dict:
         opened = open_now.value
         cpu = cpu_percent(server.pid, 5)
         attacked = summary(latencies(server.url, seconds))
-        attacked.update(loris_open_at_start=opened, loris_open_at_end=open_now.value, server_cpu_percent=cpu,
-                        loris_closed_by_server=closed_by_server.value)
+        attacked.update(
+            loris_open_at_start=opened,
+            loris_open_at_end=open_now.value,
+            server_cpu_percent=cpu,
+            loris_closed_by_server=closed_by_server.value,
+        )
         stop.set()
         attack.join(10)
     finally:
@@ -149,12 +154,15 @@ def main() -> None:
     idle, loris = r["idle"], r["loris"]
     print(f"{'phase':<28}{'requests':>9}{'p50 ms':>9}{'p99 ms':>9}")
     print(f"{'idle':<28}{idle['requests']:>9}{idle['p50_ms']:>9.3f}{idle['p99_ms']:>9.3f}")
-    print(f"{f'{a.loris} slow-loris connections':<28}{loris['requests']:>9}{loris['p50_ms']:>9.3f}"
-          f"{loris['p99_ms']:>9.3f}")
-    print(f"p99 ratio {loris['p99_ms'] / idle['p99_ms']:.2f} (goal <= 2); loris connections open at start "
-          f"{loris['loris_open_at_start']}, at end {loris['loris_open_at_end']}, closed by the server "
-          f"{loris['loris_closed_by_server']}; server CPU with only the loris connections open "
-          f"{loris['server_cpu_percent']:.1f}% of a core; server log {r['server_log']}")
+    print(
+        f"{f'{a.loris} slow-loris connections':<28}{loris['requests']:>9}{loris['p50_ms']:>9.3f}{loris['p99_ms']:>9.3f}"
+    )
+    print(
+        f"p99 ratio {loris['p99_ms'] / idle['p99_ms']:.2f} (goal <= 2); loris connections open at start "
+        f"{loris['loris_open_at_start']}, at end {loris['loris_open_at_end']}, closed by the server "
+        f"{loris['loris_closed_by_server']}; server CPU with only the loris connections open "
+        f"{loris['server_cpu_percent']:.1f}% of a core; server log {r['server_log']}"
+    )
 
 
 if __name__ == "__main__":

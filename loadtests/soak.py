@@ -46,6 +46,7 @@ from pathlib import Path
 from loadtests.process import ServerNotReady
 from loadtests.runner import LoadTestError, start_modelyard
 
+
 def _split_cpus() -> tuple[set[int] | None, set[int] | None]:
     """The server on the first half of this process's CPUs, k6 on the rest, as the bench pins them (Linux, two or
     more CPUs): k6 sending thousands of requests a second would otherwise take CPU from the server it measures, and
@@ -129,10 +130,18 @@ export function handleSummary(data) {
 """
 
 SHAPES = {  # (protocol, shape, builder name in loadtests.payloads, weight): the locustfile's mix
-    "imdb": [("tfs", "text", "tfs_text", 3), ("tfs", "ids", "tfs_ids", 1),
-             ("v2", "text", "v2_text", 3), ("v2", "ids", "v2_ids", 1)],
-    "reuters": [("tfs", "text", "tfs_text", 3), ("tfs", "ids", "tfs_ids", 1),
-                ("v2", "text", "v2_text", 3), ("v2", "ids", "v2_ids", 1)],
+    "imdb": [
+        ("tfs", "text", "tfs_text", 3),
+        ("tfs", "ids", "tfs_ids", 1),
+        ("v2", "text", "v2_text", 3),
+        ("v2", "ids", "v2_ids", 1),
+    ],
+    "reuters": [
+        ("tfs", "text", "tfs_text", 3),
+        ("tfs", "ids", "tfs_ids", 1),
+        ("v2", "text", "v2_text", 3),
+        ("v2", "ids", "v2_ids", 1),
+    ],
     "boston": [("tfs", "named", "tfs_named", 1), ("v2", "features", "v2_features", 1)],
 }
 
@@ -415,10 +424,13 @@ def _run_k6(script: Path, env: dict, log: Path, timeout: float, on_t0=None) -> d
     summary = Path(env["SOAK_SUMMARY"])
     summary.unlink(missing_ok=True)
     with open(log, "wb") as out:
-        proc = subprocess.Popen([k6_binary(), "run", "--quiet", "--no-color", "--log-format", "raw", str(script)],
-                                env={**os.environ, "K6_NO_USAGE_REPORT": "true", **env}, stdout=out,
-                                stderr=subprocess.STDOUT,
-                                preexec_fn=(lambda: os.sched_setaffinity(0, K6_CPUS)) if K6_CPUS else None)
+        proc = subprocess.Popen(
+            [k6_binary(), "run", "--quiet", "--no-color", "--log-format", "raw", str(script)],
+            env={**os.environ, "K6_NO_USAGE_REPORT": "true", **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.sched_setaffinity(0, K6_CPUS)) if K6_CPUS else None,
+        )
         deadline = time.time() + timeout
         seen_t0 = on_t0 is None
         try:
@@ -465,10 +477,17 @@ def _windows(metrics: dict, prefix: str, n: int, seconds: float, duration: float
     for i in range(n):
         name = f"{prefix}{i}"
         span = min(seconds, duration - i * seconds)
-        out.append(Window(t_s=i * seconds, seconds=span, requests=int(_metric(metrics, name, "count") or 0),
-                          failures=int(_metric(metrics, f"{name}_failed", "count") or 0),
-                          p50_ms=_metric(metrics, name, "med"), p99_ms=_metric(metrics, name, "p(99)"),
-                          max_ms=_metric(metrics, name, "max")))
+        out.append(
+            Window(
+                t_s=i * seconds,
+                seconds=span,
+                requests=int(_metric(metrics, name, "count") or 0),
+                failures=int(_metric(metrics, f"{name}_failed", "count") or 0),
+                p50_ms=_metric(metrics, name, "med"),
+                p99_ms=_metric(metrics, name, "p(99)"),
+                max_ms=_metric(metrics, name, "max"),
+            )
+        )
     return out
 
 
@@ -498,8 +517,11 @@ def soak(opts: SoakOptions) -> SoakResult:
     n_segments = min(10, n_windows)
     segment = opts.duration_s / n_segments
     capacity_s = opts.capacity_s or min(15.0, max(3.0, opts.duration_s / 10))
-    env = {"MODELYARD_POLL_INTERVAL_S": f"{max(0.5, min(5.0, opts.reload_every_s / 5)):g}",
-           "MODELYARD_ACCESS_LOG_SAMPLE": "0.01", **opts.env}  # errors are always logged
+    env = {
+        "MODELYARD_POLL_INTERVAL_S": f"{max(0.5, min(5.0, opts.reload_every_s / 5)):g}",
+        "MODELYARD_ACCESS_LOG_SAMPLE": "0.01",
+        **opts.env,
+    }  # errors are always logged
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -508,15 +530,29 @@ def soak(opts: SoakOptions) -> SoakResult:
             try:
                 requests = write_requests(tmp / "requests.jsonl", weights)
             except Exception as e:  # noqa: BLE001 - DatasetError, OSError, ...
-                raise LoadTestError(f"cannot read the test samples from {payloads.data_dir()}: {e} "
-                                    f"(set MODELYARD_LOAD_DATA_DIR or MODELYARD_DATA_DIR)") from None
+                raise LoadTestError(
+                    f"cannot read the test samples from {payloads.data_dir()}: {e} "
+                    f"(set MODELYARD_LOAD_DATA_DIR or MODELYARD_DATA_DIR)"
+                ) from None
             repo = copy_repository(Path(opts.repo), tmp / "models", list(weights))
             script = tmp / "soak.js"
             script.write_text(K6_SCRIPT)
             server = start_modelyard(repo, report / "server.log", opts.server_args, env, cpus=SERVER_CPUS)
             try:
-                return _soak(opts, server, repo, requests, script, report, weights, window, n_windows, segment,
-                             n_segments, capacity_s)
+                return _soak(
+                    opts,
+                    server,
+                    repo,
+                    requests,
+                    script,
+                    report,
+                    weights,
+                    window,
+                    n_windows,
+                    segment,
+                    n_segments,
+                    capacity_s,
+                )
             finally:
                 server.stop()
     finally:
@@ -524,32 +560,56 @@ def soak(opts: SoakOptions) -> SoakResult:
         os.environ.update(saved)
 
 
-def _soak(opts, server, repo, requests, script, report, weights, window, n_windows, segment, n_segments,
-          capacity_s) -> SoakResult:
+def _soak(
+    opts, server, repo, requests, script, report, weights, window, n_windows, segment, n_segments, capacity_s
+) -> SoakResult:
     try:
         server.wait_ready(server.url + "/v2/health/ready", opts.ready_timeout_s)
     except ServerNotReady as e:
         raise LoadTestError(str(e)) from None
-    base = {"SOAK_REQUESTS": str(requests), "SOAK_URL": server.url, "SOAK_TIMEOUT": f"{opts.request_timeout_s:g}s",
-            "SOAK_WINDOW_MS": str(int(window * 1000)), "SOAK_WINDOWS": str(n_windows),
-            "SOAK_SEGMENT_MS": str(int(segment * 1000)), "SOAK_SEGMENTS": str(n_segments)}
+    base = {
+        "SOAK_REQUESTS": str(requests),
+        "SOAK_URL": server.url,
+        "SOAK_TIMEOUT": f"{opts.request_timeout_s:g}s",
+        "SOAK_WINDOW_MS": str(int(window * 1000)),
+        "SOAK_WINDOWS": str(n_windows),
+        "SOAK_SEGMENT_MS": str(int(segment * 1000)),
+        "SOAK_SEGMENTS": str(n_segments),
+    }
     capacity = None
     if opts.rate is None:
-        summary = _run_k6(script, {**base, "SOAK_MODE": "closed", "SOAK_VUS": str(CAPACITY_VUS),
-                                   "SOAK_DURATION": f"{capacity_s:g}s",
-                                   "SOAK_SUMMARY": str(report / "k6-capacity.json")},
-                          report / "k6-capacity.log", capacity_s + 120)
-        ok = (_metric(summary["metrics"], "http_reqs", "count") or 0) - \
-            (_metric(summary["metrics"], "soak_failed", "count") or 0)
+        summary = _run_k6(
+            script,
+            {
+                **base,
+                "SOAK_MODE": "closed",
+                "SOAK_VUS": str(CAPACITY_VUS),
+                "SOAK_DURATION": f"{capacity_s:g}s",
+                "SOAK_SUMMARY": str(report / "k6-capacity.json"),
+            },
+            report / "k6-capacity.log",
+            capacity_s + 120,
+        )
+        ok = (_metric(summary["metrics"], "http_reqs", "count") or 0) - (
+            _metric(summary["metrics"], "soak_failed", "count") or 0
+        )
         capacity = ok / capacity_s
         if capacity < 1:
             raise LoadTestError(f"the capacity run completed no request; see {report / 'k6-capacity.log'}")
     rate = opts.rate if opts.rate is not None else capacity * opts.rate_fraction
     rate = max(1, round(rate))
-    res = SoakResult(host=server.url, models=weights, duration_s=opts.duration_s, window_s=window,
-                     capacity_rps=round(capacity, 1) if capacity else None, capacity_measured=capacity is not None,
-                     rate_fraction=opts.rate_fraction if opts.rate is None else None, rate=rate,
-                     reload_every_s=opts.reload_every_s, max_rss_drift_pct=opts.max_rss_drift_pct)
+    res = SoakResult(
+        host=server.url,
+        models=weights,
+        duration_s=opts.duration_s,
+        window_s=window,
+        capacity_rps=round(capacity, 1) if capacity else None,
+        capacity_measured=capacity is not None,
+        rate_fraction=opts.rate_fraction if opts.rate is None else None,
+        rate=rate,
+        reload_every_s=opts.reload_every_s,
+        max_rss_drift_pct=opts.max_rss_drift_pct,
+    )
 
     sampler = Sampler(server.pid, every=min(5.0, max(0.5, opts.duration_s / 120)))
     sampler.start()
@@ -557,17 +617,26 @@ def _soak(opts, server, repo, requests, script, report, weights, window, n_windo
 
     def begin(t0: float) -> None:
         started["t0"] = t0
-        started["publisher"] = p = Publisher(repo, server.url, list(weights), t0, opts.reload_every_s,
-                                             opts.duration_s)
+        started["publisher"] = p = Publisher(repo, server.url, list(weights), t0, opts.reload_every_s, opts.duration_s)
         p.start()
 
     vus = max(20, int(rate * 0.05))  # 50 ms of arrivals; k6 adds users (up to max_vus) when answers are slower
     try:
-        summary = _run_k6(script, {**base, "SOAK_MODE": "open", "SOAK_RATE": str(rate),
-                                   "SOAK_DURATION": f"{opts.duration_s:g}s", "SOAK_VUS": str(vus),
-                                   "SOAK_MAX_VUS": str(max(100, min(2000, int(rate)))),
-                                   "SOAK_SUMMARY": str(report / "k6-soak.json")},
-                          report / "k6-soak.log", opts.duration_s + 180, on_t0=begin)
+        summary = _run_k6(
+            script,
+            {
+                **base,
+                "SOAK_MODE": "open",
+                "SOAK_RATE": str(rate),
+                "SOAK_DURATION": f"{opts.duration_s:g}s",
+                "SOAK_VUS": str(vus),
+                "SOAK_MAX_VUS": str(max(100, min(2000, int(rate)))),
+                "SOAK_SUMMARY": str(report / "k6-soak.json"),
+            },
+            report / "k6-soak.log",
+            opts.duration_s + 180,
+            on_t0=begin,
+        )
     finally:
         publisher = started.get("publisher")
         if publisher is not None:
@@ -585,13 +654,22 @@ def _soak(opts, server, repo, requests, script, report, weights, window, n_windo
     res.dropped = int(_metric(m, "dropped_iterations", "count") or 0)
     res.achieved_rps = round(res.requests / opts.duration_s, 1)
     res.p50_ms, res.p99_ms, res.max_ms = (_metric(m, "http_req_duration", s) for s in ("med", "p(99)", "max"))
-    res.failure_examples = [line for line in (report / "k6-soak.log").read_text(errors="replace").splitlines()
-                            if "SOAK_FAIL" in line][:5]
+    res.failure_examples = [
+        line for line in (report / "k6-soak.log").read_text(errors="replace").splitlines() if "SOAK_FAIL" in line
+    ][:5]
     res.reloads = sorted(publisher.events if publisher else [], key=lambda e: (e["t_s"], e["model"]))
     reload_ts = sorted({e["t_s"] for e in res.reloads})
-    res.samples = [{"t_s": round(s["t"] - t0, 2), "rss_mb": round(s["rss"] / 2**20, 1), "threads": s["threads"],
-                    "fds": s["fds"], "sockets": s["sockets"], "cpu_s": round(s["cpu_s"], 2)}
-                   for s in sampler.samples]
+    res.samples = [
+        {
+            "t_s": round(s["t"] - t0, 2),
+            "rss_mb": round(s["rss"] / 2**20, 1),
+            "threads": s["threads"],
+            "fds": s["fds"],
+            "sockets": s["sockets"],
+            "cpu_s": round(s["cpu_s"], 2),
+        }
+        for s in sampler.samples
+    ]
     start, end = rss_drift(sampler.samples, t0, opts.duration_s, window)
     inside = [s for s in sampler.samples if t0 <= s["t"] <= t0 + opts.duration_s + window]
     if start and end:
@@ -609,8 +687,12 @@ def _soak(opts, server, repo, requests, script, report, weights, window, n_windo
 
     res.violations = verdict(res, publisher.error if publisher is not None else None, opts.slo_p99_ms)
     png = plot(res, report / "soak.png")
-    res.files = {"summary": str(report / "soak.json"), "png": str(png), "server_log": str(report / "server.log"),
-                 "k6_log": str(report / "k6-soak.log")}
+    res.files = {
+        "summary": str(report / "soak.json"),
+        "png": str(png),
+        "server_log": str(report / "server.log"),
+        "k6_log": str(report / "k6-soak.log"),
+    }
     (report / "soak.json").write_text(json.dumps(res.to_json(), indent=2))
     return res
 
@@ -625,8 +707,10 @@ def verdict(res: SoakResult, publish_error: str | None = None, slo_p99_ms: float
     if res.rss_drift_pct is None:
         v.append("too few RSS samples to judge memory")
     elif res.rss_drift_pct > res.max_rss_drift_pct:
-        v.append(f"RSS grew {res.rss_drift_pct:.1f}% ({res.rss_start_mb:,.0f} -> {res.rss_end_mb:,.0f} MiB), above "
-                 f"{res.max_rss_drift_pct:g}%")
+        v.append(
+            f"RSS grew {res.rss_drift_pct:.1f}% ({res.rss_start_mb:,.0f} -> {res.rss_end_mb:,.0f} MiB), above "
+            f"{res.max_rss_drift_pct:g}%"
+        )
     if publish_error:
         v.append(publish_error)
     never = [f"{e['model']} v{e['version']}" for e in res.reloads if e["available_after_s"] is None]
@@ -647,43 +731,63 @@ def plot(res: SoakResult, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2, ax3) = plt.subplots(3, 1, figsize=(10, 8.5), sharex=True,
-                                        gridspec_kw={"height_ratios": [1, 1.4, 1]})
+    fig, (ax1, ax2, ax3) = plt.subplots(
+        3, 1, figsize=(10, 8.5), sharex=True, gridspec_kw={"height_ratios": [1, 1.4, 1]}
+    )
     mid = [w.t_s + w.seconds / 2 for w in res.windows]
     nan = float("nan")
     ax1.plot(mid, [w.rps for w in res.windows], color="tab:blue", label="answered req/s")
     ax1.axhline(res.rate, color="tab:gray", ls=":", lw=1, label=f"target {res.rate:,.0f} req/s")
     if any(w.failures for w in res.windows):
-        ax1.bar(mid, [w.failures / w.seconds for w in res.windows], width=res.window_s * 0.8, color="tab:red",
-                label="failed req/s")
+        ax1.bar(
+            mid,
+            [w.failures / w.seconds for w in res.windows],
+            width=res.window_s * 0.8,
+            color="tab:red",
+            label="failed req/s",
+        )
     ax1.set_ylabel("req/s")
     ax1.set_ylim(bottom=0, top=max([res.rate, *(w.rps for w in res.windows)]) * 1.15)
     ax1.legend(loc="lower right", fontsize=8)
-    ax2.plot(mid, [w.p50_ms if w.p50_ms is not None else nan for w in res.windows], color="tab:green",
-             label="p50")
+    ax2.plot(mid, [w.p50_ms if w.p50_ms is not None else nan for w in res.windows], color="tab:green", label="p50")
     ax2.plot(mid, [w.p99_ms if w.p99_ms is not None else nan for w in res.windows], color="tab:red", label="p99")
     ax2.set_yscale("log")
     ax2.set_ylabel(f"latency per {res.window_s:g} s (ms)")
-    ax3.plot([s["t_s"] for s in res.samples], [s["rss_mb"] for s in res.samples], color="tab:purple",
-             label="server RSS")
+    ax3.plot(
+        [s["t_s"] for s in res.samples], [s["rss_mb"] for s in res.samples], color="tab:purple", label="server RSS"
+    )
     if res.rss_start_mb is not None:
-        ax3.axhline(res.rss_start_mb * (1 + res.max_rss_drift_pct / 100), color="tab:gray", ls=":", lw=1,
-                    label=f"start + {res.max_rss_drift_pct:g}%")
+        ax3.axhline(
+            res.rss_start_mb * (1 + res.max_rss_drift_pct / 100),
+            color="tab:gray",
+            ls=":",
+            lw=1,
+            label=f"start + {res.max_rss_drift_pct:g}%",
+        )
     ax3.set_ylabel("RSS (MiB)")
     ax3.set_xlabel("seconds since the soak began")
     for i, t in enumerate(sorted({e["t_s"] for e in res.reloads})):
         for ax in (ax1, ax2, ax3):
-            ax.axvline(t, color="tab:orange", ls="--", lw=0.8, alpha=0.7,
-                       label="new versions published" if i == 0 and ax is not ax1 else None)
+            ax.axvline(
+                t,
+                color="tab:orange",
+                ls="--",
+                lw=0.8,
+                alpha=0.7,
+                label="new versions published" if i == 0 and ax is not ax1 else None,
+            )
     ax2.legend(loc="upper right", fontsize=8)
     ax3.legend(loc="lower right", fontsize=8)
     for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3)
         ax.set_xlim(0, res.duration_s)
     drift = "-" if res.rss_drift_pct is None else f"{res.rss_drift_pct:+.1f}%"
-    fig.suptitle(f"modelyard soak: {res.rate:,.0f} req/s for {res.duration_s:g} s "
-                 f"({', '.join(res.models)}); {len(res.reloads)} versions published; {res.failures} failed; "
-                 f"RSS drift {drift}", fontsize=10)
+    fig.suptitle(
+        f"modelyard soak: {res.rate:,.0f} req/s for {res.duration_s:g} s "
+        f"({', '.join(res.models)}); {len(res.reloads)} versions published; {res.failures} failed; "
+        f"RSS drift {drift}",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -698,30 +802,59 @@ def print_summary(res: SoakResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    cap = (f"capacity {res.capacity_rps:,.0f} req/s (closed loop, {CAPACITY_VUS} users) x {res.rate_fraction:g}"
-           if res.capacity_measured else "rate given")
-    t = Table(title=f"soak: {res.host}, {res.rate:,.0f} req/s ({cap}), {res.duration_s:g}s, "
-                    f"new versions every {res.reload_every_s:g}s", title_justify="left")
+    cap = (
+        f"capacity {res.capacity_rps:,.0f} req/s (closed loop, {CAPACITY_VUS} users) x {res.rate_fraction:g}"
+        if res.capacity_measured
+        else "rate given"
+    )
+    t = Table(
+        title=f"soak: {res.host}, {res.rate:,.0f} req/s ({cap}), {res.duration_s:g}s, "
+        f"new versions every {res.reload_every_s:g}s",
+        title_justify="left",
+    )
     for col in ("seconds", "requests", "failures", "req/s", "p50 ms", "p99 ms", "max ms", "RSS MiB", "published"):
         t.add_column(col, justify="left" if col == "seconds" else "right", no_wrap=True)
     for w in res.segments:
-        t.add_row(f"{w.t_s:g}-{w.t_s + w.seconds:g}", f"{w.requests:,}", f"{w.failures:,}", f"{w.rps:,.0f}",
-                  _ms(w.p50_ms), _ms(w.p99_ms), _ms(w.max_ms), _ms(w.rss_mb), str(w.reloads or ""))
-    t.add_row("all", f"{res.requests:,}", f"{res.failures:,}", f"{res.achieved_rps:,.0f}", _ms(res.p50_ms),
-              _ms(res.p99_ms), _ms(res.max_ms), "", str(len({e['t_s'] for e in res.reloads})), style="bold")
+        t.add_row(
+            f"{w.t_s:g}-{w.t_s + w.seconds:g}",
+            f"{w.requests:,}",
+            f"{w.failures:,}",
+            f"{w.rps:,.0f}",
+            _ms(w.p50_ms),
+            _ms(w.p99_ms),
+            _ms(w.max_ms),
+            _ms(w.rss_mb),
+            str(w.reloads or ""),
+        )
+    t.add_row(
+        "all",
+        f"{res.requests:,}",
+        f"{res.failures:,}",
+        f"{res.achieved_rps:,.0f}",
+        _ms(res.p50_ms),
+        _ms(res.p99_ms),
+        _ms(res.max_ms),
+        "",
+        str(len({e["t_s"] for e in res.reloads})),
+        style="bold",
+    )
     c = Console()
     c.print(t)
     ready = [e["available_after_s"] for e in res.reloads if e["available_after_s"] is not None]
     drift = "-" if res.rss_drift_pct is None else f"{res.rss_drift_pct:+.2f}%"
-    c.print(f"RSS {_ms(res.rss_start_mb)} -> {_ms(res.rss_end_mb)} MiB (drift {drift}, limit "
-            f"{res.max_rss_drift_pct:g}%; peak {_ms(res.rss_peak_mb)}); threads {res.threads[0]} -> "
-            f"{res.threads[1]}; open files {res.open_files[0]} -> {res.open_files[1]} (and sockets {res.sockets[0]} -> "
-            f"{res.sockets[1]})")
+    c.print(
+        f"RSS {_ms(res.rss_start_mb)} -> {_ms(res.rss_end_mb)} MiB (drift {drift}, limit "
+        f"{res.max_rss_drift_pct:g}%; peak {_ms(res.rss_peak_mb)}); threads {res.threads[0]} -> "
+        f"{res.threads[1]}; open files {res.open_files[0]} -> {res.open_files[1]} (and sockets {res.sockets[0]} -> "
+        f"{res.sockets[1]})"
+    )
     rounds = len({e["t_s"] for e in res.reloads})
-    c.print(f"versions published: {len(res.reloads)} ({rounds} round{'' if rounds == 1 else 's'} x "
-            f"{len(res.models)} models); AVAILABLE after "
-            + (f"{statistics.median(ready):.2f} s median, {max(ready):.2f} s max" if ready else "-")
-            + f"; served at the end: {', '.join(f'{m} v{v}' for m, v in res.served_versions.items())}")
+    c.print(
+        f"versions published: {len(res.reloads)} ({rounds} round{'' if rounds == 1 else 's'} x "
+        f"{len(res.models)} models); AVAILABLE after "
+        + (f"{statistics.median(ready):.2f} s median, {max(ready):.2f} s max" if ready else "-")
+        + f"; served at the end: {', '.join(f'{m} v{v}' for m, v in res.served_versions.items())}"
+    )
     if res.dropped:
         c.print(f"[yellow]{res.dropped:,} requests not sent on schedule (every k6 user was waiting)[/yellow]")
     for line in res.failure_examples:

@@ -29,7 +29,7 @@ BODY = json.dumps({"instances": ["a wonderful film, the acting was superb"]}).en
 
 
 def _rss_mb(pid: int) -> float:
-    return psutil.Process(pid).memory_info().rss / 2 ** 20
+    return psutil.Process(pid).memory_info().rss / 2**20
 
 
 async def _connection(host: str, port: int, requests: list[bytes], statuses: list[int]) -> None:
@@ -43,8 +43,9 @@ async def _connection(host: str, port: int, requests: list[bytes], statuses: lis
             writer.write(raw)
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
-            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:")))
+            length = int(
+                next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+            )
             await reader.readexactly(length)
             statuses.append(status)
             if b"connection: close" in head.lower():
@@ -60,12 +61,19 @@ async def _connection(host: str, port: int, requests: list[bytes], statuses: lis
 async def _send_all(url: str, requests: list[tuple[str, dict]], connections: int) -> list[int]:
     """Every (path, headers) POSTed with BODY over ``connections`` kept-alive connections; their statuses."""
     host, port = url.removeprefix("http://").split(":")
-    raws = [(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-             + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-             + f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY for path, headers in requests]
+    raws = [
+        (
+            f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            + f"Content-Length: {len(BODY)}\r\n\r\n"
+        ).encode()
+        + BODY
+        for path, headers in requests
+    ]
     statuses: list[int] = []
-    await asyncio.gather(*(_connection(host, int(port), raws[i::connections], statuses)
-                           for i in range(min(connections, len(raws)))))
+    await asyncio.gather(
+        *(_connection(host, int(port), raws[i::connections], statuses) for i in range(min(connections, len(raws))))
+    )
     return statuses
 
 
@@ -83,15 +91,24 @@ def paths(repo: Path, n: int, key: bool) -> dict:
             after, log_after = _rss_mb(server.pid), log.stat().st_size
         finally:
             server.stop()
-    return {"case": f"{n} distinct {len(long)}-character predict paths" + (", no API key" if key else ""),
-            "statuses": sorted(set(statuses)), "rss_before_mb": round(before, 1), "rss_after_mb": round(after, 1),
-            "rss_growth_mb": round(after - before, 1), "log_growth_mb": round((log_after - log_before) / 2 ** 20, 2)}
+    return {
+        "case": f"{n} distinct {len(long)}-character predict paths" + (", no API key" if key else ""),
+        "statuses": sorted(set(statuses)),
+        "rss_before_mb": round(before, 1),
+        "rss_after_mb": round(after, 1),
+        "rss_growth_mb": round(after - before, 1),
+        "log_growth_mb": round((log_after - log_before) / 2**20, 2),
+    }
 
 
 def burst(repo: Path, queue_size: int, factor: int) -> dict:
     with tempfile.TemporaryDirectory() as d:
-        server = start_modelyard(repo, Path(d) / "server.log", ["--poll-interval-s", "0", "--max-queue-size",
-                                                                str(queue_size)], {"MODELYARD_ACCESS_LOG": "false"})
+        server = start_modelyard(
+            repo,
+            Path(d) / "server.log",
+            ["--poll-interval-s", "0", "--max-queue-size", str(queue_size)],
+            {"MODELYARD_ACCESS_LOG": "false"},
+        )
         try:
             server.wait_ready(server.url + "/v2/health/ready", 120)
             asyncio.run(_send_all(server.url, [("/v1/models/imdb:predict", {})] * 500, 16))  # warm up
@@ -105,10 +122,16 @@ def burst(repo: Path, queue_size: int, factor: int) -> dict:
         finally:
             server.stop()
     ok = statuses.count(200)
-    return {"case": f"burst of {n} requests ({factor}x capacity) on up to 1000 connections, queue {queue_size}",
-            "capacity_rps": round(capacity), "answered_200": ok, "refused_503": statuses.count(503),
-            "failed": len(statuses) - ok - statuses.count(503), "burst_seconds": round(elapsed, 2),
-            "goodput_rps": round(ok / elapsed), "goodput_of_capacity": round(ok / elapsed / capacity, 3)}
+    return {
+        "case": f"burst of {n} requests ({factor}x capacity) on up to 1000 connections, queue {queue_size}",
+        "capacity_rps": round(capacity),
+        "answered_200": ok,
+        "refused_503": statuses.count(503),
+        "failed": len(statuses) - ok - statuses.count(503),
+        "burst_seconds": round(elapsed, 2),
+        "goodput_rps": round(ok / elapsed),
+        "goodput_of_capacity": round(ok / elapsed / capacity, 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,12 +139,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("mode", choices=["paths", "burst"])
     p.add_argument("--repo", type=Path, default=Path("models"))
     p.add_argument("--requests", type=int, default=8000)
-    p.add_argument("--max-queue-size", type=int, default=Settings.model_fields["max_queue_size"].default,
-                   help="the server's queue per model (default: the server's own default)")
+    p.add_argument(
+        "--max-queue-size",
+        type=int,
+        default=Settings.model_fields["max_queue_size"].default,
+        help="the server's queue per model (default: the server's own default)",
+    )
     p.add_argument("--factor", type=int, default=10)
     a = p.parse_args(argv)
-    rows = [paths(a.repo, a.requests, False), paths(a.repo, 1000, True)] if a.mode == "paths" else \
-        [burst(a.repo, a.max_queue_size, a.factor)]
+    rows = (
+        [paths(a.repo, a.requests, False), paths(a.repo, 1000, True)]
+        if a.mode == "paths"
+        else [burst(a.repo, a.max_queue_size, a.factor)]
+    )
     for row in rows:
         print(json.dumps(row))
     return 0

@@ -55,13 +55,17 @@ def checked_file(data_dir: Path, rel: str) -> Path:
     """``data_dir/rel`` after checking that it exists and has the published sha256."""
     path = Path(data_dir) / rel
     if not path.is_file():
-        raise DatasetError(f"missing dataset file {path}: put the standard Keras file '{rel}' in {data_dir} "
-                           f"(or point --data-dir / MODELYARD_DATA_DIR at a folder that has it)")
+        raise DatasetError(
+            f"missing dataset file {path}: put the standard Keras file '{rel}' in {data_dir} "
+            f"(or point --data-dir / MODELYARD_DATA_DIR at a folder that has it)"
+        )
     st = path.stat()
     actual = _digest(path.resolve(), st.st_mtime_ns, st.st_size)
     if actual != KNOWN_SHA256[rel]:
-        raise DatasetError(f"corrupt dataset file {path}: sha256 {actual[:12]}... is not the published "
-                           f"{KNOWN_SHA256[rel][:12]}...; replace it with the standard Keras file")
+        raise DatasetError(
+            f"corrupt dataset file {path}: sha256 {actual[:12]}... is not the published "
+            f"{KNOWN_SHA256[rel][:12]}...; replace it with the standard Keras file"
+        )
     return path
 
 
@@ -75,8 +79,7 @@ def _load_npz(path: Path, keys: tuple[str, ...]) -> tuple[np.ndarray, ...]:
 
 def _keras_ids(sequences, num_words: int, index_from: int = 3, start_char: int = 1, oov_char: int = 2):
     """Keras' ``load_data`` id rule: start mark, ranks shifted by ``index_from``, rare words -> OOV."""
-    return [[start_char] + [w + index_from if w + index_from < num_words else oov_char for w in s]
-            for s in sequences]
+    return [[start_char] + [w + index_from if w + index_from < num_words else oov_char for w in s] for s in sequences]
 
 
 def _shuffled(rng: np.random.RandomState, *arrays):
@@ -90,9 +93,15 @@ def load_boston(data_dir: Path, test_split: float = 0.2, seed: int = SEED) -> Da
     x, y = _load_npz(path, ("x", "y"))
     x, y = _shuffled(np.random.RandomState(seed), x, y)
     n = int(len(x) * (1 - test_split))
-    return Dataset("boston", x[:n].astype(np.float32), y[:n].astype(np.float32),
-                   x[n:].astype(np.float32), y[n:].astype(np.float32), source=str(data_dir),
-                   files={"boston_housing.npz": KNOWN_SHA256["boston_housing.npz"]})
+    return Dataset(
+        "boston",
+        x[:n].astype(np.float32),
+        y[:n].astype(np.float32),
+        x[n:].astype(np.float32),
+        y[n:].astype(np.float32),
+        source=str(data_dir),
+        files={"boston_housing.npz": KNOWN_SHA256["boston_housing.npz"]},
+    )
 
 
 def load_reuters(data_dir: Path, num_words: int = 10000, test_split: float = 0.2, seed: int = SEED) -> Dataset:
@@ -102,9 +111,16 @@ def load_reuters(data_dir: Path, num_words: int = 10000, test_split: float = 0.2
     xs, labels = _shuffled(np.random.RandomState(seed), xs, labels)
     xs = _keras_ids(xs, num_words)
     n = int(len(xs) * (1 - test_split))
-    return Dataset("reuters", xs[:n], labels[:n].astype(np.int64), xs[n:], labels[n:].astype(np.int64),
-                   source=str(data_dir), vocab_file=vocab,
-                   files={k: KNOWN_SHA256[k] for k in ("reuters.npz", "reuters_word_index.json")})
+    return Dataset(
+        "reuters",
+        xs[:n],
+        labels[:n].astype(np.int64),
+        xs[n:],
+        labels[n:].astype(np.int64),
+        source=str(data_dir),
+        vocab_file=vocab,
+        files={k: KNOWN_SHA256[k] for k in ("reuters.npz", "reuters_word_index.json")},
+    )
 
 
 def read_imdb_raw(data_dir: Path, split: str) -> Iterator[tuple[str, int]]:
@@ -138,10 +154,19 @@ def load_imdb(data_dir: Path, num_words: int = 10000, seed: int = SEED) -> Datas
             splits.append(_shuffled(rng, ids, np.array([label for _, label in pairs], dtype=np.int64)))
         (x_tr, y_tr), (x_te, y_te) = splits
         x_tr, x_te = list(x_tr), list(x_te)
-        files = {k: KNOWN_SHA256[k] for k in ("imdb_raw/train.jsonl.gz", "imdb_raw/test.jsonl.gz",
-                                              "imdb_word_index.json")}
-    return Dataset("imdb", x_tr, y_tr.astype(np.int64), x_te, y_te.astype(np.int64), source=str(data_dir),
-                   files=files, vocab_file=vocab)
+        files = {
+            k: KNOWN_SHA256[k] for k in ("imdb_raw/train.jsonl.gz", "imdb_raw/test.jsonl.gz", "imdb_word_index.json")
+        }
+    return Dataset(
+        "imdb",
+        x_tr,
+        y_tr.astype(np.int64),
+        x_te,
+        y_te.astype(np.int64),
+        source=str(data_dir),
+        files=files,
+        vocab_file=vocab,
+    )
 
 
 LOADERS = {"imdb": load_imdb, "reuters": load_reuters, "boston": load_boston}

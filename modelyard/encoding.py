@@ -30,8 +30,9 @@ def multi_hot(sequences: Sequence[Sequence[int]], num_words: int, dtype=np.float
     for row, seq in enumerate(sequences):
         ids = np.asarray(seq, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() >= num_words):
-            raise EncodingError(f"token ids must be in [0, {num_words}); row {row} has "
-                                f"{int(ids.min())}..{int(ids.max())}")
+            raise EncodingError(
+                f"token ids must be in [0, {num_words}); row {row} has {int(ids.min())}..{int(ids.max())}"
+            )
         out[row, ids] = 1
     return out
 
@@ -75,14 +76,14 @@ class MultiHotBatch:
                     self._ones.append((row, ids))
                     row += 1
             else:
-                self.array[row:row + len(part)] = part
+                self.array[row : row + len(part)] = part
                 row += len(part)
                 self._dense_rows = row
         return self.array[:row]
 
     def clear(self) -> None:
         if self._dense_rows:
-            self.array[:self._dense_rows] = 0
+            self.array[: self._dense_rows] = 0
             self._dense_rows = 0
         for row, ids in self._ones:
             self.array[row, ids] = 0
@@ -134,8 +135,9 @@ class TextEncoder:
         return sum(i == self.oov_char for i in ids) / len(ids) if ids else 0.0
 
 
-def features_to_rows(instances: Sequence[Mapping[str, float] | Sequence[float]],
-                     feature_names: Sequence[str]) -> np.ndarray:
+def features_to_rows(
+    instances: Sequence[Mapping[str, float] | Sequence[float]], feature_names: Sequence[str]
+) -> np.ndarray:
     """Named-feature dicts or plain lists -> float32 rows in ``feature_names`` order."""
     rows = np.empty((len(instances), len(feature_names)), dtype=np.float32)
     for r, inst in enumerate(instances):
@@ -143,8 +145,9 @@ def features_to_rows(instances: Sequence[Mapping[str, float] | Sequence[float]],
             missing = [n for n in feature_names if n not in inst]
             unknown = [k for k in inst if k not in feature_names]
             if missing or unknown:
-                parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
-                        ([f"unknown {', '.join(map(str, unknown))}"] if unknown else [])
+                parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+                    [f"unknown {', '.join(map(str, unknown))}"] if unknown else []
+                )
                 raise EncodingError(f"instance {r}: {'; '.join(parts)}")
             values = [inst[n] for n in feature_names]
         elif isinstance(inst, Sequence) and not isinstance(inst, (str, bytes)):
@@ -152,8 +155,10 @@ def features_to_rows(instances: Sequence[Mapping[str, float] | Sequence[float]],
             if len(values) != len(feature_names):
                 raise EncodingError(f"instance {r}: expected {len(feature_names)} features, got {len(values)}")
         else:
-            raise EncodingError(f"instance {r}: expected {len(feature_names)} numbers or an object of named "
-                                f"features, got {type(inst).__name__}")
+            raise EncodingError(
+                f"instance {r}: expected {len(feature_names)} numbers or an object of named "
+                f"features, got {type(inst).__name__}"
+            )
         if not all(type(v) in (int, float) for v in values):  # not str, bool, None, lists (which numpy would take)
             raise EncodingError(f"instance {r}: features must be numbers")
         try:

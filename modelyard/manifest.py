@@ -138,8 +138,13 @@ class Manifest(_Strict):
         key = (self.files.get(p.vocab_file), p.num_words, p.index_from, p.start_char, p.oov_char)
         encoder = _TEXT_ENCODERS.get(key) if key[0] else None
         if encoder is None:
-            encoder = TextEncoder.from_vocab_file(version_dir / p.vocab_file, p.num_words, index_from=p.index_from,
-                                                  start_char=p.start_char, oov_char=p.oov_char)
+            encoder = TextEncoder.from_vocab_file(
+                version_dir / p.vocab_file,
+                p.num_words,
+                index_from=p.index_from,
+                start_char=p.start_char,
+                oov_char=p.oov_char,
+            )
             if key[0]:
                 _TEXT_ENCODERS[key] = encoder
         return encoder

@@ -52,9 +52,12 @@ def session_options(threads: int = 0):
 def describe_options(session) -> dict:
     """What a session runs with, as recorded beside a latency (the manifest's variant details)."""
     so = session.get_session_options()
-    return {"provider": session.get_providers()[0], "intra_op_threads": so.intra_op_num_threads,
-            "inter_op_threads": so.inter_op_num_threads,
-            "spinning": so.get_session_config_entry("session.intra_op.allow_spinning") != "0"}
+    return {
+        "provider": session.get_providers()[0],
+        "intra_op_threads": so.intra_op_num_threads,
+        "inter_op_threads": so.inter_op_num_threads,
+        "spinning": so.get_session_config_entry("session.intra_op.allow_spinning") != "0",
+    }
 
 
 class CudaUnavailable(RuntimeError):
@@ -82,9 +85,13 @@ class CudaOptions:
     graph_max_rows: int = 512
 
     def provider_options(self) -> dict[str, str]:
-        opts = {"device_id": str(self.device_id), "arena_extend_strategy": self.arena_extend_strategy,
-                "cudnn_conv_algo_search": self.conv_algo_search, "use_tf32": str(int(self.use_tf32)),
-                "enable_cuda_graph": str(int(self.cuda_graph))}
+        opts = {
+            "device_id": str(self.device_id),
+            "arena_extend_strategy": self.arena_extend_strategy,
+            "cudnn_conv_algo_search": self.conv_algo_search,
+            "use_tf32": str(int(self.use_tf32)),
+            "enable_cuda_graph": str(int(self.cuda_graph)),
+        }
         if self.mem_limit_mb:
             opts["gpu_mem_limit"] = str(self.mem_limit_mb * 1024 * 1024)
         return opts
@@ -128,15 +135,18 @@ def open_session(path: Path | str, device: str = "cpu", threads: int = 0, cuda: 
         raise FileNotFoundError(f"{path}: no such ONNX file")
     preload_cuda_libraries()
     try:
-        sess = ort.InferenceSession(str(path), sess_options=opts,
-                                    providers=[(CUDA, (cuda or CudaOptions()).provider_options()), CPU])
+        sess = ort.InferenceSession(
+            str(path), sess_options=opts, providers=[(CUDA, (cuda or CudaOptions()).provider_options()), CPU]
+        )
     except Exception as e:  # noqa: BLE001 - e.g. no device visible: the CUDA provider throws, then its retry does
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise CudaUnavailable(f"onnxruntime cannot create a CUDA session: {first}") from e
     if sess.get_providers()[0] != CUDA:
         missing = preload_cuda_libraries()[:1]
-        raise CudaUnavailable("CUDAExecutionProvider fell back to CPU (no CUDA device, driver or CUDA "
-                              f"libraries{': ' + missing[0] if missing else ''})")
+        raise CudaUnavailable(
+            "CUDAExecutionProvider fell back to CPU (no CUDA device, driver or CUDA "
+            f"libraries{': ' + missing[0] if missing else ''})"
+        )
     return sess
 
 
@@ -159,8 +169,10 @@ class Predictor:
         self._cuda = cuda or CudaOptions()
         self.io_binding = self.provider == CUDA if io_binding is None else io_binding
         if self.provider == CUDA and self._cuda.cuda_graph and not self.io_binding:
-            raise ValueError("a session with CUDA graphs must run through IO binding: replaying a graph "
-                             "reads the addresses it was captured with")
+            raise ValueError(
+                "a session with CUDA graphs must run through IO binding: replaying a graph "
+                "reads the addresses it was captured with"
+            )
         self.cuda_graph = self.io_binding and self._cuda.cuda_graph
         self._binding = session.io_binding() if self.io_binding else None
         self._graphs: dict[int, _Graph] = {}
@@ -181,7 +193,7 @@ class Predictor:
     def _graph_run(self, x: np.ndarray) -> np.ndarray:
         cap = self._cuda.graph_max_rows
         if len(x) > cap:
-            return np.concatenate([self._graph_run(x[i:i + cap]) for i in range(0, len(x), cap)])
+            return np.concatenate([self._graph_run(x[i : i + cap]) for i in range(0, len(x), cap)])
         rows = 1 << max(0, len(x) - 1).bit_length()
         g = self._graphs.get(rows)
         if g is None:
@@ -206,8 +218,9 @@ class _Graph:
 
         width, out_width = p.session.get_inputs()[0].shape[1], p.session.get_outputs()[0].shape[1]
         if not (isinstance(width, int) and isinstance(out_width, int)):
-            raise ValueError(f"CUDA graphs need a fixed input and output width; the model has "
-                             f"[N, {width}] -> [N, {out_width}]")
+            raise ValueError(
+                f"CUDA graphs need a fixed input and output width; the model has [N, {width}] -> [N, {out_width}]"
+            )
         dev, dev_id = p._device, p._cuda.device_id
         self.session = p.session
         self.host = np.zeros((rows, width), np.float32)
@@ -221,7 +234,7 @@ class _Graph:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         # Rows past len(x) keep an earlier batch's rows: valid inputs whose outputs are dropped.
-        self.host[:len(x)] = x
+        self.host[: len(x)] = x
         self.x.update_inplace(self.host)
         self.session.run_with_iobinding(self.binding, self.options)
-        return self.binding.copy_outputs_to_cpu()[0][:len(x)]
+        return self.binding.copy_outputs_to_cpu()[0][: len(x)]

@@ -128,10 +128,14 @@ class Settings(BaseSettings):
         """The CUDA provider settings as :class:`modelyard.onnxrun.CudaOptions`."""
         from modelyard.onnxrun import CudaOptions
 
-        return CudaOptions(device_id=self.cuda_device_id, mem_limit_mb=self.cuda_mem_limit_mb,
-                           arena_extend_strategy=self.cuda_arena_extend_strategy,
-                           conv_algo_search=self.cuda_conv_algo_search, use_tf32=self.cuda_use_tf32,
-                           cuda_graph=self.cuda_graph)
+        return CudaOptions(
+            device_id=self.cuda_device_id,
+            mem_limit_mb=self.cuda_mem_limit_mb,
+            arena_extend_strategy=self.cuda_arena_extend_strategy,
+            conv_algo_search=self.cuda_conv_algo_search,
+            use_tf32=self.cuda_use_tf32,
+            cuda_graph=self.cuda_graph,
+        )
 
 
 def load_settings(**flags: Any) -> Settings:
@@ -146,5 +150,6 @@ def load_settings(**flags: Any) -> Settings:
     except ValidationError as e:
         first = e.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "settings"
-        raise ModelyardError(f"--{field.replace('_', '-')} (env MODELYARD_{field.upper()}): {first['msg']}, "
-                             f"got {first.get('input')!r}") from None
+        raise ModelyardError(
+            f"--{field.replace('_', '-')} (env MODELYARD_{field.upper()}): {first['msg']}, got {first.get('input')!r}"
+        ) from None

@@ -61,8 +61,10 @@ class Binary(Task):
     name = "binary_classification"
     loss = "binary_crossentropy"
     thresholded = True
-    extra_outputs = (("label", "BYTES", "the predicted label"),
-                     ("label_probability", "FP32", "probability of the predicted label"))
+    extra_outputs = (
+        ("label", "BYTES", "the predicted label"),
+        ("label_probability", "FP32", "probability of the predicted label"),
+    )
 
     def __init__(self, labels, width, threshold=DEFAULT_THRESHOLD):
         super().__init__(labels or ["negative", "positive"], width, threshold)
@@ -78,17 +80,21 @@ class Binary(Task):
     def extras(self, y, top_k):
         win = self.predicted_labels(y)
         p = y[:, 0]
-        return {"label": np.array(self.labels, dtype=object)[win],
-                "label_probability": np.where(win == 1, p, 1.0 - p).astype(np.float32)}
+        return {
+            "label": np.array(self.labels, dtype=object)[win],
+            "label_probability": np.where(win == 1, p, 1.0 - p).astype(np.float32),
+        }
 
 
 class Multiclass(Task):
     name = "multiclass_classification"
     loss = "sparse_categorical_crossentropy"
-    extra_outputs = (("label", "BYTES", "the predicted topic"),
-                     ("label_probability", "FP32", "probability of the predicted topic"),
-                     ("top_k_labels", "BYTES", "the k most probable topics, [N, k] (parameter top_k, default 3)"),
-                     ("top_k_probabilities", "FP32", "their probabilities, [N, k]"))
+    extra_outputs = (
+        ("label", "BYTES", "the predicted topic"),
+        ("label_probability", "FP32", "probability of the predicted topic"),
+        ("top_k_labels", "BYTES", "the k most probable topics, [N, k] (parameter top_k, default 3)"),
+        ("top_k_probabilities", "FP32", "their probabilities, [N, k]"),
+    )
 
     def predicted_labels(self, y):
         return np.argmax(y, axis=1)
@@ -105,8 +111,12 @@ class Multiclass(Task):
     def extras(self, y, top_k):
         idx, probs = self.top(y, top_k)
         names = np.array(self.labels, dtype=object)
-        return {"label": names[idx[:, 0]], "label_probability": probs[:, 0].astype(np.float32),
-                "top_k_labels": names[idx], "top_k_probabilities": probs.astype(np.float32)}
+        return {
+            "label": names[idx[:, 0]],
+            "label_probability": probs[:, 0].astype(np.float32),
+            "top_k_labels": names[idx],
+            "top_k_probabilities": probs.astype(np.float32),
+        }
 
 
 class Regression(Task):

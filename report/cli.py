@@ -61,11 +61,13 @@ def plan(model: str, version: int | None, settings, threshold: float | None, var
     if name not in (*MODELS, "all"):
         raise ModelyardError(f"unknown model {model!r}; choose from {', '.join(MODELS)}, all")
     if version is not None and (name == "all" or version < 1):
-        raise ModelyardError(f"--version {version}: " + ("versions start at 1" if version < 1 else
-                                                          "give one model, not 'all'"))
+        raise ModelyardError(
+            f"--version {version}: " + ("versions start at 1" if version < 1 else "give one model, not 'all'")
+        )
     if settings.data_dir is None:
-        raise ModelyardError("no dataset folder: give --data-dir or set MODELYARD_DATA_DIR (the report scores the "
-                             "real test split)")
+        raise ModelyardError(
+            "no dataset folder: give --data-dir or set MODELYARD_DATA_DIR (the report scores the real test split)"
+        )
     repository = ModelRepository(settings.repo)
     names = [n for n in MODELS if repository.versions(n)] if name == "all" else [name]
     if not names:
@@ -82,17 +84,27 @@ def plan(model: str, version: int | None, settings, threshold: float | None, var
 def report(
     model: Annotated[str, typer.Argument(help="imdb, reuters, boston or all")],
     version: Annotated[Optional[int], typer.Option(help="version to report on (default: the latest)")] = None,
-    repo: Annotated[Optional[Path], typer.Option(help="model repository (env MODELYARD_REPO; default ./models)")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="folder with the Keras dataset files "
-                                                     "(env MODELYARD_DATA_DIR)")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="serving config whose threshold and variant to use "
-                                                   "(env MODELYARD_CONFIG)")] = None,
-    threshold: Annotated[Optional[float], typer.Option(help="decision threshold for binary models (default: the "
-                                                       "serving config's, else 0.5)")] = None,
-    variant: Annotated[Optional[str], typer.Option(help="ONNX variant whose predictions the report shows (default: "
-                                                   "the served one, onnx_fp32)")] = None,
-    per_day: Annotated[Optional[int], typer.Option(min=1, help="inputs a day, to phrase the errors as 'every day, on "
-                                                   "average N would be ...'")] = None,
+    repo: Annotated[
+        Optional[Path], typer.Option(help="model repository (env MODELYARD_REPO; default ./models)")
+    ] = None,
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="folder with the Keras dataset files (env MODELYARD_DATA_DIR)")
+    ] = None,
+    config: Annotated[
+        Optional[Path], typer.Option(help="serving config whose threshold and variant to use (env MODELYARD_CONFIG)")
+    ] = None,
+    threshold: Annotated[
+        Optional[float],
+        typer.Option(help="decision threshold for binary models (default: the serving config's, else 0.5)"),
+    ] = None,
+    variant: Annotated[
+        Optional[str],
+        typer.Option(help="ONNX variant whose predictions the report shows (default: the served one, onnx_fp32)"),
+    ] = None,
+    per_day: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="inputs a day, to phrase the errors as 'every day, on average N would be ...'"),
+    ] = None,
 ) -> None:
     """Write a stakeholder report (report/index.html with PNGs) into a version directory: the test metrics in plain
     words, errors per 1,000 inputs at the serving threshold, real failures, calibration, the export trade-offs."""
@@ -109,11 +121,13 @@ def report(
     for job in jobs:
         n, v = job.name, job.version
         with console.status(f"{n} v{v}: scoring the test split with {job.variant}") as status:
+
             def progress(done: int, total: int) -> None:
                 status.update(f"{n} v{v}: scoring the test split with {job.variant}: {done:,}/{total:,} rows")
 
-            ev = evaluate(repository.manifest(n, v), repository.path(n, v), job.variant, settings.data_dir,
-                          progress=progress)
+            ev = evaluate(
+                repository.manifest(n, v), repository.path(n, v), job.variant, settings.data_dir, progress=progress
+            )
             status.update(f"{n} v{v}: drawing the report")
             path = publish(repository, n, v, build(ev, job.threshold, job.threshold_source, per_day))
         console.print(f"{n} v{v}: report written to {path}")

@@ -21,8 +21,13 @@ class BinaryRates:
     @classmethod
     def at(cls, p: np.ndarray, y: np.ndarray, threshold: float) -> BinaryRates:
         flag, pos = p >= threshold, y == 1
-        return cls(threshold, int(np.sum(flag & pos)), int(np.sum(flag & ~pos)), int(np.sum(~flag & ~pos)),
-                   int(np.sum(~flag & pos)))
+        return cls(
+            threshold,
+            int(np.sum(flag & pos)),
+            int(np.sum(flag & ~pos)),
+            int(np.sum(~flag & ~pos)),
+            int(np.sum(~flag & pos)),
+        )
 
     @property
     def n(self) -> int:
@@ -56,8 +61,12 @@ class BinaryRates:
 def threshold_sweep(p: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> dict[str, np.ndarray]:
     """Precision, recall and false-positive rate at each threshold."""
     rates = [BinaryRates.at(p, y, float(t)) for t in thresholds]
-    return {"threshold": thresholds, "precision": np.array([r.precision for r in rates]),
-            "recall": np.array([r.recall for r in rates]), "fpr": np.array([r.fpr for r in rates])}
+    return {
+        "threshold": thresholds,
+        "precision": np.array([r.precision for r in rates]),
+        "recall": np.array([r.recall for r in rates]),
+        "fpr": np.array([r.fpr for r in rates]),
+    }
 
 
 @dataclass(frozen=True)
@@ -108,7 +117,12 @@ def price_bands(y: np.ndarray, pred: np.ndarray, edges=PRICE_BANDS) -> list[dict
         sel = (y >= lo) & (y < hi)
         err = pred[sel] - y[sel]
         name = f"${lo:g}k and more" if hi == np.inf else (f"under ${hi:g}k" if lo == 0 else f"${lo:g}k-${hi:g}k")
-        out.append({"band": name, "houses": int(sel.sum()),
-                    "mae": float(np.mean(np.abs(err))) if sel.any() else float("nan"),
-                    "bias": float(np.mean(err)) if sel.any() else float("nan")})
+        out.append(
+            {
+                "band": name,
+                "houses": int(sel.sum()),
+                "mae": float(np.mean(np.abs(err))) if sel.any() else float("nan"),
+                "bias": float(np.mean(err)) if sel.any() else float("nan"),
+            }
+        )
     return out

@@ -48,8 +48,12 @@ class BatchPolicy:
     @classmethod
     def from_settings(cls, settings) -> BatchPolicy:
         """The server-wide policy (:class:`modelyard.settings.Settings`)."""
-        return cls(settings.max_batch_size, settings.max_queue_delay_ms, settings.max_queue_size,
-                   settings.inline_inference_max_ms)
+        return cls(
+            settings.max_batch_size,
+            settings.max_queue_delay_ms,
+            settings.max_queue_size,
+            settings.inline_inference_max_ms,
+        )
 
 
 class QueueFull(Unavailable):
@@ -70,8 +74,7 @@ class _Item:
 
 
 class Batcher:
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], policy: BatchPolicy, *, name: str,
-                 observer=None):
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], policy: BatchPolicy, *, name: str, observer=None):
         self._predict = predict
         self.name = name
         self.max_batch_size = max(1, policy.max_batch_size)
@@ -99,8 +102,10 @@ class Batcher:
     def check_capacity(self) -> None:
         """Raise :class:`QueueFull` when ``max_queue_size`` requests are already waiting."""
         if self.pending >= self.max_queue_size:
-            raise QueueFull(f"model '{self.name}' is at capacity ({self.max_queue_size} requests queued); "
-                            "retry shortly", headers={"Retry-After": "1"})
+            raise QueueFull(
+                f"model '{self.name}' is at capacity ({self.max_queue_size} requests queued); retry shortly",
+                headers={"Retry-After": "1"},
+            )
 
     async def submit(self, x: np.ndarray | IdRows) -> np.ndarray:
         if self._closed:
@@ -169,7 +174,7 @@ class Batcher:
             for b in batch:
                 n = len(b.x)
                 if not b.future.done():
-                    b.future.set_result(y[offset:offset + n])
+                    b.future.set_result(y[offset : offset + n])
                 offset += n
             if self._observer is not None:
                 self._observer(len(x), [started - b.enqueued for b in batch], elapsed)

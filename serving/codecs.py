@@ -79,21 +79,43 @@ class ModelCodec:
             self.feature_names = list(p.feature_names)
             self.width = len(self.feature_names)
             self.encoder = None
-            self.inputs = (InputSpec(self.input_name, "FP32", (-1, self.width),
-                                     "one row of features per instance: " + ", ".join(self.feature_names)),)
-            self.alternatives = tuple(InputSpec(f, "FP32", (-1,), f"feature {f}, one value per instance; send all "
-                                                f"{self.width} feature tensors instead of '{self.input_name}'")
-                                      for f in self.feature_names)
+            self.inputs = (
+                InputSpec(
+                    self.input_name,
+                    "FP32",
+                    (-1, self.width),
+                    "one row of features per instance: " + ", ".join(self.feature_names),
+                ),
+            )
+            self.alternatives = tuple(
+                InputSpec(
+                    f,
+                    "FP32",
+                    (-1,),
+                    f"feature {f}, one value per instance; send all "
+                    f"{self.width} feature tensors instead of '{self.input_name}'",
+                )
+                for f in self.feature_names
+            )
         else:
             self.kind = "text"
             self.encoder = manifest.text_encoder(version_dir)
             self.width = p.num_words
             self.inputs = (InputSpec(TEXT, "BYTES", (-1,), "raw text (UTF-8), one string per instance"),)
             self.alternatives = (
-                InputSpec(IDS, "INT64", (-1, -1), "Keras token ids per instance (start mark 1, 0 = padding); "
-                                                  "send instead of 'text'"),
-                InputSpec(self.input_name, "FP32", (-1, self.width), "the model's multi-hot input vector; "
-                                                                     "send instead of 'text'"))
+                InputSpec(
+                    IDS,
+                    "INT64",
+                    (-1, -1),
+                    "Keras token ids per instance (start mark 1, 0 = padding); send instead of 'text'",
+                ),
+                InputSpec(
+                    self.input_name,
+                    "FP32",
+                    (-1, self.width),
+                    "the model's multi-hot input vector; send instead of 'text'",
+                ),
+            )
         self._specs = {s.name: s for s in (*self.inputs, *self.alternatives)}
 
     # ------------------------------------------------------------ primitives
@@ -117,7 +139,7 @@ class ModelCodec:
         if arr.ndim == 1 and arr.shape[0] == self.width:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != self.width:
-            what_rows = ("multi-hot vector" if self.kind == "text" else "features " + ", ".join(self.feature_names))
+            what_rows = "multi-hot vector" if self.kind == "text" else "features " + ", ".join(self.feature_names)
             raise BadRequest(f"{what}: expected shape [N, {self.width}] ({what_rows}), got {list(arr.shape)}")
         return np.ascontiguousarray(arr, dtype=np.float32)
 
@@ -157,18 +179,27 @@ class ModelCodec:
         missing = [f for f in self.feature_names if f not in given]
         unknown = [str(k) for k in given if k not in self.feature_names]
         if missing or unknown:
-            raise BadRequest(prefix + "; ".join(([f"missing {', '.join(missing)}"] if missing else []) +
-                                                ([f"unknown {', '.join(unknown)}"] if unknown else [])))
+            raise BadRequest(
+                prefix
+                + "; ".join(
+                    ([f"missing {', '.join(missing)}"] if missing else [])
+                    + ([f"unknown {', '.join(unknown)}"] if unknown else [])
+                )
+            )
 
     # ------------------------------------------------------------- V2 tensors
     def v2_metadata(self) -> tuple[list[dict], list[dict], dict]:
         """Declared inputs and outputs, and the alternative inputs (for ``parameters``)."""
         outputs = [{"name": self.output_name, "datatype": "FP32", "shape": [-1, self.output_width]}]
-        outputs += [{"name": n, "datatype": dt, "shape": [-1, -1] if n.startswith("top_k") else [-1]}
-                    for n, dt, _ in self.task.extra_outputs]
-        alternatives = {"alternative_inputs": [{**s.metadata(), "doc": s.doc} for s in self.alternatives],
-                        "inputs_doc": {s.name: s.doc for s in self.inputs},
-                        "outputs_doc": {n: doc for n, _, doc in self.task.extra_outputs}}
+        outputs += [
+            {"name": n, "datatype": dt, "shape": [-1, -1] if n.startswith("top_k") else [-1]}
+            for n, dt, _ in self.task.extra_outputs
+        ]
+        alternatives = {
+            "alternative_inputs": [{**s.metadata(), "doc": s.doc} for s in self.alternatives],
+            "inputs_doc": {s.name: s.doc for s in self.inputs},
+            "outputs_doc": {n: doc for n, _, doc in self.task.extra_outputs},
+        }
         return [s.metadata() for s in self.inputs], outputs, alternatives
 
     def output_names(self) -> list[str]:
@@ -188,8 +219,9 @@ class ModelCodec:
         if spec is None:
             declared = ", ".join(f"'{s.name}' {s.datatype} {list(s.shape)}" for s in self.inputs)
             other = ", ".join(f"'{s.name}'" for s in self.alternatives)
-            raise BadRequest(f"{where}: unknown input; this model takes {declared} (or instead: {other}; "
-                             "see the model metadata)")
+            raise BadRequest(
+                f"{where}: unknown input; this model takes {declared} (or instead: {other}; see the model metadata)"
+            )
         if t.datatype != spec.datatype:
             raise BadRequest(f"{where}: datatype {t.datatype}, but the input is declared {spec.datatype}")
         if len(t.shape) != len(spec.shape) or any(d != -1 and d != s for d, s in zip(spec.shape, t.shape)):
@@ -206,8 +238,10 @@ class ModelCodec:
             return self._feature_tensors(req.inputs, max_instances)
         if len(req.inputs) != 1:
             names = ", ".join(f"'{t.name}'" for t in req.inputs)
-            raise BadRequest(f"inputs: {len(req.inputs)} tensors ({names}); send exactly one of "
-                             + ", ".join(f"'{s}'" for s in self._specs))
+            raise BadRequest(
+                f"inputs: {len(req.inputs)} tensors ({names}); send exactly one of "
+                + ", ".join(f"'{s}'" for s in self._specs)
+            )
         t = req.inputs[0]
         where = f"inputs[0] '{t.name}'"
         self.check_count(t.shape[0], where, max_instances)
@@ -224,8 +258,9 @@ class ModelCodec:
         by_name = {t.name: t for t in tensors}
         if len(by_name) != len(tensors):
             raise BadRequest("inputs: a tensor name appears twice")
-        self.check_feature_names(by_name, f"inputs: send '{self.input_name}' [N, {self.width}] alone, or one "
-                                          "[N] tensor per feature; ")
+        self.check_feature_names(
+            by_name, f"inputs: send '{self.input_name}' [N, {self.width}] alone, or one [N] tensor per feature; "
+        )
         n = {by_name[f].shape[0] for f in self.feature_names}
         if len(n) != 1:
             raise BadRequest("inputs: every feature tensor must have the same length")
@@ -247,5 +282,7 @@ class ModelCodec:
             outs[name] = Tensor(name, "BYTES" if arr.dtype == object else "FP32", [n, *arr.shape[1:]], arr)
         if not requested:
             return list(outs.values())
-        return [Tensor(o.name, outs[o.name].datatype, outs[o.name].shape, outs[o.name].data, o.parameters)
-                for o in requested]
+        return [
+            Tensor(o.name, outs[o.name].datatype, outs[o.name].shape, outs[o.name].data, o.parameters)
+            for o in requested
+        ]

@@ -29,8 +29,11 @@ CONSOLE_DIR = Path(__file__).parent / "console"
 PREFIX = "/ui"
 API_PREFIX = "/ui/api/"
 REPORT_DIR, REPORT_SUMMARY = "report", "summary.json"
-QUALITY = {"modelyard_live_accuracy": "accuracy", "modelyard_live_mae": "mae",
-           "modelyard_live_labelled_predictions": "labelled"}
+QUALITY = {
+    "modelyard_live_accuracy": "accuracy",
+    "modelyard_live_mae": "mae",
+    "modelyard_live_labelled_predictions": "labelled",
+}
 """The prediction log's live quality gauges (``--prediction-log``, once feedback brings ground truth)."""
 DOCS_ASSETS = "/static-offline-docs"
 """Where fastapi-offline serves swagger-ui's and ReDoc's files (``/docs`` is its page; ``/redoc`` is :func:`redoc`)."""
@@ -72,18 +75,33 @@ def _report(vdir: Path, name: str, version: int) -> dict | None:
 
 
 def _variants(m: Manifest) -> list[dict]:
-    return [{"name": n, "format": r.format, "metric": r.metric, "value": r.value, "delta": r.delta,
-             "size_bytes": r.size_bytes, "gzip_bytes": r.gzip_bytes, "latency_ms_b1": r.latency_ms_b1,
-             "latency_ms_b64": r.latency_ms_b64, "status": r.status, "reason": r.reason}
-            for n, r in m.variants.items()]
+    return [
+        {
+            "name": n,
+            "format": r.format,
+            "metric": r.metric,
+            "value": r.value,
+            "delta": r.delta,
+            "size_bytes": r.size_bytes,
+            "gzip_bytes": r.gzip_bytes,
+            "latency_ms_b1": r.latency_ms_b1,
+            "latency_ms_b64": r.latency_ms_b64,
+            "status": r.status,
+            "reason": r.reason,
+        }
+        for n, r in m.variants.items()
+    ]
 
 
 def _input(m: Manifest) -> dict:
     p = m.preprocessing
     if p.kind == "tabular":
-        return {"kind": "features", "tensor": m.inputs[0].name, "feature_names": p.feature_names,
-                "example": [round(p.feature_stats[f].mean, 3) if f in p.feature_stats else 0.0
-                            for f in p.feature_names]}
+        return {
+            "kind": "features",
+            "tensor": m.inputs[0].name,
+            "feature_names": p.feature_names,
+            "example": [round(p.feature_stats[f].mean, 3) if f in p.feature_stats else 0.0 for f in p.feature_names],
+        }
     return {"kind": "text"}
 
 
@@ -106,8 +124,10 @@ def _live(metrics) -> dict[str, dict]:
     live: dict[str, dict] = {}
 
     def entry(model: str) -> dict:
-        return live.setdefault(model, {"requests": 0, "errors": 0, "latency_buckets": {}, "batch_rows": 0.0,
-                                       "batches": 0, "quality": {}})
+        return live.setdefault(
+            model, {"requests": 0, "errors": 0, "latency_buckets": {}, "batch_rows": 0.0, "batches": 0, "quality": {}}
+        )
+
     registry = getattr(metrics, "exposition", metrics.registry)
     for family in registry.collect():
         for s in family.samples:
@@ -124,12 +144,15 @@ def _live(metrics) -> dict[str, dict]:
                 entry(s.labels["model"])["batches"] += int(s.value)
             elif s.name in QUALITY and s.labels.get("role") == "primary":
                 key = f"{s.labels['version']}/{s.labels['variant']}"
-                q = entry(s.labels["model"])["quality"].setdefault(key, {"version": int(s.labels["version"]),
-                                                                          "variant": s.labels["variant"]})
+                q = entry(s.labels["model"])["quality"].setdefault(
+                    key, {"version": int(s.labels["version"]), "variant": s.labels["variant"]}
+                )
                 q[QUALITY[s.name]] = s.value
     for e in live.values():
-        e["latency_buckets"] = sorted(([le, n] for le, n in e["latency_buckets"].items()),  # le "+Inf" last
-                                      key=lambda b: float(b[0]))
+        e["latency_buckets"] = sorted(
+            ([le, n] for le, n in e["latency_buckets"].items()),  # le "+Inf" last
+            key=lambda b: float(b[0]),
+        )
         e["quality"] = sorted(e["quality"].values(), key=lambda q: (-q["version"], q["variant"]))
     return live
 
@@ -144,17 +167,34 @@ def _model(dp, name: str, live: dict) -> dict:
         m = _read_manifest(vdir)
         state, reason = _version_state(st, v)
         served = sorted(st.versions[v]) if st and v in st.versions else []
-        versions.append({"version": v, "state": state, "reason": reason, "served_variants": served,
-                         "created_at": m.created_at if m else None, "test_metrics": m.metrics if m else {},
-                         "variants": _variants(m) if m else [], "report": _report(vdir, name, v)})
+        versions.append(
+            {
+                "version": v,
+                "state": state,
+                "reason": reason,
+                "served_variants": served,
+                "created_at": m.created_at if m else None,
+                "test_metrics": m.metrics if m else {},
+                "variants": _variants(m) if m else [],
+                "report": _report(vdir, name, v),
+            }
+        )
     newest = next((_read_manifest(reg.repo.path(name, x["version"])) for x in versions), None)
     cfg = reg.model_config(name)
     thresholded = newest is not None and TASKS[newest.task].thresholded
-    return {"name": name, "task": newest.task if newest else None, "labels": newest.labels if newest else None,
-            "input": _input(newest) if newest else None, "threshold": cfg.threshold if thresholded else None,
-            "default_variant": reg.default_variant(name), "unloaded": name in reg.unloaded,
-            "versions": versions, "live": live.get(name, {"requests": 0, "errors": 0, "latency_buckets": [],
-                                                          "batch_rows": 0.0, "batches": 0, "quality": []})}
+    return {
+        "name": name,
+        "task": newest.task if newest else None,
+        "labels": newest.labels if newest else None,
+        "input": _input(newest) if newest else None,
+        "threshold": cfg.threshold if thresholded else None,
+        "default_variant": reg.default_variant(name),
+        "unloaded": name in reg.unloaded,
+        "versions": versions,
+        "live": live.get(
+            name, {"requests": 0, "errors": 0, "latency_buckets": [], "batch_rows": 0.0, "batches": 0, "quality": []}
+        ),
+    }
 
 
 async def models(request: Request):
@@ -178,8 +218,10 @@ async def report_file(request: Request, name: str, version: str, file: str):
     except OSError:
         listed = set()
     if file not in listed:
-        raise NotFound(f"model '{name}' version {v} has no report file '{file}'"
-                       + ("" if listed else f"; write one with: modelyard report {name} --version {v}"))
+        raise NotFound(
+            f"model '{name}' version {v} has no report file '{file}'"
+            + ("" if listed else f"; write one with: modelyard report {name} --version {v}")
+        )
     return FileResponse(folder / file, headers={"Cache-Control": "no-cache"})
 
 
@@ -205,9 +247,13 @@ async def redoc(request: Request):
 
     root = request.scope.get("root_path", "")
     static = f"{root}{DOCS_ASSETS}"
-    page = get_redoc_html(openapi_url=f"{root}{request.app.openapi_url}", title=f"{request.app.title} - ReDoc",
-                          redoc_js_url=f"{static}/redoc.standalone.js", redoc_favicon_url=f"{static}/favicon.png",
-                          with_google_fonts=False)
+    page = get_redoc_html(
+        openapi_url=f"{root}{request.app.openapi_url}",
+        title=f"{request.app.title} - ReDoc",
+        redoc_js_url=f"{static}/redoc.standalone.js",
+        redoc_favicon_url=f"{static}/favicon.png",
+        with_google_fonts=False,
+    )
     shim = _REDOC_LOCAL_LOGO % (REDOC_CDN_LOGO, f"{static}/favicon.png")
     return HTMLResponse(page.body.decode().replace("<body>", "<body>" + shim, 1))
 

@@ -25,18 +25,55 @@ RID_MAX = 128
 """Request ids are kept to this many characters (as the log keeps them, ``serving.predlog.rows.RID_MAX``)."""
 
 
-_ITEM = {"type": "object", "required": ["request_id"], "additionalProperties": False, "properties": {
-    "request_id": {"type": "string", "description": "the id the answer carried (X-Request-Id, or the V2 id)"},
-    "instance": {"type": "integer", "minimum": 0, "description": "which instance of the request (default: its one)"},
-    "label": {"oneOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
-              "description": "the true label, by name or index (IMDB, Reuters)"},
-    "value": {"type": "number", "description": "the true value (Boston, $1000s)"}}}
-OPENAPI_BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-    _ITEM, {"type": "object", "required": ["items"], "additionalProperties": False,
-            "properties": {"items": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS, "items": _ITEM}}}]},
-    "examples": {"one": {"value": {"request_id": "3f2c9a", "label": "positive"}},
-                 "batch": {"value": {"items": [{"request_id": "3f2c9a", "label": 1},
-                                               {"request_id": "77ab01", "instance": 1, "label": "negative"}]}}}}}}
+_ITEM = {
+    "type": "object",
+    "required": ["request_id"],
+    "additionalProperties": False,
+    "properties": {
+        "request_id": {"type": "string", "description": "the id the answer carried (X-Request-Id, or the V2 id)"},
+        "instance": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "which instance of the request (default: its one)",
+        },
+        "label": {
+            "oneOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
+            "description": "the true label, by name or index (IMDB, Reuters)",
+        },
+        "value": {"type": "number", "description": "the true value (Boston, $1000s)"},
+    },
+}
+OPENAPI_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    _ITEM,
+                    {
+                        "type": "object",
+                        "required": ["items"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "items": {"type": "array", "minItems": 1, "maxItems": MAX_ITEMS, "items": _ITEM}
+                        },
+                    },
+                ]
+            },
+            "examples": {
+                "one": {"value": {"request_id": "3f2c9a", "label": "positive"}},
+                "batch": {
+                    "value": {
+                        "items": [
+                            {"request_id": "3f2c9a", "label": 1},
+                            {"request_id": "77ab01", "instance": 1, "label": "negative"},
+                        ]
+                    }
+                },
+            },
+        }
+    },
+}
 """The route's request body in the OpenAPI document (its handler reads the raw body)."""
 
 
@@ -130,13 +167,18 @@ def apply(engine, model: str, items: list[Item], source: str) -> list[dict]:
     for it in items:
         r = {"request_id": it.request_id, **({"instance": it.instance} if it.instance is not None else {})}
         if it.error == "unknown_request_id":
-            r |= {"status": "unknown_request_id", "error": f"no logged prediction of model '{model}' has request "
-                  f"id '{it.request_id}' (not logged, not sampled, past the retention, or not written yet)"}
+            r |= {
+                "status": "unknown_request_id",
+                "error": f"no logged prediction of model '{model}' has request "
+                f"id '{it.request_id}' (not logged, not sampled, past the retention, or not written yet)",
+            }
         elif it.error is not None:
             r |= {"status": "invalid", "error": it.error}
         elif (it.request_id, it.instance) in replaced:
-            r |= {"status": "replaced", "note": "an earlier truth for this prediction was replaced: the last one "
-                  "counts"}
+            r |= {
+                "status": "replaced",
+                "note": "an earlier truth for this prediction was replaced: the last one counts",
+            }
         else:
             r["status"] = "stored"
         out.append(r)
@@ -147,8 +189,9 @@ async def feedback(request: Request, name: str):
     """Ground truth for logged predictions (see the module docstring)."""
     dp = request.app.state.dataplane
     if dp.predlog is None:
-        raise NotFound("feedback needs the prediction log: start the server with --prediction-log URL "
-                       "(MODELYARD_PREDICTION_LOG)")
+        raise NotFound(
+            "feedback needs the prediction log: start the server with --prediction-log URL (MODELYARD_PREDICTION_LOG)"
+        )
     task = dp.servable(name).codec.task
     obj = parse_json(await request.body())
     if not isinstance(obj, Mapping):
@@ -164,9 +207,15 @@ async def feedback(request: Request, name: str):
         items = [parse_item(task, obj, "body")]
     results = await asyncio.to_thread(apply, dp.predlog.engine, name, items, "feedback")
     if batch:
-        return json_response({"items": results,
-                              "counts": {s: sum(r["status"] == s for r in results)
-                                         for s in ("stored", "replaced", "unknown_request_id", "invalid")}})
+        return json_response(
+            {
+                "items": results,
+                "counts": {
+                    s: sum(r["status"] == s for r in results)
+                    for s in ("stored", "replaced", "unknown_request_id", "invalid")
+                },
+            }
+        )
     r = results[0]
     if r["status"] == "unknown_request_id":
         raise NotFound(r["error"])

@@ -23,61 +23,161 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = r = registry or CollectorRegistry()
-        self.requests = Counter("modelyard_requests_total", "Requests by model, version, variant, route, protocol (rest, grpc) and status",
-                                ["model", "version", "variant", "route", "protocol", "status"], registry=r)
-        self.request_latency = Histogram("modelyard_request_duration_seconds",
-                                         "Time from request received to answer ready, by model, route and protocol",
-                                         ["model", "route", "protocol"], buckets=LATENCY_BUCKETS, registry=r)
-        self.queue_wait = Histogram("modelyard_queue_wait_seconds", "Time a request waited for its batch to start",
-                                    ["model", "version", "variant"], buckets=LATENCY_BUCKETS, registry=r)
-        self.inference = Histogram("modelyard_inference_duration_seconds", "Model run time per batch",
-                                   ["model", "version", "variant"], buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("modelyard_batch_size_rows", "Rows per model batch",
-                                    ["model", "version", "variant"], buckets=BATCH_BUCKETS, registry=r)
-        self.in_flight = Gauge("modelyard_requests_in_flight", "HTTP requests being handled now", registry=r, multiprocess_mode="livesum")
-        self.queue_depth = Gauge("modelyard_queue_depth_requests", "Requests waiting for a batch, by model",
-                                 ["model"], registry=r, multiprocess_mode="livesum")
-        self.load_failures = Counter("modelyard_model_load_failures_total",
-                                     "Model versions that failed to verify, load or warm up", ["model", "version"],
-                                     registry=r)
-        self.loaded = Gauge("modelyard_model_loaded", "1 for each loaded model version and variant, with the device "
-                            "it actually runs on", ["model", "version", "variant", "runtime", "device"], registry=r, multiprocess_mode="livemax")
-        self.provider_info = Gauge("modelyard_model_provider_info", "1 for each loaded model version and variant, "
-                                   "with the onnxruntime execution provider it actually runs on",
-                                   ["model", "version", "variant", "provider"], registry=r, multiprocess_mode="livemax")
-        self.gpu_memory_used = Gauge("modelyard_gpu_memory_used_bytes", "Memory in use on a GPU that models run "
-                                     "on, by every process (NVML, read at scrape)", ["gpu", "name"], registry=r, multiprocess_mode="livemostrecent")
-        self.gpu_memory_total = Gauge("modelyard_gpu_memory_total_bytes", "Memory of a GPU that models run on "
-                                      "(NVML, read at scrape)", ["gpu", "name"], registry=r, multiprocess_mode="livemax")
-        self.ready = Gauge("modelyard_server_ready", "1 when every model is loaded and warmed up", registry=r, multiprocess_mode="livemin")
+        self.requests = Counter(
+            "modelyard_requests_total",
+            "Requests by model, version, variant, route, protocol (rest, grpc) and status",
+            ["model", "version", "variant", "route", "protocol", "status"],
+            registry=r,
+        )
+        self.request_latency = Histogram(
+            "modelyard_request_duration_seconds",
+            "Time from request received to answer ready, by model, route and protocol",
+            ["model", "route", "protocol"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "modelyard_queue_wait_seconds",
+            "Time a request waited for its batch to start",
+            ["model", "version", "variant"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference = Histogram(
+            "modelyard_inference_duration_seconds",
+            "Model run time per batch",
+            ["model", "version", "variant"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "modelyard_batch_size_rows",
+            "Rows per model batch",
+            ["model", "version", "variant"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "modelyard_requests_in_flight", "HTTP requests being handled now", registry=r, multiprocess_mode="livesum"
+        )
+        self.queue_depth = Gauge(
+            "modelyard_queue_depth_requests",
+            "Requests waiting for a batch, by model",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.load_failures = Counter(
+            "modelyard_model_load_failures_total",
+            "Model versions that failed to verify, load or warm up",
+            ["model", "version"],
+            registry=r,
+        )
+        self.loaded = Gauge(
+            "modelyard_model_loaded",
+            "1 for each loaded model version and variant, with the device it actually runs on",
+            ["model", "version", "variant", "runtime", "device"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.provider_info = Gauge(
+            "modelyard_model_provider_info",
+            "1 for each loaded model version and variant, with the onnxruntime execution provider it actually runs on",
+            ["model", "version", "variant", "provider"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.gpu_memory_used = Gauge(
+            "modelyard_gpu_memory_used_bytes",
+            "Memory in use on a GPU that models run on, by every process (NVML, read at scrape)",
+            ["gpu", "name"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self.gpu_memory_total = Gauge(
+            "modelyard_gpu_memory_total_bytes",
+            "Memory of a GPU that models run on (NVML, read at scrape)",
+            ["gpu", "name"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.ready = Gauge(
+            "modelyard_server_ready",
+            "1 when every model is loaded and warmed up",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
         # what the models predict
-        self.predicted_labels = Counter("modelyard_predictions_total",
-                                        "Predicted labels (IMDB sentiment, Reuters top topic)", ["model", "label"],
-                                        registry=r)
-        self.predicted_price = Histogram("modelyard_predicted_price_thousands",
-                                         "Boston predicted median home value in $1000s", ["model"],
-                                         buckets=(5, 10, 15, 20, 25, 30, 35, 40, 45, 50), registry=r)
+        self.predicted_labels = Counter(
+            "modelyard_predictions_total",
+            "Predicted labels (IMDB sentiment, Reuters top topic)",
+            ["model", "label"],
+            registry=r,
+        )
+        self.predicted_price = Histogram(
+            "modelyard_predicted_price_thousands",
+            "Boston predicted median home value in $1000s",
+            ["model"],
+            buckets=(5, 10, 15, 20, 25, 30, 35, 40, 45, 50),
+            registry=r,
+        )
         # input drift against training statistics
-        self.feature_zscore = Gauge("modelyard_feature_drift_zscore",
-                                    "Exponentially weighted mean of (value - training mean) / training std, per "
-                                    "feature; |z| > 1 means live inputs drifted", ["model", "feature"], registry=r, multiprocess_mode="livemostrecent")
-        self.text_tokens = Histogram("modelyard_input_text_tokens", "Tokens per raw text input", ["model"],
-                                     buckets=(5, 10, 25, 50, 100, 200, 400, 800, 1600), registry=r)
-        self.text_oov = Histogram("modelyard_input_oov_ratio", "Share of a raw text's tokens outside the vocabulary",
-                                  ["model"], buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0), registry=r)
-        self.train_text_tokens = Gauge("modelyard_training_mean_text_tokens", "Mean tokens per text in training",
-                                       ["model"], registry=r, multiprocess_mode="livemax")
-        self.train_oov = Gauge("modelyard_training_oov_ratio", "Out-of-vocabulary share in training", ["model"],
-                               registry=r, multiprocess_mode="livemax")
+        self.feature_zscore = Gauge(
+            "modelyard_feature_drift_zscore",
+            "Exponentially weighted mean of (value - training mean) / training std, per "
+            "feature; |z| > 1 means live inputs drifted",
+            ["model", "feature"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self.text_tokens = Histogram(
+            "modelyard_input_text_tokens",
+            "Tokens per raw text input",
+            ["model"],
+            buckets=(5, 10, 25, 50, 100, 200, 400, 800, 1600),
+            registry=r,
+        )
+        self.text_oov = Histogram(
+            "modelyard_input_oov_ratio",
+            "Share of a raw text's tokens outside the vocabulary",
+            ["model"],
+            buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+            registry=r,
+        )
+        self.train_text_tokens = Gauge(
+            "modelyard_training_mean_text_tokens",
+            "Mean tokens per text in training",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.train_oov = Gauge(
+            "modelyard_training_oov_ratio",
+            "Out-of-vocabulary share in training",
+            ["model"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         # shadow mode
-        self.shadow = Counter("modelyard_shadow_comparisons_total",
-                              "Requests mirrored to a shadow candidate, by whether its answer agreed with the primary",
-                              ["model", "primary", "candidate", "agreed"], registry=r)
-        self.shadow_agreement = Gauge("modelyard_shadow_agreement_ratio",
-                                      "Share of mirrored requests where the candidate agreed with the primary",
-                                      ["model", "primary", "candidate"], registry=r, multiprocess_mode="livemostrecent")
-        self.shadow_errors = Counter("modelyard_shadow_errors_total", "Mirrored requests that failed on the candidate",
-                                     ["model", "candidate"], registry=r)
+        self.shadow = Counter(
+            "modelyard_shadow_comparisons_total",
+            "Requests mirrored to a shadow candidate, by whether its answer agreed with the primary",
+            ["model", "primary", "candidate", "agreed"],
+            registry=r,
+        )
+        self.shadow_agreement = Gauge(
+            "modelyard_shadow_agreement_ratio",
+            "Share of mirrored requests where the candidate agreed with the primary",
+            ["model", "primary", "candidate"],
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
+        self.shadow_errors = Counter(
+            "modelyard_shadow_errors_total",
+            "Mirrored requests that failed on the candidate",
+            ["model", "candidate"],
+            registry=r,
+        )
         self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
         self.exposition = r
         """The registry ``/metrics`` reads: this one, or with workers the sum over every worker's files."""
@@ -113,7 +213,9 @@ class Metrics:
     def observe_outputs(self, model: str, codec, y: np.ndarray) -> None:
         if codec.task.thresholded:
             if len(y) == 1:  # the common request: one row, no array work
-                self.child(self.predicted_labels, model, codec.labels[int(float(y[0, 0]) >= codec.task.threshold)]).inc()
+                self.child(
+                    self.predicted_labels, model, codec.labels[int(float(y[0, 0]) >= codec.task.threshold)]
+                ).inc()
                 return
             pos = int(np.count_nonzero(y[:, 0] >= codec.task.threshold))
             if pos:

@@ -45,18 +45,24 @@ def parse_autoscale(text: str) -> tuple[int, int]:
     except ValueError:
         low, high = -1, -1
     if not 0 <= low <= high or high < 1:
-        raise ModelyardError(f"--autoscale (env MODELYARD_AUTOSCALE): MIN:MAX replicas with 0 <= MIN <= MAX and "
-                             f"MAX >= 1, got {text!r}")
+        raise ModelyardError(
+            f"--autoscale (env MODELYARD_AUTOSCALE): MIN:MAX replicas with 0 <= MIN <= MAX and MAX >= 1, got {text!r}"
+        )
     return low, high
 
 
 def check_flags(settings: Settings) -> None:
     """The Ray flags need ``--ray``, and a deployment has a fixed number of replicas or an autoscaling range."""
-    given = [f"--{name.replace('_', '-')}" for name in ("ray_address", "replicas", "autoscale")
-             if name in settings.model_fields_set]
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("ray_address", "replicas", "autoscale")
+        if name in settings.model_fields_set
+    ]
     if given and not settings.ray:
-        raise ModelyardError(f"{', '.join(given)}: only with --ray (each `modelyard serve` process is one server; "
-                             "--workers runs several)")
+        raise ModelyardError(
+            f"{', '.join(given)}: only with --ray (each `modelyard serve` process is one server; "
+            "--workers runs several)"
+        )
     if settings.autoscale and "replicas" in settings.model_fields_set:
         raise ModelyardError("--replicas and --autoscale: give one (a fixed number of replicas, or MIN:MAX)")
 
@@ -64,12 +70,18 @@ def check_flags(settings: Settings) -> None:
 def deployment_options(settings: Settings) -> dict:
     """Ray Serve deployment options: a fixed number of replicas or an autoscaling range; each replica may hold as
     many requests as its batcher queues (beyond that Ray's proxy queues them), and drains as the server does."""
-    options = {"max_ongoing_requests": settings.max_queue_size + settings.max_batch_size,
-               "graceful_shutdown_timeout_s": settings.drain_timeout_s}
+    options = {
+        "max_ongoing_requests": settings.max_queue_size + settings.max_batch_size,
+        "graceful_shutdown_timeout_s": settings.drain_timeout_s,
+    }
     if settings.autoscale:
         low, high = parse_autoscale(settings.autoscale)
-        options["autoscaling_config"] = {"min_replicas": low, "max_replicas": high, "initial_replicas": max(low, 1),
-                                         "target_ongoing_requests": TARGET_ONGOING_REQUESTS}
+        options["autoscaling_config"] = {
+            "min_replicas": low,
+            "max_replicas": high,
+            "initial_replicas": max(low, 1),
+            "target_ongoing_requests": TARGET_ONGOING_REQUESTS,
+        }
     else:
         options["num_replicas"] = settings.replicas
     return options
@@ -77,8 +89,9 @@ def deployment_options(settings: Settings) -> dict:
 
 def replica_settings(settings: Settings) -> dict:
     """What every replica is built from: the repository as an absolute path, no gRPC port, one process."""
-    return settings.model_copy(update={"repo": settings.repo.resolve(), "grpc_port": 0, "ray": False,
-                                       "workers": 1}).model_dump(mode="json")
+    return settings.model_copy(
+        update={"repo": settings.repo.resolve(), "grpc_port": 0, "ray": False, "workers": 1}
+    ).model_dump(mode="json")
 
 
 class ReadyAfterLoad:
@@ -96,14 +109,16 @@ class ReadyAfterLoad:
             if message["type"] == "lifespan.startup.complete":
                 await self._wait_loaded()
             await send(message)
+
         await self.app(scope, receive, send_after_load)
 
     async def _wait_loaded(self) -> None:
         deadline = time.monotonic() + self.timeout_s
         while not self.app.dp.ready():
             if time.monotonic() > deadline:
-                log.warning("models not all loaded; the replica starts with what loaded",
-                            extra={"timeout_s": self.timeout_s})
+                log.warning(
+                    "models not all loaded; the replica starts with what loaded", extra={"timeout_s": self.timeout_s}
+                )
                 return
             await asyncio.sleep(0.1)
 
@@ -142,8 +157,10 @@ class RayGrpcContext:
 
 def _rpc(name: str):
     """The replica method Ray's gRPC proxy calls for the V2 RPC ``name``."""
+
     async def call(self, request: bytes, grpc_context):
         return await getattr(self.servicer, name)(request, RayGrpcContext(grpc_context))
+
     call.__name__ = call.__qualname__ = name
     return call
 
@@ -190,8 +207,13 @@ def connect(settings: Settings) -> bool:
     # each replica asks Ray for one CPU: a local instance offers at least one per replica, so that N replicas start
     # on a machine with fewer cores (they share them) instead of waiting for CPUs that never come
     most = parse_autoscale(settings.autoscale)[1] if settings.autoscale else settings.replicas
-    ray.init(num_cpus=max(len(os.sched_getaffinity(0)), most), include_dashboard=False,
-             _node_ip_address="127.0.0.1", logging_level=logging.WARNING, log_to_driver=False)
+    ray.init(
+        num_cpus=max(len(os.sched_getaffinity(0)), most),
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+    )
     return True
 
 
@@ -200,10 +222,15 @@ def deploy(settings: Settings) -> None:
     from ray import serve
 
     grpc = {"port": settings.grpc_port, "grpc_servicer_functions": [GRPC_SERVICER]} if settings.grpc_port else None
-    serve.start(proxy_location=settings.ray_proxy_location,
-                http_options={"host": settings.host, "port": settings.port,
-                              "keep_alive_timeout_s": settings.keepalive_timeout_s},
-                grpc_options=grpc)
+    serve.start(
+        proxy_location=settings.ray_proxy_location,
+        http_options={
+            "host": settings.host,
+            "port": settings.port,
+            "keep_alive_timeout_s": settings.keepalive_timeout_s,
+        },
+        grpc_options=grpc,
+    )
     serve.run(_deployment(settings), name=APP_NAME, route_prefix="/")
 
 
@@ -218,8 +245,9 @@ def run_ray(settings: Settings) -> None:
     deployment_options(settings)  # a bad --autoscale fails before Ray starts
     setup_logging(settings.log_level)
     if not settings.repo.is_dir():
-        raise ModelyardError(f"--repo {settings.repo}: no such folder (every Ray node reads the model repository "
-                             "from this path)")
+        raise ModelyardError(
+            f"--repo {settings.repo}: no such folder (every Ray node reads the model repository from this path)"
+        )
     import ray
     from ray import serve
 
@@ -230,8 +258,14 @@ def run_ray(settings: Settings) -> None:
     try:
         deploy(settings)
         mode = f"autoscale {settings.autoscale}" if settings.autoscale else f"{settings.replicas} replica(s)"
-        log.info("serving on Ray Serve", extra={"url": f"http://{settings.host}:{settings.port}", "replicas": mode,
-                                                "repo": str(settings.repo.resolve())})
+        log.info(
+            "serving on Ray Serve",
+            extra={
+                "url": f"http://{settings.host}:{settings.port}",
+                "replicas": mode,
+                "repo": str(settings.repo.resolve()),
+            },
+        )
         stop.wait()
         log.info("shutting down: removing the Ray Serve app")
     finally:

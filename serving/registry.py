@@ -45,8 +45,9 @@ class Registry:
         self.metrics = metrics
         self.stats = stats
         self.repo = ModelRepository(Path(settings.repo).absolute())
-        self._root_prefixes = sorted({f"{self.repo.root}{os.sep}", f"{self.repo.root.resolve()}{os.sep}"},
-                                     key=len, reverse=True)
+        self._root_prefixes = sorted(
+            {f"{self.repo.root}{os.sep}", f"{self.repo.root.resolve()}{os.sep}"}, key=len, reverse=True
+        )
         """The repository root as load errors may spell it, to be cut from messages clients see."""
         self.config_file = ConfigFile(settings.config)
         self.batching = BatchPolicy.from_settings(settings)
@@ -79,7 +80,8 @@ class Registry:
 
     def ready(self) -> bool:
         return self.initial_load_done and all(
-            n in self.models and self.models[n].versions for n in self.expected_models())
+            n in self.models and self.models[n].versions for n in self.expected_models()
+        )
 
     # -------------------------------------------------------------- polling
     async def poll(self) -> None:
@@ -120,14 +122,24 @@ class Registry:
         # Signed before the try: files that change while it runs make the version due again.
         sig = self._signature(name, v)
         try:
-            servables = await asyncio.to_thread(load_version, self.repo, name, v, variants, self.settings,
-                                                cfg.threshold, routing.named_variants(cfg, self.settings.variant))
+            servables = await asyncio.to_thread(
+                load_version,
+                self.repo,
+                name,
+                v,
+                variants,
+                self.settings,
+                cfg.threshold,
+                routing.named_variants(cfg, self.settings.variant),
+            )
         except Exception as e:  # noqa: BLE001 - any load failure is reported, never fatal
             msg = self._relative(str(e) if isinstance(e, ModelyardError) else f"{type(e).__name__}: {e}")
             st.record_failure(v, sig, msg, self.settings.poll_interval_s)
             self.metrics.load_failures.labels(name, str(v)).inc()
-            log.error("model version failed to load; versions already loaded keep serving",
-                      extra={"model": name, "version": v, "reason": msg, "serving": sorted(st.versions)})
+            log.error(
+                "model version failed to load; versions already loaded keep serving",
+                extra={"model": name, "version": v, "reason": msg, "serving": sorted(st.versions)},
+            )
             return
         finally:
             st.loading.discard(v)
@@ -136,10 +148,18 @@ class Registry:
             lifecycle.start(s, policy, self.metrics, self.stats)
         st.record_loaded(v, servables)
         for s in servables:
-            log.info("model version loaded and warmed up", extra={
-                "model": name, "version": v, "variant": s.variant_name, "runtime": s.runtime.name,
-                "device": s.runtime.device, "load_seconds": round(time.perf_counter() - t0, 3),
-                **({"providers": s.runtime.describe().get("providers")} if s.runtime.name == "onnx" else {})})
+            log.info(
+                "model version loaded and warmed up",
+                extra={
+                    "model": name,
+                    "version": v,
+                    "variant": s.variant_name,
+                    "runtime": s.runtime.name,
+                    "device": s.runtime.device,
+                    "load_seconds": round(time.perf_counter() - t0, 3),
+                    **({"providers": s.runtime.describe().get("providers")} if s.runtime.name == "onnx" else {}),
+                },
+            )
 
     def _relative(self, message: str) -> str:
         """A load error with paths relative to the repository root: clients see no server filesystem layout."""
@@ -215,7 +235,8 @@ class Registry:
     def servable(self, st: ModelState, version: int, variant: str | None) -> Servable:
         return routing.servable(st, version, variant, self.default_variant(st.name))
 
-    def resolve(self, name: str, version: str | int | None = None,
-                label: str | None = None) -> tuple[Servable, Servable | None]:
+    def resolve(
+        self, name: str, version: str | int | None = None, label: str | None = None
+    ) -> tuple[Servable, Servable | None]:
         """The servable that answers, and the shadow candidate (or None): :func:`serving.routing.resolve`."""
         return routing.resolve(self.state(name), self.default_variant(name), version, label)

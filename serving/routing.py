@@ -52,7 +52,7 @@ def wanted_versions(cfg: ModelConfig, candidates: list[int]) -> list[int]:
         return candidates
     if cfg.version_policy == "specific":
         return [v for v in candidates if v in cfg.versions]
-    return candidates[-cfg.num_versions:]
+    return candidates[-cfg.num_versions :]
 
 
 # ------------------------------------------------------------------ which servable answers
@@ -62,19 +62,25 @@ def servable(st: ModelState, version: int, variant: str | None, default: str) ->
     if vs is None:
         loaded = ", ".join(map(str, sorted(st.versions))) or "none"
         if version in st.failed:
-            raise NotFound(f"model '{st.name}' version {version} is not available: it failed to load "
-                           f"({st.failed[version][1]}); loaded versions: {loaded}")
+            raise NotFound(
+                f"model '{st.name}' version {version} is not available: it failed to load "
+                f"({st.failed[version][1]}); loaded versions: {loaded}"
+            )
         raise NotFound(f"model '{st.name}' has no version {version} loaded (loaded versions: {loaded})")
     vname = variant or default
     s = vs.get(vname)
     if s is None:
-        raise NotFound(f"model '{st.name}' version {version} has no loaded variant '{vname}' "
-                       f"(loaded: {', '.join(vs)})")
+        raise NotFound(f"model '{st.name}' version {version} has no loaded variant '{vname}' (loaded: {', '.join(vs)})")
     return s
 
 
-def resolve(st: ModelState, default: str, version: str | int | None = None, label: str | None = None,
-            choose: Callable = random.choices) -> tuple[Servable, Servable | None]:
+def resolve(
+    st: ModelState,
+    default: str,
+    version: str | int | None = None,
+    label: str | None = None,
+    choose: Callable = random.choices,
+) -> tuple[Servable, Servable | None]:
     """The servable that answers, and the shadow candidate (or None). ``choose``: ``random.choices``' signature,
     which draws the traffic split."""
     pinned = pinned_version(st, version, label)
@@ -89,8 +95,9 @@ def pinned_version(st: ModelState, version: str | int | None, label: str | None)
     """The version a request names, by label (first) or number; None when it names neither."""
     if label is not None:
         if label not in st.config.labels:
-            raise NotFound(f"model '{st.name}' has no label '{label}' "
-                           f"(labels: {', '.join(st.config.labels) or 'none'})")
+            raise NotFound(
+                f"model '{st.name}' has no label '{label}' (labels: {', '.join(st.config.labels) or 'none'})"
+            )
         return st.config.labels[label]
     return parse_version(version) if isinstance(version, str) else version
 
@@ -100,17 +107,22 @@ def latest_loaded(st: ModelState) -> int:
     if not st.versions:
         if st.loading:
             raise Unavailable(f"model '{st.name}' is loading; retry shortly", headers={"Retry-After": "1"})
-        raise Unavailable(f"model '{st.name}' has no loaded version: "
-                          + "; ".join(f"version {v}: {m}" for v, (_, m) in sorted(st.failed.items())),
-                          headers={"Retry-After": "5"})
+        raise Unavailable(
+            f"model '{st.name}' has no loaded version: "
+            + "; ".join(f"version {v}: {m}" for v, (_, m) in sorted(st.failed.items())),
+            headers={"Retry-After": "5"},
+        )
     return st.latest()
 
 
 def split(st: ModelState, latest: int, default: str, choose: Callable = random.choices) -> Servable | None:
     """The traffic split's pick, by weight, among its targets that are loaded (a target without a version is
     the latest); None when the config has no split or none of its targets is loaded."""
-    usable = [t for t in st.config.traffic
-              if t.weight > 0 and (t.variant or default) in st.versions.get(t.version or latest, ())]
+    usable = [
+        t
+        for t in st.config.traffic
+        if t.weight > 0 and (t.variant or default) in st.versions.get(t.version or latest, ())
+    ]
     if not usable:
         return None
     t = choose(usable, weights=[t.weight for t in usable])[0]

@@ -118,6 +118,7 @@ class ServeConfig(_Cfg):
         try:
             if yaml_file:
                 import yaml
+
                 data = yaml.safe_load(text) or {}
             else:
                 data = json.loads(text)

@@ -18,9 +18,18 @@ import numpy as np
 from serving.errors import BadRequest
 
 NUMPY_DTYPES: dict[str, np.dtype] = {
-    "BOOL": np.dtype(np.bool_), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"), "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
 }
 """Numeric V2 datatypes and their little-endian numpy dtypes; ``BYTES`` is the one other datatype."""
 DATATYPES = (*NUMPY_DTYPES, "BYTES")
@@ -64,7 +73,8 @@ class InferResponse:
 def check_shape(shape, where: str) -> list[int]:
     """A tensor's declared shape: a list of non-negative integers, else a 400 naming the tensor."""
     if not isinstance(shape, (list, tuple)) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
         raise BadRequest(f"{where}.shape: must be a list of non-negative integers, got {shape!r}")
     return list(shape)
 
@@ -85,8 +95,9 @@ def from_raw(name: str, datatype: str, shape: list[int], raw: bytes | memoryview
         return Tensor(name, datatype, shape, np.array(values, dtype=object) if values else np.empty(0, object))
     dtype = NUMPY_DTYPES[datatype]
     if len(raw) != count * dtype.itemsize:
-        raise BadRequest(f"{where}: {len(raw)} bytes of raw data, but shape {shape} of {datatype} needs "
-                         f"{count * dtype.itemsize}")
+        raise BadRequest(
+            f"{where}: {len(raw)} bytes of raw data, but shape {shape} of {datatype} needs {count * dtype.itemsize}"
+        )
     return Tensor(name, datatype, shape, np.frombuffer(raw, dtype=dtype).reshape(shape))
 
 
@@ -101,7 +112,7 @@ def split_bytes(raw: bytes | memoryview, where: str) -> list[bytes]:
         pos += 4
         if pos + n > end:
             raise BadRequest(f"{where}: a BYTES element claims {n} bytes, {end - pos} are left")
-        out.append(bytes(raw[pos:pos + n]))
+        out.append(bytes(raw[pos : pos + n]))
         pos += n
     return out
 

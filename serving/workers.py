@@ -67,8 +67,9 @@ def listening_socket(settings: Settings, reuse_port: bool, listen: bool = True) 
         sock.bind((settings.host, settings.port))
     except OSError as e:
         sock.close()
-        raise ModelyardError(f"cannot listen on {settings.host}:{settings.port} (--port, MODELYARD_PORT): "
-                             f"{e.strerror}") from None
+        raise ModelyardError(
+            f"cannot listen on {settings.host}:{settings.port} (--port, MODELYARD_PORT): {e.strerror}"
+        ) from None
     if listen:
         sock.listen(2048)
         sock.set_inheritable(True)
@@ -121,8 +122,9 @@ class Supervisor:
         from prometheus_client import Counter
 
         # no registry: in multiprocess mode the value lives in the metrics directory, which /metrics sums
-        self.restarts = Counter("modelyard_worker_restarts_total", "Worker processes that died and were restarted",
-                                registry=None)
+        self.restarts = Counter(
+            "modelyard_worker_restarts_total", "Worker processes that died and were restarted", registry=None
+        )
 
     def run(self) -> int:
         """Start, supervise, drain; the process's exit code."""
@@ -135,8 +137,15 @@ class Supervisor:
             log.error("a worker could not start; stopping the others", extra={"cause": failure})
             self._terminate(self.settings.drain_timeout_s)
             raise ModelyardError(failure)
-        log.info("workers serving", extra={"workers": self.count, "pids": [w.process.pid for w in self.workers],
-                                           "socket": self.settings.worker_socket, "port": self.settings.port})
+        log.info(
+            "workers serving",
+            extra={
+                "workers": self.count,
+                "pids": [w.process.pid for w in self.workers],
+                "socket": self.settings.worker_socket,
+                "port": self.settings.port,
+            },
+        )
         while not self.stopping:
             time.sleep(0.2)
             self._restart_dead()
@@ -145,8 +154,12 @@ class Supervisor:
 
     def _spawn(self, index: int, failures: int = 0) -> Worker:
         parent, child = self.ctx.Pipe(duplex=False)
-        p = self.ctx.Process(target=self.target, args=(self.settings, index, child, self.shared),
-                             name=f"modelyard-worker-{index}", daemon=False)
+        p = self.ctx.Process(
+            target=self.target,
+            args=(self.settings, index, child, self.shared),
+            name=f"modelyard-worker-{index}",
+            daemon=False,
+        )
         p.start()
         child.close()
         return Worker(index, p, parent, failures=failures)
@@ -165,8 +178,10 @@ class Supervisor:
                 elif message is not None or not w.process.is_alive():
                     w.process.join(5)
                     cause = message[1] if message else "see its log lines above"
-                    return f"worker {w.index + 1} of {self.count} failed to start (exit code " \
-                           f"{w.process.exitcode}): {cause}"
+                    return (
+                        f"worker {w.index + 1} of {self.count} failed to start (exit code "
+                        f"{w.process.exitcode}): {cause}"
+                    )
             if time.monotonic() > deadline:
                 return f"a worker did not start within {START_TIMEOUT_S:g} s"
             time.sleep(0.05)
@@ -190,10 +205,16 @@ class Supervisor:
                     continue
                 multiprocess.mark_process_dead(w.process.pid)  # its live gauges go; its counters stay in the sums
                 w.failures = 0 if now - w.started_at > STEADY_S else w.failures + 1
-                w.restart_at = now + min(BACKOFF_MAX_S, 0.5 * (2 ** w.failures - 1))
-                log.error("worker died; restarting it", extra={"worker": w.index, "pid": w.process.pid,
-                                                               "exit_code": w.process.exitcode,
-                                                               "backoff_s": round(w.restart_at - now, 2)})
+                w.restart_at = now + min(BACKOFF_MAX_S, 0.5 * (2**w.failures - 1))
+                log.error(
+                    "worker died; restarting it",
+                    extra={
+                        "worker": w.index,
+                        "pid": w.process.pid,
+                        "exit_code": w.process.exitcode,
+                        "backoff_s": round(w.restart_at - now, 2),
+                    },
+                )
                 self.restarts.inc()
                 w.conn.close()
             if w.restart_at <= now:

@@ -42,8 +42,9 @@ def find_chromium() -> str | None:
 
 def is_local(url: str) -> bool:
     parts = urlsplit(url)
-    return parts.scheme in LOCAL_SCHEMES or (parts.scheme in {"http", "https", "ws", "wss"}
-                                             and parts.hostname in LOCAL_HOSTS)
+    return parts.scheme in LOCAL_SCHEMES or (
+        parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname in LOCAL_HOSTS
+    )
 
 
 @contextlib.contextmanager
@@ -56,8 +57,9 @@ def headless_chromium() -> Iterator:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=path, headless=True,
-                                    args=["--disable-background-networking", "--disable-component-update"])
+        browser = p.chromium.launch(
+            executable_path=path, headless=True, args=["--disable-background-networking", "--disable-component-update"]
+        )
         try:
             yield browser
         finally:
@@ -91,8 +93,10 @@ def await_in_page(page, promise_expression: str, timeout_s: float = 60):
     """The settled value of a JS expression (a promise or not) in the page; an error after ``timeout_s``. It works
     on pages whose Content-Security-Policy forbids ``eval``, which ``page.wait_for_function`` with a string needs."""
     late = json.dumps(f"{promise_expression} did not settle in {timeout_s:g} s")
-    return page.evaluate(f"() => Promise.race([Promise.resolve({promise_expression}), new Promise((_, reject) => "
-                         f"setTimeout(() => reject(new Error({late})), {timeout_s * 1000:.0f}))])")
+    return page.evaluate(
+        f"() => Promise.race([Promise.resolve({promise_expression}), new Promise((_, reject) => "
+        f"setTimeout(() => reject(new Error({late})), {timeout_s * 1000:.0f}))])"
+    )
 
 
 @contextlib.contextmanager

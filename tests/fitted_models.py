@@ -13,8 +13,7 @@ import numpy as np
 
 from modelyard.datasets import BOSTON_FEATURES, load_boston, load_imdb, load_reuters
 from modelyard.encoding import multi_hot
-from modelyard.manifest import (DatasetInfo, Manifest, TabularPreprocessing, TensorSpec, TextPreprocessing,
-                                VariantRecord)
+from modelyard.manifest import DatasetInfo, Manifest, TabularPreprocessing, TensorSpec, TextPreprocessing, VariantRecord
 from modelyard.repository import ModelRepository
 
 MODELS = ("imdb", "reuters", "boston")
@@ -42,11 +41,16 @@ def _write_onnx(fitted, path: Path, in_name: str, out_name: str) -> None:
 
     w, b, activation = fitted
     graph = helper.make_graph(
-        [helper.make_node("MatMul", [in_name, "W"], ["h"]), helper.make_node("Add", ["h", "b"], ["z"]),
-         helper.make_node(activation, ["z"], [out_name], **({"axis": 1} if activation == "Softmax" else {}))],
-        "fitted", [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, ["N", w.shape[0]])],
+        [
+            helper.make_node("MatMul", [in_name, "W"], ["h"]),
+            helper.make_node("Add", ["h", "b"], ["z"]),
+            helper.make_node(activation, ["z"], [out_name], **({"axis": 1} if activation == "Softmax" else {})),
+        ],
+        "fitted",
+        [helper.make_tensor_value_info(in_name, TensorProto.FLOAT, ["N", w.shape[0]])],
         [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["N", w.shape[1]])],
-        [numpy_helper.from_array(w.astype(np.float32), "W"), numpy_helper.from_array(b.astype(np.float32), "b")])
+        [numpy_helper.from_array(w.astype(np.float32), "W"), numpy_helper.from_array(b.astype(np.float32), "b")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,18 +69,36 @@ def _quantize(fp32: Path, int8: Path, rows: np.ndarray, in_name: str) -> None:
             batch = next(self.batches, None)
             return None if batch is None else {in_name: batch}
 
-    quantize_static(str(fp32), str(int8), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Add"])
+    quantize_static(
+        str(fp32),
+        str(int8),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul", "Add"],
+    )
 
 
 def _variant(path: Path, rel: str, metric: str) -> VariantRecord:
     raw = path.read_bytes()
-    return VariantRecord(format="onnx", path=rel, metric=metric, value=0.0, size_bytes=len(raw),
-                         gzip_bytes=len(gzip.compress(raw)))
+    return VariantRecord(
+        format="onnx", path=rel, metric=metric, value=0.0, size_bytes=len(raw), gzip_bytes=len(gzip.compress(raw))
+    )
 
 
-def _publish(repo: ModelRepository, name: str, ds, fitted, task: str, labels, preprocessing, io: tuple[str, str],
-             x_rows: np.ndarray, metric: str) -> None:
+def _publish(
+    repo: ModelRepository,
+    name: str,
+    ds,
+    fitted,
+    task: str,
+    labels,
+    preprocessing,
+    io: tuple[str, str],
+    x_rows: np.ndarray,
+    metric: str,
+) -> None:
     in_name, out_name = io
     with repo.new_version(name) as stage:
         fp32, int8 = stage.dir / "onnx" / "fp32.onnx", stage.dir / "onnx" / "int8.onnx"
@@ -86,13 +108,21 @@ def _publish(repo: ModelRepository, name: str, ds, fitted, task: str, labels, pr
             shutil.copy(ds.vocab_file, stage.dir / "vocab.json")
         width, out = fitted[0].shape
         stage.manifest = Manifest(
-            name=name, version=stage.version, task=task, created_at=datetime.now(timezone.utc).isoformat(),
+            name=name,
+            version=stage.version,
+            task=task,
+            created_at=datetime.now(timezone.utc).isoformat(),
             inputs=[TensorSpec(name=in_name, dtype="float32", shape=[None, width])],
-            outputs=[TensorSpec(name=out_name, dtype="float32", shape=[None, out])], labels=labels,
-            preprocessing=preprocessing, metrics={metric: 0.0},
+            outputs=[TensorSpec(name=out_name, dtype="float32", shape=[None, out])],
+            labels=labels,
+            preprocessing=preprocessing,
+            metrics={metric: 0.0},
             dataset=DatasetInfo(name=name, source=ds.source, train_size=len(ds.y_train), test_size=len(ds.y_test)),
-            variants={"onnx_fp32": _variant(fp32, "onnx/fp32.onnx", metric),
-                      "onnx_int8": _variant(int8, "onnx/int8.onnx", metric)})
+            variants={
+                "onnx_fp32": _variant(fp32, "onnx/fp32.onnx", metric),
+                "onnx_int8": _variant(int8, "onnx/int8.onnx", metric),
+            },
+        )
 
 
 def fitted_repository(root: Path, data_dir: Path, models: tuple[str, ...] = MODELS) -> ModelRepository:
@@ -100,16 +130,44 @@ def fitted_repository(root: Path, data_dir: Path, models: tuple[str, ...] = MODE
     text = TextPreprocessing(vocab_file="vocab.json", num_words=NUM_WORDS)
     if "imdb" in models:
         imdb = load_imdb(data_dir)
-        _publish(repo, "imdb", imdb, _naive_bayes(imdb.x_train, imdb.y_train, 2), "binary_classification",
-                 ["negative", "positive"], text, ("multi_hot", "probability"),
-                 multi_hot(imdb.x_train[:400], NUM_WORDS), "accuracy")
+        _publish(
+            repo,
+            "imdb",
+            imdb,
+            _naive_bayes(imdb.x_train, imdb.y_train, 2),
+            "binary_classification",
+            ["negative", "positive"],
+            text,
+            ("multi_hot", "probability"),
+            multi_hot(imdb.x_train[:400], NUM_WORDS),
+            "accuracy",
+        )
     if "reuters" in models:
         reuters = load_reuters(data_dir)
-        _publish(repo, "reuters", reuters, _naive_bayes(reuters.x_train, reuters.y_train, 46),
-                 "multiclass_classification", [f"topic{i}" for i in range(46)], text, ("multi_hot", "probabilities"),
-                 multi_hot(reuters.x_train[:400], NUM_WORDS), "accuracy")
+        _publish(
+            repo,
+            "reuters",
+            reuters,
+            _naive_bayes(reuters.x_train, reuters.y_train, 46),
+            "multiclass_classification",
+            [f"topic{i}" for i in range(46)],
+            text,
+            ("multi_hot", "probabilities"),
+            multi_hot(reuters.x_train[:400], NUM_WORDS),
+            "accuracy",
+        )
     if "boston" in models:
         boston = load_boston(data_dir)
-        _publish(repo, "boston", boston, _least_squares(boston.x_train, boston.y_train), "regression", None,
-                 TabularPreprocessing(feature_names=BOSTON_FEATURES), ("features", "price"), boston.x_train, "mae")
+        _publish(
+            repo,
+            "boston",
+            boston,
+            _least_squares(boston.x_train, boston.y_train),
+            "regression",
+            None,
+            TabularPreprocessing(feature_names=BOSTON_FEATURES),
+            ("features", "price"),
+            boston.x_train,
+            "mae",
+        )
     return repo

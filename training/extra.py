@@ -50,8 +50,14 @@ def _features(text: str, names: list[str]) -> list[float]:
     return [float(feats[n]) for n in names]
 
 
-def read_extra(path: Path, model: str, labels: list[str] | None, vocab_file: Path | None, num_words: int,
-               feature_names: list[str] | None = None) -> Extra:
+def read_extra(
+    path: Path,
+    model: str,
+    labels: list[str] | None,
+    vocab_file: Path | None,
+    num_words: int,
+    feature_names: list[str] | None = None,
+) -> Extra:
     """The filled-in rows of ``path`` for ``model``, checked: a file with any bad row is refused, naming each."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -63,8 +69,10 @@ def read_extra(path: Path, model: str, labels: list[str] | None, vocab_file: Pat
         raise ModelyardError(f"--extra-data {path}: not a UTF-8 CSV file ({e})") from None
     answer = "label" if labels else "value"
     if rows and not {"request_id", "instance", "model", "input", answer} <= set(rows[0]):
-        raise ModelyardError(f"--extra-data {path}: needs the columns request_id, instance, model, input and "
-                             f"{answer} (the CSV of `modelyard audit sample`, filled in)")
+        raise ModelyardError(
+            f"--extra-data {path}: needs the columns request_id, instance, model, input and "
+            f"{answer} (the CSV of `modelyard audit sample`, filled in)"
+        )
     encoder = TextEncoder.from_vocab_file(vocab_file, num_words) if labels else None
     xs, ys, keys, errors = [], [], [], []
     for line, row in enumerate(rows, start=2):
@@ -94,8 +102,9 @@ def read_extra(path: Path, model: str, labels: list[str] | None, vocab_file: Pat
         keys.append(key)
     if errors:
         more = f"\n  ... and {len(errors) - SHOWN_ERRORS} more" if len(errors) > SHOWN_ERRORS else ""
-        raise ModelyardError(f"--extra-data {path}: {len(errors)} bad row(s):\n  "
-                             + "\n  ".join(errors[:SHOWN_ERRORS]) + more)
+        raise ModelyardError(
+            f"--extra-data {path}: {len(errors)} bad row(s):\n  " + "\n  ".join(errors[:SHOWN_ERRORS]) + more
+        )
     if not xs:
         raise ModelyardError(f"--extra-data {path}: no row has its {answer} filled in")
     y = np.array(ys, np.int64 if labels else np.float32)

@@ -42,16 +42,24 @@ class MultiHotText:
         return self.fit_data(x, y, EVAL_BATCH)["x"]
 
     def spec(self, num_words: int) -> TensorSpec:
-        return TensorSpec(name=self.name, dtype="float32", shape=[None, num_words],
-                          description="1.0 at every token id present in the text")
+        return TensorSpec(
+            name=self.name,
+            dtype="float32",
+            shape=[None, num_words],
+            description="1.0 at every token id present in the text",
+        )
 
     def preprocessing(self, ds: Dataset, version_dir: Path, num_words: int) -> TextPreprocessing:
         """The vocabulary file (copied into the version) and the training split's length and OOV rate."""
         shutil.copyfile(ds.vocab_file, version_dir / VOCAB_FILE)
         tokens = sum(len(s) - 1 for s in ds.x_train)
         oov = sum(sum(1 for w in s[1:] if w == OOV_ID) for s in ds.x_train)
-        return TextPreprocessing(vocab_file=VOCAB_FILE, num_words=num_words,
-                                 train_mean_tokens=tokens / len(ds.x_train), train_oov_rate=oov / max(tokens, 1))
+        return TextPreprocessing(
+            vocab_file=VOCAB_FILE,
+            num_words=num_words,
+            train_mean_tokens=tokens / len(ds.x_train),
+            train_oov_rate=oov / max(tokens, 1),
+        )
 
 
 @dataclass(frozen=True)
@@ -73,15 +81,22 @@ class TabularFeatures:
         return x, y
 
     def spec(self, num_words: int) -> TensorSpec:
-        return TensorSpec(name=self.name, dtype="float32", shape=[None, len(self.feature_names)],
-                          description="raw features in order " + ", ".join(self.feature_names))
+        return TensorSpec(
+            name=self.name,
+            dtype="float32",
+            shape=[None, len(self.feature_names)],
+            description="raw features in order " + ", ".join(self.feature_names),
+        )
 
     def preprocessing(self, ds: Dataset, version_dir: Path, num_words: int) -> TabularPreprocessing:
         """Each feature's training-split statistics (drift and input checks read them)."""
         x = np.asarray(ds.x_train, np.float32)
-        stats = {n: FeatureStats(mean=float(x[:, i].mean()), std=float(x[:, i].std()),
-                                 min=float(x[:, i].min()), max=float(x[:, i].max()))
-                 for i, n in enumerate(self.feature_names)}
+        stats = {
+            n: FeatureStats(
+                mean=float(x[:, i].mean()), std=float(x[:, i].std()), min=float(x[:, i].min()), max=float(x[:, i].max())
+            )
+            for i, n in enumerate(self.feature_names)
+        }
         return TabularPreprocessing(feature_names=self.feature_names, feature_stats=stats)
 
 

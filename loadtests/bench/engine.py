@@ -44,8 +44,9 @@ def onnx_file(repo: Path | str, model: str, variant: str = "onnx_fp32", version:
     return vdir / rec["path"]
 
 
-def real_test_rows(repo: Path | str, model: str, data_dir: Path | str, n: int = 1000,
-                   version: int | None = None) -> np.ndarray:
+def real_test_rows(
+    repo: Path | str, model: str, data_dir: Path | str, n: int = 1000, version: int | None = None
+) -> np.ndarray:
     """Up to ``n`` real test-set inputs of ``model``, encoded as its input (float32 ``[n, width]``): the
     version's own vocabulary and ``num_words`` for text, the manifest's feature order for Boston. IMDB
     reviews are the first ``n`` of ``imdb_raw/test.jsonl.gz`` when the folder has it (reading the
@@ -58,8 +59,13 @@ def real_test_rows(repo: Path | str, model: str, data_dir: Path | str, n: int = 
         return np.ascontiguousarray(LOADERS[name](data_dir).x_test[:n][:, cols], dtype=np.float32)
     num_words = pre["num_words"]
     if name == "imdb" and (data_dir / "imdb_raw" / "test.jsonl.gz").is_file():
-        enc = TextEncoder.from_vocab_file(vdir / pre["vocab_file"], num_words, index_from=pre["index_from"],
-                                          start_char=pre["start_char"], oov_char=pre["oov_char"])
+        enc = TextEncoder.from_vocab_file(
+            vdir / pre["vocab_file"],
+            num_words,
+            index_from=pre["index_from"],
+            start_char=pre["start_char"],
+            oov_char=pre["oov_char"],
+        )
         ids = [enc.ids(text) for text, _ in islice(read_imdb_raw(data_dir, "test"), n)]
     else:
         ids = list(LOADERS[name](data_dir, num_words=num_words).x_test)[:n]
@@ -72,9 +78,17 @@ def _batches(x: np.ndarray, rows: int) -> list[np.ndarray]:
     return [np.ascontiguousarray(x[(i * rows + np.arange(rows)) % len(x)]) for i in range(count)]
 
 
-def engine_throughput(onnx_path: Path | str, x: np.ndarray, batch_sizes=BATCH_SIZES, device: str = "cpu",
-                      threads: int = 0, seconds: float = 1.0, repeats: int = 3, cuda: CudaOptions | None = None,
-                      io_binding: bool | None = None) -> list[dict]:
+def engine_throughput(
+    onnx_path: Path | str,
+    x: np.ndarray,
+    batch_sizes=BATCH_SIZES,
+    device: str = "cpu",
+    threads: int = 0,
+    seconds: float = 1.0,
+    repeats: int = 3,
+    cuda: CudaOptions | None = None,
+    io_binding: bool | None = None,
+) -> list[dict]:
     """Rows per second and per-call latency of one model, per batch size, rows cycled from ``x``.
 
     Each batch size is run three times untimed (warm-up, CUDA graph capture), then ``repeats`` timed
@@ -105,21 +119,32 @@ def engine_throughput(onnx_path: Path | str, x: np.ndarray, batch_sizes=BATCH_SI
                     break
             rates.append(n * rows / (t1 - start))
         ms = np.array(calls) * 1000
-        out.append({"device": device, "provider": p.provider, "batch": rows, "threads": intra_op_threads(threads),
-                    "io_binding": p.io_binding, "cuda_graph": p.cuda_graph,
-                    "rows_per_s": statistics.median(rates), "spread": [min(rates), max(rates)],
-                    "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
-                    "calls": len(calls)})
+        out.append(
+            {
+                "device": device,
+                "provider": p.provider,
+                "batch": rows,
+                "threads": intra_op_threads(threads),
+                "io_binding": p.io_binding,
+                "cuda_graph": p.cuda_graph,
+                "rows_per_s": statistics.median(rates),
+                "spread": [min(rates), max(rates)],
+                "p50_ms": float(np.percentile(ms, 50)),
+                "p99_ms": float(np.percentile(ms, 99)),
+                "calls": len(calls),
+            }
+        )
     return out
 
 
-def cuda_matches_cpu(onnx_path: Path | str, x: np.ndarray, atol: float = 1e-4,
-                     cuda: CudaOptions | None = None, chunk: int = 256) -> dict:
+def cuda_matches_cpu(
+    onnx_path: Path | str, x: np.ndarray, atol: float = 1e-4, cuda: CudaOptions | None = None, chunk: int = 256
+) -> dict:
     """The model's outputs on CUDA (as the server runs it, in chunks of ``chunk`` rows) against CPU on
     the same rows: max absolute difference, whether it is within ``atol``, and the provider used."""
     cuda = cuda or CudaOptions()
     ref = Predictor(open_session(onnx_path, "cpu")).run(x)
     gpu = Predictor(open_session(onnx_path, "cuda", 1, cuda), cuda)
-    got = np.concatenate([gpu.run(x[i:i + chunk]) for i in range(0, len(x), chunk)])
+    got = np.concatenate([gpu.run(x[i : i + chunk]) for i in range(0, len(x), chunk)])
     diff = float(np.max(np.abs(got.astype(np.float64) - ref))) if len(x) else 0.0
     return {"rows": len(x), "max_abs_diff": diff, "atol": atol, "ok": diff <= atol, "provider": gpu.provider}

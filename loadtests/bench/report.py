@@ -16,29 +16,40 @@ def _spread(s: dict | None, fmt: str = "{:,.0f}") -> str:
     return f"{fmt.format(s['median'])} ({fmt.format(s['min'])}–{fmt.format(s['max'])})"
 
 
-def summary(results: dict[str, list[Measurement]], titles: dict[str, str], roles: dict[str, str],
-            target_ms: float, engine: list[dict] | None, protocols: dict[str, str] | None = None) -> list[dict]:
+def summary(
+    results: dict[str, list[Measurement]],
+    titles: dict[str, str],
+    roles: dict[str, str],
+    target_ms: float,
+    engine: list[dict] | None,
+    protocols: dict[str, str] | None = None,
+) -> list[dict]:
     """One row per server: medians and spreads over rounds, ratios of medians to baseline and ceilings (the
     HTTP ceiling for every row, whatever its protocol, so the column means the same on every row)."""
     rows = []
     for key, ms in results.items():
         best = [m.best(target_ms) for m in ms]
         ok = [m for m in ms if m.error is None]
-        rows.append({
-            "server": key, "title": titles[key], "role": roles[key], "protocol": (protocols or {}).get(key, "tfs"),
-            "rps_at_p99_target": summarise([b.rps if b else 0.0 for b, m in zip(best, ms) if m.error is None]),
-            "peak_rps": summarise([max(p.rps for p in m.sweep) for m in ok if m.sweep]),
-            "lowest_p99_ms": summarise([min(p.p99_ms for p in m.sweep) for m in ok if m.sweep]),
-            "connections_at_best": [b.connections if b else None for b in best],
-            "p50_ms_at_rate": summarise([m.fixed_rate.p50_ms for m in ok if m.fixed_rate]),
-            "p99_ms_at_rate": summarise([m.fixed_rate.p99_ms for m in ok if m.fixed_rate]),
-            "failed_at_rate": sum(m.fixed_rate.failed for m in ok if m.fixed_rate),
-            "dropped_at_rate": sum(m.fixed_rate.dropped for m in ok if m.fixed_rate),
-            "cpu_cores_at_best": summarise([b.cpu_cores for b in best if b]),
-            "errors_in_sweep": sum(p.errors for m in ok for p in m.sweep),
-            "mean_batch_rows": summarise([m.mean_batch_rows for m in ok if m.mean_batch_rows]),
-            "failures": [m.error for m in ms if m.error],
-        })
+        rows.append(
+            {
+                "server": key,
+                "title": titles[key],
+                "role": roles[key],
+                "protocol": (protocols or {}).get(key, "tfs"),
+                "rps_at_p99_target": summarise([b.rps if b else 0.0 for b, m in zip(best, ms) if m.error is None]),
+                "peak_rps": summarise([max(p.rps for p in m.sweep) for m in ok if m.sweep]),
+                "lowest_p99_ms": summarise([min(p.p99_ms for p in m.sweep) for m in ok if m.sweep]),
+                "connections_at_best": [b.connections if b else None for b in best],
+                "p50_ms_at_rate": summarise([m.fixed_rate.p50_ms for m in ok if m.fixed_rate]),
+                "p99_ms_at_rate": summarise([m.fixed_rate.p99_ms for m in ok if m.fixed_rate]),
+                "failed_at_rate": sum(m.fixed_rate.failed for m in ok if m.fixed_rate),
+                "dropped_at_rate": sum(m.fixed_rate.dropped for m in ok if m.fixed_rate),
+                "cpu_cores_at_best": summarise([b.cpu_cores for b in best if b]),
+                "errors_in_sweep": sum(p.errors for m in ok for p in m.sweep),
+                "mean_batch_rows": summarise([m.mean_batch_rows for m in ok if m.mean_batch_rows]),
+                "failures": [m.error for m in ms if m.error],
+            }
+        )
 
     def median(role_or_key: str) -> float | None:
         r = next((r for r in rows if r["server"] == role_or_key or r["role"] == role_or_key), None)
@@ -58,15 +69,26 @@ def summary(results: dict[str, list[Measurement]], titles: dict[str, str], roles
 
 
 def markdown(rows: list[dict], target_ms: float, rate: float) -> str:
-    head = (f"| server | req/s at p99 ≤ {target_ms:g} ms | × baseline | of HTTP ceiling | of engine ceiling | "
-            f"p50 / p99 ms at {rate:,.0f} req/s | server CPU (cores) | errors | not sent at {rate:,.0f} req/s |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+    head = (
+        f"| server | req/s at p99 ≤ {target_ms:g} ms | × baseline | of HTTP ceiling | of engine ceiling | "
+        f"p50 / p99 ms at {rate:,.0f} req/s | server CPU (cores) | errors | not sent at {rate:,.0f} req/s |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
     lines = []
     for r in rows:
-        eng = (f"{r['of_engine_ceiling']:.1%} (b{r['engine_ceiling']['batch']}: "
-               f"{r['engine_ceiling']['rows_per_s']:,.0f} rows/s)") if r.get("of_engine_ceiling") else "-"
-        lat = (f"{_spread(r['p50_ms_at_rate'], '{:.2f}')} / {_spread(r['p99_ms_at_rate'], '{:.2f}')}"
-               if r["p50_ms_at_rate"] else "-")
+        eng = (
+            (
+                f"{r['of_engine_ceiling']:.1%} (b{r['engine_ceiling']['batch']}: "
+                f"{r['engine_ceiling']['rows_per_s']:,.0f} rows/s)"
+            )
+            if r.get("of_engine_ceiling")
+            else "-"
+        )
+        lat = (
+            f"{_spread(r['p50_ms_at_rate'], '{:.2f}')} / {_spread(r['p99_ms_at_rate'], '{:.2f}')}"
+            if r["p50_ms_at_rate"]
+            else "-"
+        )
         xb = f"{r['x_baseline']:.2f}×" if r["x_baseline"] is not None else "-"
         http = f"{r['of_http_ceiling']:.0%}" if r["of_http_ceiling"] else "-"
         errors = str(r["errors_in_sweep"] + r["failed_at_rate"])
@@ -74,10 +96,11 @@ def markdown(rows: list[dict], target_ms: float, rate: float) -> str:
             errors += " (" + "; ".join(r["failures"]) + ")"
         rps = _spread(r["rps_at_p99_target"])
         if r["rps_at_p99_target"] and r["rps_at_p99_target"]["max"] == 0 and r["peak_rps"]:
-            rps = (f"none (lowest p99 {r['lowest_p99_ms']['min']:.0f} ms; "
-                   f"peak {r['peak_rps']['max']:,.0f} req/s)")
-        lines.append(f"| {r['title']} | {rps} | {xb} | {http} | {eng} | {lat} | "
-                     f"{_spread(r['cpu_cores_at_best'], '{:.2f}')} | {errors} | {r['dropped_at_rate']} |")
+            rps = f"none (lowest p99 {r['lowest_p99_ms']['min']:.0f} ms; peak {r['peak_rps']['max']:,.0f} req/s)"
+        lines.append(
+            f"| {r['title']} | {rps} | {xb} | {http} | {eng} | {lat} | "
+            f"{_spread(r['cpu_cores_at_best'], '{:.2f}')} | {errors} | {r['dropped_at_rate']} |"
+        )
     return head + "\n".join(lines) + "\n"
 
 
@@ -96,8 +119,10 @@ def bodies_line(body_bytes: dict[str, int], used: list[str], paths: dict[str, Pa
     if any(p != "tfs" for p in used) and paths.get("v2-rest"):
         first = json.loads(Path(paths["v2-rest"]).read_text().split("\n", 1)[0])["inputs"][0]
         if first["name"] == "ids":
-            line += (f" V2 token ids are padded with 0 to {first['shape'][1]:,} (the longest review sent) so that "
-                     "every request has one shape: MLServer's adaptive batching concatenates requests' tensors.")
+            line += (
+                f" V2 token ids are padded with 0 to {first['shape'][1]:,} (the longest review sent) so that "
+                "every request has one shape: MLServer's adaptive batching concatenates requests' tensors."
+            )
     return line
 
 
@@ -112,8 +137,13 @@ def plot(results: dict[str, list[Measurement]], rows: list[dict], target_ms: flo
     med = [r["rps_at_p99_target"]["median"] if r["rps_at_p99_target"] else 0 for r in rows]
     lo = [m - r["rps_at_p99_target"]["min"] if r["rps_at_p99_target"] else 0 for m, r in zip(med, rows)]
     hi = [r["rps_at_p99_target"]["max"] - m if r["rps_at_p99_target"] else 0 for m, r in zip(med, rows)]
-    colors = {"modelyard": "tab:green", "baseline": "tab:red", "peer": "tab:orange", "ceiling": "tab:gray",
-              "grpc-ceiling": "silver"}
+    colors = {
+        "modelyard": "tab:green",
+        "baseline": "tab:red",
+        "peer": "tab:orange",
+        "ceiling": "tab:gray",
+        "grpc-ceiling": "silver",
+    }
     a.barh(names, med, xerr=[lo, hi], color=[colors[r["role"]] for r in rows], capsize=4)
     a.invert_yaxis()
     a.set_xlabel(f"requests/s with p99 ≤ {target_ms:g} ms (median of rounds, bars: min–max)")

@@ -25,7 +25,6 @@ from loadtests.bench.servers import Contender, Setup, contenders
 from loadtests.process import ServerNotReady, ServerProcess, free_port
 
 
-
 @dataclass
 class Options:
     p99_target_ms: float = 50.0
@@ -109,11 +108,17 @@ def _generators(c: Contender, setup: Setup, bodies: dict[str, Path], opts: Optio
     b = bodies[c.protocol]
     if c.protocol == "v2-grpc":
         target = f"127.0.0.1:{grpc_port}"
-        return (target, lambda n: grpc_load.closed(target, b, n, opts.step_s, opts.loadgen_cpus),
-                lambda: grpc_load.fixed_rate(target, b, opts.rate, opts.rate_s, opts.loadgen_cpus))
+        return (
+            target,
+            lambda n: grpc_load.closed(target, b, n, opts.step_s, opts.loadgen_cpus),
+            lambda: grpc_load.fixed_rate(target, b, opts.rate, opts.rate_s, opts.loadgen_cpus),
+        )
     url = f"http://127.0.0.1:{port}{c.route(setup)}"
-    return (url, lambda n: load.wrk(url, b, n, opts.step_s, opts.loadgen_cpus),
-            lambda: load.k6(url, b, opts.rate, opts.rate_s, opts.loadgen_cpus))
+    return (
+        url,
+        lambda n: load.wrk(url, b, n, opts.step_s, opts.loadgen_cpus),
+        lambda: load.k6(url, b, opts.rate, opts.rate_s, opts.loadgen_cpus),
+    )
 
 
 def _wait_ready(server: ServerProcess, c: Contender, target: str, bodies: dict[str, Path], timeout: float) -> None:
@@ -125,13 +130,23 @@ def _wait_ready(server: ServerProcess, c: Contender, target: str, bodies: dict[s
         grpc_load.wait_ready(target, bodies[c.protocol], timeout, alive=lambda: server.proc.poll() is None)
     except load.GeneratorError as e:
         if server.proc.poll() is not None:
-            raise ServerNotReady(f"server exited with code {server.proc.returncode} before it was ready; "
-                                 f"log: {server.log_path}\n{server.tail()}") from None
+            raise ServerNotReady(
+                f"server exited with code {server.proc.returncode} before it was ready; "
+                f"log: {server.log_path}\n{server.tail()}"
+            ) from None
         raise ServerNotReady(f"{e}; log: {server.log_path}\n{server.tail()}") from None
 
 
-def measure(c: Contender, setup: Setup, bodies: dict[str, Path], opts: Options, log_dir: Path,
-            say: Callable[[str], None], port: int, grpc_port: int = 0) -> Measurement:
+def measure(
+    c: Contender,
+    setup: Setup,
+    bodies: dict[str, Path],
+    opts: Options,
+    log_dir: Path,
+    say: Callable[[str], None],
+    port: int,
+    grpc_port: int = 0,
+) -> Measurement:
     """``c`` started on ``port`` (and ``grpc_port``), swept and run at the fixed rate with its protocol's
     bodies (``bodies``: {protocol: file}), then stopped."""
     m = Measurement()
@@ -147,14 +162,18 @@ def measure(c: Contender, setup: Setup, bodies: dict[str, Path], opts: Options, 
         for n in opts.connections:
             p = _metered(cpu, lambda: point(n), opts.step_s)
             m.sweep.append(p)
-            say(f"  {c.key:<20} {n:>4} connections: {p.rps:>9,.0f} req/s  p50 {p.p50_ms:7.2f} ms  "
-                f"p99 {p.p99_ms:7.2f} ms  errors {p.errors}  cpu {p.cpu_cores:.2f}")
+            say(
+                f"  {c.key:<20} {n:>4} connections: {p.rps:>9,.0f} req/s  p50 {p.p50_ms:7.2f} ms  "
+                f"p99 {p.p99_ms:7.2f} ms  errors {p.errors}  cpu {p.cpu_cores:.2f}"
+            )
             if p.p99_ms > 2 * opts.p99_target_ms or (p.errors and p.errors > 0.01 * p.requests):
                 break  # more connections only queue longer
         m.fixed_rate = _metered(cpu, fixed, opts.rate_s)
         r = m.fixed_rate
-        say(f"  {c.key:<20} at {opts.rate:,.0f} req/s: p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  "
-            f"failed {r.failed}  dropped {r.dropped}")
+        say(
+            f"  {c.key:<20} at {opts.rate:,.0f} req/s: p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  "
+            f"failed {r.failed}  dropped {r.dropped}"
+        )
         if c.role == "modelyard":
             m.mean_batch_rows = _mean_batch_rows(f"http://127.0.0.1:{port}")
     except (ServerNotReady, load.GeneratorError) as e:
@@ -168,31 +187,47 @@ def measure(c: Contender, setup: Setup, bodies: dict[str, Path], opts: Options, 
 def machine(setup: Setup, opts: Options) -> dict:
     cpu_model = ""
     try:
-        cpu_model = next(l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                         if l.startswith("model name"))
+        cpu_model = next(
+            l.split(":", 1)[1].strip()
+            for l in Path("/proc/cpuinfo").read_text().splitlines()
+            if l.startswith("model name")
+        )
     except (OSError, StopIteration):
         cpu_model = platform.processor()
     versions = {}
-    for py, pkgs in ((sys.executable, ["onnxruntime-gpu", "fastapi", "uvicorn", "starlette", "orjson", "grpcio",
-                                       "protobuf"]),
-                     (str(setup.peers_python or ""), ["litserve", "bentoml", "mlserver", "onnxruntime-gpu", "fastapi",
-                                                      "grpcio", "protobuf"])):
+    for py, pkgs in (
+        (sys.executable, ["onnxruntime-gpu", "fastapi", "uvicorn", "starlette", "orjson", "grpcio", "protobuf"]),
+        (
+            str(setup.peers_python or ""),
+            ["litserve", "bentoml", "mlserver", "onnxruntime-gpu", "fastapi", "grpcio", "protobuf"],
+        ),
+    ):
         if not py:
             continue
-        code = ("import importlib.metadata as m, json; out = {}\n"
-                f"for p in {pkgs!r}:\n"
-                "    try: out[p] = m.version(p)\n"
-                "    except m.PackageNotFoundError: pass\n"
-                "print(json.dumps(out))")
+        code = (
+            "import importlib.metadata as m, json; out = {}\n"
+            f"for p in {pkgs!r}:\n"
+            "    try: out[p] = m.version(p)\n"
+            "    except m.PackageNotFoundError: pass\n"
+            "print(json.dumps(out))"
+        )
         r = subprocess.run([py, "-c", code], capture_output=True, text=True, timeout=60)
         if r.returncode == 0:
-            versions.update({(k if py == sys.executable else f"{k} (peers)"): v
-                             for k, v in json.loads(r.stdout).items()})
-    return {"cpu": cpu_model, "logical_cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
-            "platform": platform.platform(), "python": platform.python_version(),
-            "server_cpus": sorted(opts.server_cpus) if opts.server_cpus else "unpinned",
-            "loadgen_cpus": sorted(opts.loadgen_cpus) if opts.loadgen_cpus else "unpinned",
-            "wrk": load.tool_version("wrk"), "k6": load.tool_version("k6"), "versions": versions}
+            versions.update(
+                {(k if py == sys.executable else f"{k} (peers)"): v for k, v in json.loads(r.stdout).items()}
+            )
+    return {
+        "cpu": cpu_model,
+        "logical_cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "server_cpus": sorted(opts.server_cpus) if opts.server_cpus else "unpinned",
+        "loadgen_cpus": sorted(opts.loadgen_cpus) if opts.loadgen_cpus else "unpinned",
+        "wrk": load.tool_version("wrk"),
+        "k6": load.tool_version("k6"),
+        "versions": versions,
+    }
 
 
 def free_ports(n: int) -> list[int]:
@@ -205,8 +240,9 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def run_bench(setup: Setup, bodies: dict[str, Path], keys: list[str], opts: Options, out: Path,
-              say: Callable[[str], None]) -> dict:
+def run_bench(
+    setup: Setup, bodies: dict[str, Path], keys: list[str], opts: Options, out: Path, say: Callable[[str], None]
+) -> dict:
     """Every server in ``keys``, ``opts.rounds`` times; returns the raw results. ``bodies``: {protocol: file}."""
     out.mkdir(parents=True, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="logs-", dir=out))
@@ -222,5 +258,9 @@ def run_bench(setup: Setup, bodies: dict[str, Path], keys: list[str], opts: Opti
 def summarise(values: list[float]) -> dict | None:
     if not values:
         return None
-    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2),
-            "max": round(max(values), 2), "n": len(values)}
+    return {
+        "median": round(statistics.median(values), 2),
+        "min": round(min(values), 2),
+        "max": round(max(values), 2),
+        "n": len(values),
+    }

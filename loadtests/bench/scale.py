@@ -54,8 +54,24 @@ def _tree_cpu(pid: int) -> float:
 
 
 def _commands(kind: str, n: int, repo: Path, port: int) -> tuple[list[str], dict]:
-    serve = [sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port), "--grpc-port", "0",
-             "--poll-interval-s", "0", "--variant", "onnx_fp32", "--device", "cpu"]
+    serve = [
+        sys.executable,
+        "-m",
+        "modelyard",
+        "serve",
+        "--repo",
+        str(repo),
+        "--port",
+        str(port),
+        "--grpc-port",
+        "0",
+        "--poll-interval-s",
+        "0",
+        "--variant",
+        "onnx_fp32",
+        "--device",
+        "cpu",
+    ]
     env = {"MODELYARD_THREADS": "1", "MODELYARD_ACCESS_LOG": "false"}
     if kind == "modelyard":
         return serve + ["--workers", str(n)], env
@@ -63,27 +79,61 @@ def _commands(kind: str, n: int, repo: Path, port: int) -> tuple[list[str], dict
         return serve + ["--workers", str(n), "--worker-socket", "shared"], env
     if kind == "ray":
         return serve + ["--ray", "--replicas", str(n)], {**env, "RAY_USAGE_STATS_ENABLED": "0"}
-    granian = [str(Path(sys.executable).parent / "granian"), "--interface", "asgi", "--host", "127.0.0.1", "--port",
-               str(port), "--workers", str(n), "--loop", "uvloop", "--log-level", "warning", "--no-ws"]
+    granian = [
+        str(Path(sys.executable).parent / "granian"),
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(n),
+        "--loop",
+        "uvloop",
+        "--log-level",
+        "warning",
+        "--no-ws",
+    ]
     if kind == "modelyard-granian":
         return granian + ["loadtests.bench.apps.modelyard_asgi:app"], {
-            **env, "MODELYARD_REPO": str(repo), "MODELYARD_GRPC_PORT": "0", "MODELYARD_POLL_INTERVAL_S": "0",
-            "MODELYARD_VARIANT": "onnx_fp32", "MODELYARD_DEVICE": "cpu"}
+            **env,
+            "MODELYARD_REPO": str(repo),
+            "MODELYARD_GRPC_PORT": "0",
+            "MODELYARD_POLL_INTERVAL_S": "0",
+            "MODELYARD_VARIANT": "onnx_fp32",
+            "MODELYARD_DEVICE": "cpu",
+        }
     if kind == "ceiling-granian":
         return granian + ["loadtests.bench.apps.http_ceiling:app"], {}
-    return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--workers", str(n),
-            "--no-access-log", "--log-level", "warning", "loadtests.bench.apps.http_ceiling:app"], {}
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(n),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "loadtests.bench.apps.http_ceiling:app",
+    ], {}
 
 
-def measure(kind: str, n: int, repo: Path, route: str, bodies: Path, connections: int, seconds: float,
-            log: Path) -> Row:
+def measure(
+    kind: str, n: int, repo: Path, route: str, bodies: Path, connections: int, seconds: float, log: Path
+) -> Row:
     port = free_port()
     argv, env = _commands(kind, n, repo, port)
     server = ServerProcess(argv, log, port=port, env=env)
     try:
         ceiling = kind in ("http-ceiling", "ceiling-granian")
-        server.wait_ready(f"{server.url}/" if ceiling else f"{server.url}/v2/health/ready", 300,
-                          body=b"{}" if ceiling else None)
+        server.wait_ready(
+            f"{server.url}/" if ceiling else f"{server.url}/v2/health/ready", 300, body=b"{}" if ceiling else None
+        )
         url = server.url + route
         load.wrk(url, bodies, connections, 2)  # warm-up
         before = _tree_cpu(server.pid)
@@ -91,8 +141,7 @@ def measure(kind: str, n: int, repo: Path, route: str, bodies: Path, connections
         used = _tree_cpu(server.pid) - before
     finally:
         server.stop()
-    return Row(kind, n, point.rps, round(point.p99_ms, 2), round(used / max(point.requests, 1) * 1e6, 1),
-               point.errors)
+    return Row(kind, n, point.rps, round(point.p99_ms, 2), round(used / max(point.requests, 1) * 1e6, 1), point.errors)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,8 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("reports/scale"))
     a = p.parse_args(argv)
     counts = [int(c) for c in a.workers.split(",") if c]
-    kinds = ["modelyard", *(["modelyard-shared"] if a.shared_socket else []), "http-ceiling",
-             *(["modelyard-granian", "ceiling-granian"] if a.granian else [])]
+    kinds = [
+        "modelyard",
+        *(["modelyard-shared"] if a.shared_socket else []),
+        "http-ceiling",
+        *(["modelyard-granian", "ceiling-granian"] if a.granian else []),
+    ]
     plan = [(k, n) for n in counts for k in kinds]
     plan += [("ray", int(n)) for n in a.ray_replicas.split(",") if n]
     repo = ModelRepository(a.repo)
@@ -128,15 +181,20 @@ def main(argv: list[str] | None = None) -> int:
             for kind, n in plan:
                 row = measure(kind, n, only, route, bodies, a.connections, a.seconds, a.out / f"{kind}-{n}.log")
                 results.setdefault((kind, n), []).append(row)
-                print(f"round {rnd + 1}: {kind} x{n}: {row.rps:,.0f} req/s, p99 {row.p99_ms} ms, "
-                      f"{row.cpu_us_per_request} us CPU/request, {row.errors} errors", flush=True)
+                print(
+                    f"round {rnd + 1}: {kind} x{n}: {row.rps:,.0f} req/s, p99 {row.p99_ms} ms, "
+                    f"{row.cpu_us_per_request} us CPU/request, {row.errors} errors",
+                    flush=True,
+                )
     rows = [min(v, key=lambda r: abs(r.rps - statistics.median(x.rps for x in v))) for v in results.values()]
     ceiling = {r.processes: r.rps for r in rows if r.server == "http-ceiling"}
     for r in rows:  # the ceiling is the fastest HTTP stack measured
         if r.server == "ceiling-granian":
             ceiling[r.processes] = max(ceiling.get(r.processes, 0), r.rps)
-    print(f"\n{a.model}, {a.connections} connections, {a.seconds:g} s, median of {a.rounds} round(s), "
-          f"{psutil.cpu_count()} CPUs, unpinned (wrk shares the cores)\n")
+    print(
+        f"\n{a.model}, {a.connections} connections, {a.seconds:g} s, median of {a.rounds} round(s), "
+        f"{psutil.cpu_count()} CPUs, unpinned (wrk shares the cores)\n"
+    )
     print("| server | processes | req/s | p99 ms | server CPU µs/request | of HTTP ceiling, same processes |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:

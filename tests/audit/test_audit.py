@@ -20,10 +20,21 @@ T0 = 1_790_000_000.0  # a fixed UTC time: days in these tests are deterministic
 
 def _row(rid, ts, label, p, version=1, variant="onnx_fp32", arm="split", model="imdb", text="some review"):
     scores = [1 - p, p]
-    return {"request_id": rid, "instance": 0, "ts": ts, "model": model, "version": version, "variant": variant,
-            "arm": arm, "input": None if arm == "shadow" else json.dumps({"text": text}),
-            "output": json.dumps({"label": label, "probability": max(scores), "scores": scores}),
-            "label": label, "confidence": max(scores), "value": None, "latency_ms": 1.0}
+    return {
+        "request_id": rid,
+        "instance": 0,
+        "ts": ts,
+        "model": model,
+        "version": version,
+        "variant": variant,
+        "arm": arm,
+        "input": None if arm == "shadow" else json.dumps({"text": text}),
+        "output": json.dumps({"label": label, "probability": max(scores), "scores": scores}),
+        "label": label,
+        "confidence": max(scores),
+        "value": None,
+        "latency_ms": 1.0,
+    }
 
 
 def cli(*args: str) -> tuple[int, str]:
@@ -57,16 +68,41 @@ def test_allocation_is_proportional_and_covers_every_stratum():
 
 def test_sample_draws_unlabelled_rows_by_class_and_day(log, tmp_path, fixture_root):
     url, engine = log
-    rows = [_row(f"r{i}", T0 + (i % 3) * DAY, "positive" if i % 4 else "negative", 0.9 if i % 4 else 0.1)
-            for i in range(120)]
+    rows = [
+        _row(f"r{i}", T0 + (i % 3) * DAY, "positive" if i % 4 else "negative", 0.9 if i % 4 else 0.1)
+        for i in range(120)
+    ]
     _fill(engine, rows)
     with engine.begin() as c:  # r0..r9 already have ground truth: never drawn
-        c.execute(insert(schema.ground_truth), [{"model": "imdb", "request_id": f"r{i}", "instance": 0,
-                                                 "label": "positive", "source": "feedback", "ts": T0}
-                                                for i in range(10)])
+        c.execute(
+            insert(schema.ground_truth),
+            [
+                {
+                    "model": "imdb",
+                    "request_id": f"r{i}",
+                    "instance": 0,
+                    "label": "positive",
+                    "source": "feedback",
+                    "ts": T0,
+                }
+                for i in range(10)
+            ],
+        )
     out = tmp_path / "batch.csv"
-    code, text = cli("audit", "sample", "--model", "imdb", "--n", "30", "--out", str(out),
-                     "--prediction-log", url, "--repo", str(fixture_root / "repo"))
+    code, text = cli(
+        "audit",
+        "sample",
+        "--model",
+        "imdb",
+        "--n",
+        "30",
+        "--out",
+        str(out),
+        "--prediction-log",
+        url,
+        "--repo",
+        str(fixture_root / "repo"),
+    )
     assert code == 0, text
     with open(out, newline="") as f:
         got = list(csv.DictReader(f))
@@ -87,9 +123,15 @@ def test_import_stores_all_or_nothing_and_names_every_bad_row(log, tmp_path, fix
     with open(bad, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
-        w.writerows([["r0", 0, "imdb", "x", "positive", "positive"], ["r1", 0, "imdb", "x", "positive", "meh"],
-                     ["nope", 0, "imdb", "x", "positive", "1"], ["r2", "zero", "imdb", "x", "positive", "0"],
-                     ["r3", 0, "imdb", "x", "positive", ""]])
+        w.writerows(
+            [
+                ["r0", 0, "imdb", "x", "positive", "positive"],
+                ["r1", 0, "imdb", "x", "positive", "meh"],
+                ["nope", 0, "imdb", "x", "positive", "1"],
+                ["r2", "zero", "imdb", "x", "positive", "0"],
+                ["r3", 0, "imdb", "x", "positive", ""],
+            ]
+        )
     code, text = cli("audit", "import", str(bad), "--prediction-log", url, "--repo", str(fixture_root / "repo"))
     assert code == 2
     assert "3 bad row(s), nothing stored" in text
@@ -103,8 +145,13 @@ def test_import_stores_all_or_nothing_and_names_every_bad_row(log, tmp_path, fix
     with open(good, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
-        w.writerows([["r0", 0, "imdb", "x", "positive", "negative"], ["r1", 0, "imdb", "x", "positive", "1"],
-                     ["r3", 0, "imdb", "x", "positive", ""]])
+        w.writerows(
+            [
+                ["r0", 0, "imdb", "x", "positive", "negative"],
+                ["r1", 0, "imdb", "x", "positive", "1"],
+                ["r3", 0, "imdb", "x", "positive", ""],
+            ]
+        )
     for expected in ("2 stored, 0 replaced", "0 stored, 2 replaced"):
         code, text = cli("audit", "import", str(good), "--prediction-log", url, "--repo", str(fixture_root / "repo"))
         assert code == 0, text
@@ -124,16 +171,35 @@ def test_report_arms_ab_shadow_and_files(log, tmp_path, fixture_root):
         p = 0.9 if i % 3 else 0.2
         label = "positive" if p >= 0.5 else "negative"
         rows.append(_row(f"r{i}", T0 + i, label, p, variant=variant))
-        rows.append(_row(f"r{i}", T0 + i, label if i % 10 else "negative", p if i % 10 else 0.1,
-                         version=2, arm="shadow"))
-        truth.append({"model": "imdb", "request_id": f"r{i}", "instance": 0, "source": "feedback", "ts": T0,
-                      "label": label if right else ("negative" if label == "positive" else "positive")})
+        rows.append(
+            _row(f"r{i}", T0 + i, label if i % 10 else "negative", p if i % 10 else 0.1, version=2, arm="shadow")
+        )
+        truth.append(
+            {
+                "model": "imdb",
+                "request_id": f"r{i}",
+                "instance": 0,
+                "source": "feedback",
+                "ts": T0,
+                "label": label if right else ("negative" if label == "positive" else "positive"),
+            }
+        )
     _fill(engine, rows)
     with engine.begin() as c:
         c.execute(insert(schema.ground_truth), truth)
     out = tmp_path / "report"
-    code, text = cli("audit", "report", "--model", "imdb", "--out", str(out), "--prediction-log", url,
-                     "--repo", str(fixture_root / "repo"))
+    code, text = cli(
+        "audit",
+        "report",
+        "--model",
+        "imdb",
+        "--out",
+        str(out),
+        "--prediction-log",
+        url,
+        "--repo",
+        str(fixture_root / "repo"),
+    )
     assert code == 0, text
     r = json.loads((out / "report.json").read_text())
     arms = {a["arm"]: a for a in r["arms"]}
@@ -175,12 +241,34 @@ def test_boston_report_is_mae_with_bootstrap_interval_and_welch(log, tmp_path, f
     for i in range(60):
         v = float(rng.uniform(10, 40))
         variant = "onnx_fp32" if i % 2 else "tflite_fp32"
-        rows.append({"request_id": f"b{i}", "instance": 0, "ts": T0, "model": "boston", "version": 1,
-                     "variant": variant, "arm": "split", "input": json.dumps({"features": {f: 1.0 for f in names}}),
-                     "output": json.dumps({"value": v}), "label": None, "confidence": None, "value": v,
-                     "latency_ms": 1.0})
-        truth.append({"model": "boston", "request_id": f"b{i}", "instance": 0, "source": "feedback", "ts": T0,
-                      "value": v + float(rng.normal(0, 3 if i % 2 else 5)), "label": None})
+        rows.append(
+            {
+                "request_id": f"b{i}",
+                "instance": 0,
+                "ts": T0,
+                "model": "boston",
+                "version": 1,
+                "variant": variant,
+                "arm": "split",
+                "input": json.dumps({"features": {f: 1.0 for f in names}}),
+                "output": json.dumps({"value": v}),
+                "label": None,
+                "confidence": None,
+                "value": v,
+                "latency_ms": 1.0,
+            }
+        )
+        truth.append(
+            {
+                "model": "boston",
+                "request_id": f"b{i}",
+                "instance": 0,
+                "source": "feedback",
+                "ts": T0,
+                "value": v + float(rng.normal(0, 3 if i % 2 else 5)),
+                "label": None,
+            }
+        )
     _fill(engine, rows)
     with engine.begin() as c:
         c.execute(insert(schema.ground_truth), truth)
@@ -192,11 +280,14 @@ def test_boston_report_is_mae_with_bootstrap_interval_and_welch(log, tmp_path, f
     assert r["drift"]["psi"] is None and "--data-dir" in r["drift"]["note"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["audit", "report", "--model", "imdb", "--out", "x"], "no prediction log"),
-    (["audit", "sample", "--model", "imdb", "--out", "x", "--since", "yesterday"], "is not a date"),
-    (["audit", "sample", "--model", "nomodel", "--out", "x"], "unknown model 'nomodel'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["audit", "report", "--model", "imdb", "--out", "x"], "no prediction log"),
+        (["audit", "sample", "--model", "imdb", "--out", "x", "--since", "yesterday"], "is not a date"),
+        (["audit", "sample", "--model", "nomodel", "--out", "x"], "unknown model 'nomodel'"),
+    ],
+)
 def test_cli_errors_are_one_line(args, message, log, fixture_root, monkeypatch):
     url, _ = log
     if "no prediction log" not in message:
@@ -208,8 +299,18 @@ def test_cli_errors_are_one_line(args, message, log, fixture_root, monkeypatch):
 
 def test_an_empty_log_is_a_clear_error(log, fixture_root, tmp_path):
     url, _ = log
-    code, text = cli("audit", "report", "--model", "imdb", "--out", str(tmp_path / "r"), "--prediction-log", url,
-                     "--repo", str(fixture_root / "repo"))
+    code, text = cli(
+        "audit",
+        "report",
+        "--model",
+        "imdb",
+        "--out",
+        str(tmp_path / "r"),
+        "--prediction-log",
+        url,
+        "--repo",
+        str(fixture_root / "repo"),
+    )
     assert code == 2 and "holds no prediction of 'imdb'" in text
     assert not (tmp_path / "r").exists()
 
@@ -232,8 +333,12 @@ def test_candidate_is_compared_on_audited_rows_it_did_not_train_on(log, tmp_path
     mpath = repo / "imdb" / "2" / "manifest.json"
     m = json.loads(mpath.read_text())
     m["version"] = 2
-    m["training"]["extra_data"] = {"file": "batch.csv", "sha256": "0" * 64, "rows": 3,
-                                   "audited": [["r0", 0], ["r1", 0], ["r2", 0]]}
+    m["training"]["extra_data"] = {
+        "file": "batch.csv",
+        "sha256": "0" * 64,
+        "rows": 3,
+        "audited": [["r0", 0], ["r1", 0], ["r2", 0]],
+    }
     mpath.write_text(json.dumps(m))
     texts = ["a great movie", "the worst plot", "wonderful acting", "boring and awful", "best story", "bad film"]
     rng = np.random.default_rng(3)
@@ -241,10 +346,19 @@ def test_candidate_is_compared_on_audited_rows_it_did_not_train_on(log, tmp_path
     for i in range(60):
         t = texts[i % len(texts)]
         label = "positive" if rng.random() < 0.5 else "negative"
-        rows.append(_row(f"r{i}", T0 + i, label, 0.8 if label == "positive" else 0.2, variant="onnx_fp32",
-                         arm="latest", text=t))
-        truth.append({"model": "imdb", "request_id": f"r{i}", "instance": 0, "source": "audit:batch.csv", "ts": T0,
-                      "label": "positive" if any(w in t for w in ("great", "wonderful", "best")) else "negative"})
+        rows.append(
+            _row(f"r{i}", T0 + i, label, 0.8 if label == "positive" else 0.2, variant="onnx_fp32", arm="latest", text=t)
+        )
+        truth.append(
+            {
+                "model": "imdb",
+                "request_id": f"r{i}",
+                "instance": 0,
+                "source": "audit:batch.csv",
+                "ts": T0,
+                "label": "positive" if any(w in t for w in ("great", "wonderful", "best")) else "negative",
+            }
+        )
     _fill(engine, rows)
     with engine.begin() as c:
         c.execute(insert(schema.ground_truth), truth)

@@ -81,8 +81,10 @@ def test_live_accuracy_per_arm_equals_in_process_accuracy(backend, reviews, imdb
         for i, (text, label) in enumerate(reviews):
             rid = f"{backend}-{i}"
             if i % 2:
-                r = client.post("/v2/models/imdb/infer", json={"id": rid, "inputs": [
-                    {"name": "text", "datatype": "BYTES", "shape": [1], "data": [text]}]})
+                r = client.post(
+                    "/v2/models/imdb/infer",
+                    json={"id": rid, "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [text]}]},
+                )
                 assert r.status_code == 200, r.text
                 assert r.json()["id"] == rid
                 arm_of[rid] = r.json()["parameters"]["variant"]
@@ -104,8 +106,9 @@ def test_live_accuracy_per_arm_equals_in_process_accuracy(backend, reviews, imdb
         # 250 labels through the feedback route (batch form; label as index), in two calls
         fed = list(arm_of)[:N_FEEDBACK]
         for part in (fed[:100], fed[100:]):
-            r = client.post("/v2/models/imdb/feedback",
-                            json={"items": [{"request_id": rid, "label": truth[rid]} for rid in part]})
+            r = client.post(
+                "/v2/models/imdb/feedback", json={"items": [{"request_id": rid, "label": truth[rid]} for rid in part]}
+            )
             assert r.status_code == 200 and r.json()["counts"]["stored"] == len(part), r.text
 
     # 250 more through an audit: a stratified sample of the unlabelled rows, filled in, imported

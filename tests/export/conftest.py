@@ -64,8 +64,14 @@ def fast_options(**kw):
     from export.finetune import FineTune
     from export.pipeline import ExportOptions
 
-    base = dict(sparsity=0.8, verbose=0, prune_fine_tune=FineTune(3, 32, 1e-3),
-                qat_fine_tune=FineTune(2, 32, 1e-4), latency_runs=(3, 3), latency_min_seconds=0.0)
+    base = dict(
+        sparsity=0.8,
+        verbose=0,
+        prune_fine_tune=FineTune(3, 32, 1e-3),
+        qat_fine_tune=FineTune(2, 32, 1e-4),
+        latency_runs=(3, 3),
+        latency_min_seconds=0.0,
+    )
     base.update(kw)
     return ExportOptions(**base)
 
@@ -102,8 +108,10 @@ def exported(tiny_trained, tmp_path_factory):
 
     repo = copy_repo(tiny_trained, tmp_path_factory.mktemp("exported") / "repo")
     console = Console(quiet=True)
-    results = {name: run_export(repo, name, None, tiny_trained[name], fast_options(edge=True), console)
-               for name in ("imdb", "boston")}
+    results = {
+        name: run_export(repo, name, None, tiny_trained[name], fast_options(edge=True), console)
+        for name in ("imdb", "boston")
+    }
     return repo, results
 
 

@@ -42,6 +42,7 @@ IMDB_THRESHOLD = 0.6  # in the serving config the bundles are built with: the pa
 
 # --- fixtures ------------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def repo(data_dir, tmp_path_factory) -> ModelRepository:
     """A repository whose every model has its browser bundle (built by the export CLI itself)."""
@@ -53,8 +54,12 @@ def repo(data_dir, tmp_path_factory) -> ModelRepository:
         fitted_repository(root, data_dir)
     config = root.parent / "serving.yaml"
     config.write_text(f"models:\n  imdb:\n    threshold: {IMDB_THRESHOLD}\n")
-    run = subprocess.run([sys.executable, "-m", "modelyard", "export", "all", "--browser", "--repo", str(root),
-                          "--config", str(config)], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "modelyard", "export", "all", "--browser", "--repo", str(root), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     print("\n" + run.stdout.strip())
     return ModelRepository(root)
@@ -87,13 +92,37 @@ def server(repo, tmp_path_factory):
 
     d = tmp_path_factory.mktemp("browser-server")
     config = d / "serving.json"
-    config.write_text(json.dumps({"models": {
-        n: {"variant": _bundle_config(repo, n)["variant"], **({"threshold": IMDB_THRESHOLD} if n == "imdb" else {})}
-        for n in MODELS}}))
+    config.write_text(
+        json.dumps(
+            {
+                "models": {
+                    n: {
+                        "variant": _bundle_config(repo, n)["variant"],
+                        **({"threshold": IMDB_THRESHOLD} if n == "imdb" else {}),
+                    }
+                    for n in MODELS
+                }
+            }
+        )
+    )
     port = free_port()
-    s = ServerProcess([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo.root), "--port", str(port),
-                       "--config", str(config)], d / "server.log", port=port,
-                      env={"MODELYARD_GRPC_PORT": str(free_port()), "MODELYARD_ACCESS_LOG": "false"})
+    s = ServerProcess(
+        [
+            sys.executable,
+            "-m",
+            "modelyard",
+            "serve",
+            "--repo",
+            str(repo.root),
+            "--port",
+            str(port),
+            "--config",
+            str(config),
+        ],
+        d / "server.log",
+        port=port,
+        env={"MODELYARD_GRPC_PORT": str(free_port()), "MODELYARD_ACCESS_LOG": "false"},
+    )
     try:
         s.wait_ready(s.url + "/v2/health/ready", 90)
         yield s
@@ -105,9 +134,20 @@ def served(server, name: str, data: list, datatype: str, shape: list[int]) -> di
     """The server's V2 answer: output name -> data."""
     import httpx
 
-    r = httpx.post(f"{server.url}/v2/models/{name}/infer", timeout=60, json={
-        "inputs": [{"name": "features" if datatype == "FP32" else "text", "shape": shape, "datatype": datatype,
-                    "data": data}]})
+    r = httpx.post(
+        f"{server.url}/v2/models/{name}/infer",
+        timeout=60,
+        json={
+            "inputs": [
+                {
+                    "name": "features" if datatype == "FP32" else "text",
+                    "shape": shape,
+                    "datatype": datatype,
+                    "data": data,
+                }
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     return {o["name"]: o["data"] for o in r.json()["outputs"]}
 
@@ -142,8 +182,10 @@ def _agreement(name: str, browser: list[dict], y: np.ndarray, manifest: Manifest
     diff = float(np.abs(out - y).max())
     if manifest.task == "regression":
         vs_server = float(np.abs(out[:, 0] - np.array(answer["price"])).max())
-        print(f"{name}: {len(y)} rows, max |price_browser - price_onnxruntime| = {diff:.2e}, "
-              f"max |price_browser - price_server| = {vs_server:.2e}")
+        print(
+            f"{name}: {len(y)} rows, max |price_browser - price_onnxruntime| = {diff:.2e}, "
+            f"max |price_browser - price_server| = {vs_server:.2e}"
+        )
         assert vs_server <= TOLERANCE * max(1.0, float(np.abs(out).max()))
     else:
         agree = sum(r["label"] == label for r, label in zip(browser, answer["label"]))
@@ -158,6 +200,7 @@ def _spread(items: list, n: int) -> list:
 
 # --- tests ---------------------------------------------------------------------------------------------------------
 
+
 def test_bundle_is_published_with_the_smallest_accepted_onnx(repo):
     for name in MODELS:
         version, manifest = repo.resolve(name), repo.manifest(name)
@@ -167,7 +210,8 @@ def test_bundle_is_published_with_the_smallest_accepted_onnx(repo):
         assert config["variant"] == min(accepted, key=lambda n: accepted[n].gzip_bytes)
         assert config["model_sha256"] == manifest.files[config["model_file"]]
         assert {f"{BROWSER_DIR}/{f}" for f in ("index.html", "app.js", "model.js", "ort-runtime.js")} <= set(
-            manifest.files)
+            manifest.files
+        )
 
 
 def test_imdb_page_agrees_with_onnxruntime_and_the_server_on_200_real_reviews(repo, pages, server, data_dir):
@@ -211,9 +255,14 @@ def test_js_tokenizer_gives_text_encoder_ids_on_1000_real_reviews(repo, pages, d
     assert not mismatches, f"{len(mismatches)} texts tokenized differently, e.g. {texts[mismatches[0]][:200]!r}"
     # words that are special in JS objects are plain words here
     odd = {"__proto__": 1, "constructor": 2, "toString": 3, "hasownproperty": 4}
-    js = page.evaluate("([pre, vocab, text]) => ModelyardTokenizer.createTokenizer(pre, vocab).ids(text)",
-                       [{**page.evaluate("modelyard.bundle.preprocessing"), "num_words": 10}, list(odd.items()),
-                        "__proto__ Constructor tostring hasOwnProperty valueOf"])
+    js = page.evaluate(
+        "([pre, vocab, text]) => ModelyardTokenizer.createTokenizer(pre, vocab).ids(text)",
+        [
+            {**page.evaluate("modelyard.bundle.preprocessing"), "num_words": 10},
+            list(odd.items()),
+            "__proto__ Constructor tostring hasOwnProperty valueOf",
+        ],
+    )
     assert js == TextEncoder(odd, num_words=10).ids("__proto__ Constructor tostring hasOwnProperty valueOf")
 
 
@@ -243,7 +292,8 @@ def test_bundle_runs_from_a_static_host_on_127_0_0_1(repo, chromium):
             pass
 
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(_bundle_dir(repo, "boston"))))
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(_bundle_dir(repo, "boston")))
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with local_page(chromium) as page:

@@ -7,8 +7,19 @@ import pytest
 
 from export.variants import VARIANTS
 
-ALL = ["keras", "savedmodel", "tflite_fp32", "tflite_dynamic", "tflite_float16", "tflite_int8", "tflite_int8_io",
-       "tflite_qat_int8", "tflite_pruned_int8", "onnx_fp32", "onnx_int8"]
+ALL = [
+    "keras",
+    "savedmodel",
+    "tflite_fp32",
+    "tflite_dynamic",
+    "tflite_float16",
+    "tflite_int8",
+    "tflite_int8_io",
+    "tflite_qat_int8",
+    "tflite_pruned_int8",
+    "onnx_fp32",
+    "onnx_int8",
+]
 
 
 @pytest.mark.parametrize("name", ["imdb", "boston"])
@@ -99,8 +110,15 @@ def test_preprocessed_static_route_is_an_int8_gemm_per_dense_layer(exported, tin
     m = repo.manifest("boston")
     assert m.variants["onnx_int8"].details["candidates"]["ort_static_gemm_u8s8"] is not None
     fp32, out = repo.path("boston", m.version) / "onnx/fp32.onnx", tmp_path / "int8.onnx"
-    convert.onnx_static_int8(fp32, out, tiny_trained["boston"].x_train[:64], m.variants["onnx_fp32"].inputs[0].name,
-                             "uint8", preprocess=True, per_channel=False)
+    convert.onnx_static_int8(
+        fp32,
+        out,
+        tiny_trained["boston"].x_train[:64],
+        m.variants["onnx_fp32"].inputs[0].name,
+        "uint8",
+        preprocess=True,
+        per_channel=False,
+    )
     graph = onnx.load(str(out)).graph
     ops = [n.op_type for n in graph.node]
     assert ops.count("Gemm") == 3 and "MatMul" not in ops

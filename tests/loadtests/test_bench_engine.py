@@ -42,8 +42,12 @@ def test_engine_throughput_on_cpu(fixture_root):
     rows = engine_throughput(path, x, batch_sizes=(1, 8, 300), seconds=0.05, repeats=2)
     assert [r["batch"] for r in rows] == [1, 8, 300]
     for r in rows:
-        assert (r["device"], r["provider"], r["io_binding"], r["cuda_graph"]) == ("cpu", "CPUExecutionProvider",
-                                                                                   False, False)
+        assert (r["device"], r["provider"], r["io_binding"], r["cuda_graph"]) == (
+            "cpu",
+            "CPUExecutionProvider",
+            False,
+            False,
+        )
         assert r["spread"][0] <= r["rows_per_s"] <= r["spread"][1] and r["rows_per_s"] > 0
         assert 0 < r["p50_ms"] <= r["p99_ms"] and r["calls"] >= 2
 
@@ -100,16 +104,18 @@ sys.exit(main(["--repo", {str(fixture_root / "repo")!r}, "--data-dir", {str(data
         assert all(says_no_cuda(line) for line in report["failed"]) and len(report["failed"]) == 3
         assert all("gpu" not in m for m in report["results"])
     else:
-        assert all(m["agreement"]["ok"] and m["gpu"][0]["provider"] == "CUDAExecutionProvider"
-                   for m in report["results"])
+        assert all(
+            m["agreement"]["ok"] and m["gpu"][0]["provider"] == "CUDAExecutionProvider" for m in report["results"]
+        )
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("graph", [False, True], ids=["io-binding", "cuda-graph"])
 def test_cuda_matches_cpu_on_every_fixture_model(cuda_gpu, fixture_root, graph):
     for name in ("imdb", "reuters", "boston"):
-        check = cuda_matches_cpu(onnx_file(fixture_root / "repo", name), inputs(fixture_root, name), 1e-4,
-                                 CudaOptions(cuda_graph=graph))
+        check = cuda_matches_cpu(
+            onnx_file(fixture_root / "repo", name), inputs(fixture_root, name), 1e-4, CudaOptions(cuda_graph=graph)
+        )
         assert check["provider"] == "CUDAExecutionProvider" and check["ok"], (name, check)
 
 

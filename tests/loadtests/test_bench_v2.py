@@ -34,6 +34,7 @@ IDS = [[1, 14, 22, 9], [1, 7], [1, 3, 3, 48, 2, 11]]
 
 # ------------------------------------------------------------------ bodies
 
+
 def test_v2_bodies_carry_the_tfs_ids_padded_to_one_shape(tmp_path):
     paths = bodies.write_all(tmp_path, "imdb", IDS, text=True)
     tfs = [json.loads(l) for l in paths["tfs"].read_text().splitlines()]
@@ -77,9 +78,16 @@ def test_records_round_trip_and_truncation_is_an_error(tmp_path):
 
 # ------------------------------------------------------------------ contenders
 
+
 def test_contenders_get_their_protocol_and_ports(tmp_path):
-    s = Setup(model="imdb", repo=tmp_path, onnx=tmp_path / "m.onnx", route="/v1/models/imdb:predict", width=50,
-              peers_python=Path("/peers/bin/python"))
+    s = Setup(
+        model="imdb",
+        repo=tmp_path,
+        onnx=tmp_path / "m.onnx",
+        route="/v1/models/imdb:predict",
+        width=50,
+        peers_python=Path("/peers/bin/python"),
+    )
     cs = {c.key: c for c in contenders(s, 18000, list(KEYS), grpc_port=18001)}
     assert list(cs) == list(KEYS)
     for c in cs.values():
@@ -87,8 +95,12 @@ def test_contenders_get_their_protocol_and_ports(tmp_path):
             port = c.argv[c.argv.index("--grpc-port") + 1]
             assert port == ("18001" if c.protocol == "v2-grpc" else "0"), c.key
     assert {k: c.protocol for k, c in cs.items() if c.protocol != "tfs"} == {
-        "modelyard-v2": "v2-rest", "modelyard-grpc": "v2-grpc", "mlserver": "v2-rest", "mlserver-grpc": "v2-grpc",
-        "grpc-ceiling": "v2-grpc"}
+        "modelyard-v2": "v2-rest",
+        "modelyard-grpc": "v2-grpc",
+        "mlserver": "v2-rest",
+        "mlserver-grpc": "v2-grpc",
+        "grpc-ceiling": "v2-grpc",
+    }
     assert cs["mlserver"].route(s) == "/v2/models/imdb/infer" and cs["modelyard"].route(s) == s.route
     for key in ("mlserver", "mlserver-grpc"):
         c = cs[key]
@@ -113,15 +125,24 @@ def test_mlserver_settings_batch_and_keep_inference_in_process(tmp_path):
 
 # ------------------------------------------------------------------ the table
 
+
 def _m(rps: float, p99: float = 5.0) -> Measurement:
     return Measurement(sweep=[Point(8, rps, 1.0, p99, 0, 1000)], fixed_rate=RatePoint(100, 100, 1.0, 2.0, 0, 3))
 
 
 def test_grpc_rows_keep_the_http_ceiling_and_baseline_columns():
-    results = {"grpc-ceiling": [_m(4000)], "mlserver-grpc": [_m(1000)], "fastapi": [_m(500)],
-               "http-ceiling": [_m(8000)]}
-    titles = {"grpc-ceiling": "gRPC ceiling: bare", "mlserver-grpc": "MLServer 1.7 (V2 gRPC, adaptive batching)",
-              "fastapi": "FastAPI", "http-ceiling": "HTTP ceiling"}
+    results = {
+        "grpc-ceiling": [_m(4000)],
+        "mlserver-grpc": [_m(1000)],
+        "fastapi": [_m(500)],
+        "http-ceiling": [_m(8000)],
+    }
+    titles = {
+        "grpc-ceiling": "gRPC ceiling: bare",
+        "mlserver-grpc": "MLServer 1.7 (V2 gRPC, adaptive batching)",
+        "fastapi": "FastAPI",
+        "http-ceiling": "HTTP ceiling",
+    }
     roles = {"grpc-ceiling": "grpc-ceiling", "mlserver-grpc": "peer", "fastapi": "baseline", "http-ceiling": "ceiling"}
     protocols = {"grpc-ceiling": "v2-grpc", "mlserver-grpc": "v2-grpc", "fastapi": "tfs", "http-ceiling": "tfs"}
     rows = {r["server"]: r for r in summary(results, titles, roles, 50, None, protocols)}
@@ -165,10 +186,16 @@ class FakeV2:
 
 def against(fake: FakeV2, client: Callable[[str], T]) -> T:
     """``client(target)`` run in a thread while ``fake`` answers on a grpc.aio server in this process's loop."""
+
     async def main() -> T:
         server = grpc.aio.server()
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            "inference.GRPCInferenceService", {"ModelInfer": grpc.unary_unary_rpc_method_handler(fake.infer)}),))
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "inference.GRPCInferenceService", {"ModelInfer": grpc.unary_unary_rpc_method_handler(fake.infer)}
+                ),
+            )
+        )
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         try:
@@ -214,6 +241,7 @@ def test_fixed_rate_is_open_loop_and_drops_past_the_in_flight_limit(grpc_bodies)
 
 def test_failures_name_the_grpc_status(grpc_bodies):
     path, _ = grpc_bodies
+
     def client(target: str) -> str | None:
         with pytest.raises(GeneratorError, match="no call succeeded .*INVALID_ARGUMENT: inputs\\[0\\]: bad tensor"):
             grpc_load.closed(target, path, 2, 0.5)
@@ -231,6 +259,7 @@ def test_workers_one_per_load_generator_cpu():
 
 
 # ------------------------------------------------------------------ MLServer (in the peers' environment)
+
 
 def _mlserver_python() -> Path:
     py = peers_python(ROOT / ".bench-peers")
@@ -254,18 +283,25 @@ def test_mlserver_runtime_answers_v2_rest_and_grpc_batched(fixture_root, tmp_pat
     sess = open_session(onnx, "cpu")
     want = sess.run(None, {sess.get_inputs()[0].name: multi_hot(ids, 50)})[0][:, 0]
     port, grpc_port = free_port(), free_port()
-    env = {"PYTHONPATH": str(ROOT), "MODELYARD_BENCH_ONNX": str(onnx), "MODELYARD_BENCH_WIDTH": "50",
-           "MODELYARD_BENCH_PORT": str(port), "MODELYARD_BENCH_GRPC_PORT": str(grpc_port),
-           "MODELYARD_BENCH_MODEL": "imdb"}
-    server = ServerProcess([str(py), "-m", "loadtests.bench.apps.mlserver_app"], tmp_path / "mlserver.log",
-                           port=port, env=env)
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "MODELYARD_BENCH_ONNX": str(onnx),
+        "MODELYARD_BENCH_WIDTH": "50",
+        "MODELYARD_BENCH_PORT": str(port),
+        "MODELYARD_BENCH_GRPC_PORT": str(grpc_port),
+        "MODELYARD_BENCH_MODEL": "imdb",
+    }
+    server = ServerProcess(
+        [str(py), "-m", "loadtests.bench.apps.mlserver_app"], tmp_path / "mlserver.log", port=port, env=env
+    )
     try:
         server.wait_ready(f"http://127.0.0.1:{port}/v2/health/ready", 120)
         url = f"http://127.0.0.1:{port}/v2/models/imdb/infer"
 
         def rest(row: np.ndarray) -> float:
-            req = urllib.request.Request(url, data=bodies.v2_rest_body(row).encode(),
-                                         headers={"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                url, data=bodies.v2_rest_body(row).encode(), headers={"Content-Type": "application/json"}
+            )
             with urllib.request.urlopen(req, timeout=30) as r:
                 (out,) = json.loads(r.read())["outputs"]
             assert out["shape"] == [1, 1]

@@ -26,12 +26,17 @@ def publish(repo: ModelRepository, name: str) -> int:
         (stage.dir / "onnx" / "fp32.onnx").write_bytes(os.urandom(30_000))
         (stage.dir / "model.keras").write_bytes(os.urandom(50_000))
         stage.manifest = Manifest(
-            name=name, version=stage.version, task="regression", created_at="2026-01-01T00:00:00+00:00",
+            name=name,
+            version=stage.version,
+            task="regression",
+            created_at="2026-01-01T00:00:00+00:00",
             inputs=[TensorSpec(name="features", dtype="float32", shape=[None, 2])],
             outputs=[TensorSpec(name="price", dtype="float32", shape=[None, 1])],
-            preprocessing=TabularPreprocessing(feature_names=["A", "B"]), metrics={"mae": 2.5},
+            preprocessing=TabularPreprocessing(feature_names=["A", "B"]),
+            metrics={"mae": 2.5},
             dataset=DatasetInfo(name=name, source="generated", train_size=10, test_size=5),
-            variants={"onnx_fp32": VariantRecord(format="onnx", path="onnx/fp32.onnx", metric="mae", value=2.5)})
+            variants={"onnx_fp32": VariantRecord(format="onnx", path="onnx/fp32.onnx", metric="mae", value=2.5)},
+        )
     return stage.version
 
 
@@ -44,11 +49,15 @@ def kit(tmp_path: Path) -> tuple[build.BuildConfig, list[Path]]:
     data = tmp_path / "data"
     data.mkdir()
     (data / "rows.npz").write_bytes(os.urandom(120_000))
-    cfg = build.BuildConfig(kit=tmp_path / "kit", repo=repo.root, data_dir=data, python="3.11", part_mib=0.1,
-                            served={"served"})
+    cfg = build.BuildConfig(
+        kit=tmp_path / "kit", repo=repo.root, data_dir=data, python="3.11", part_mib=0.1, served={"served"}
+    )
     whl = tiny_wheel(tmp_path)
-    entries = (contents.model_entries(cfg.repo, cfg.served, log=lambda _: None)
-               + contents.dataset_entries(data, ["rows.npz"], log=lambda _: None) + [(whl, f"wheels/{whl.name}")])
+    entries = (
+        contents.model_entries(cfg.repo, cfg.served, log=lambda _: None)
+        + contents.dataset_entries(data, ["rows.npz"], log=lambda _: None)
+        + [(whl, f"wheels/{whl.name}")]
+    )
     return cfg, build.pack(cfg, entries, log=lambda _: None)
 
 
@@ -57,7 +66,9 @@ def tiny_wheel(folder: Path, requires: str = "") -> Path:
     whl = folder / "kitprobe-1.0-py3-none-any.whl"
     with zipfile.ZipFile(whl, "w") as z:
         z.writestr("kitprobe.py", "ANSWER = 42\n")
-        z.writestr("kitprobe-1.0.dist-info/METADATA", f"Metadata-Version: 2.1\nName: kitprobe\nVersion: 1.0\n{requires}")
+        z.writestr(
+            "kitprobe-1.0.dist-info/METADATA", f"Metadata-Version: 2.1\nName: kitprobe\nVersion: 1.0\n{requires}"
+        )
         z.writestr("kitprobe-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
         z.writestr("kitprobe-1.0.dist-info/RECORD", "")
     return whl
@@ -81,8 +92,10 @@ def test_the_kit_comes_back_whole_and_its_served_models_verify(kit, tmp_path):
     served = ModelRepository(x / "models")
     assert served.verify("served", 1) == []  # every file of a served model: serving checks them all
     checked = x / "models/checked/1"  # the GPU check's model: its manifest and ONNX fp32 file
-    assert sorted(p.relative_to(checked).as_posix() for p in checked.rglob("*") if p.is_file()) \
-        == ["manifest.json", "onnx/fp32.onnx"]
+    assert sorted(p.relative_to(checked).as_posix() for p in checked.rglob("*") if p.is_file()) == [
+        "manifest.json",
+        "onnx/fp32.onnx",
+    ]
     assert (x / "datasets/rows.npz").read_bytes() == (cfg.data_dir / "rows.npz").read_bytes()
     assert (x / "wheels/kitprobe-1.0-py3-none-any.whl").is_file()
     listed = (cfg.kit / "CONTENTS.txt").read_text()
@@ -125,15 +138,22 @@ def test_the_wheels_install_into_a_venv_that_sees_them_first(tmp_path):
     site, venv = tmp_path / "site", tmp_path / "venv"
     install.install_wheels([tiny_wheel(tmp_path)], site, use_pip=False)
     install.write_pth(install.make_venv(venv, manual=True), site, Path.cwd())
-    out = subprocess.run([str(venv / "bin" / "python"), "-c", "import kitprobe, sys; print(kitprobe.ANSWER, "
-                          "kitprobe.__file__)"], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import kitprobe, sys; print(kitprobe.ANSWER, kitprobe.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert out == ["42", str(site / "kitprobe.py")]
 
 
 def test_a_wheel_whose_requirement_is_neither_in_the_kit_nor_on_the_machine_is_named(tmp_path):
-    whl = tiny_wheel(tmp_path, "Requires-Dist: numpy>=2\nRequires-Dist: leftpad; python_version < '3.13'\n"
-                               "Requires-Dist: colorama; sys_platform == 'win32'\n")
-    assert wheels.missing_requirements([whl], "3.12", ["numpy"]) == ["kitprobe needs leftpad; python_version < \"3.13\""]
+    whl = tiny_wheel(
+        tmp_path,
+        "Requires-Dist: numpy>=2\nRequires-Dist: leftpad; python_version < '3.13'\n"
+        "Requires-Dist: colorama; sys_platform == 'win32'\n",
+    )
+    assert wheels.missing_requirements([whl], "3.12", ["numpy"]) == ['kitprobe needs leftpad; python_version < "3.13"']
     assert wheels.missing_requirements([whl], "3.13", ["numpy"]) == []
 
 

@@ -19,23 +19,56 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _modelyard(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "modelyard", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "modelyard", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def test_headless_load_against_a_real_server(fixture_root, data_dir, tmp_path):
     repo = tmp_path / "models"
     shutil.copytree(fixture_root / "repo", repo)
     report = tmp_path / "report"
-    env = {"MODELYARD_LOAD_DATA_DIR": str(data_dir), "MODELYARD_LOAD_SAMPLES": "40",
-           "MODELYARD_POLL_INTERVAL_S": "0", "MODELYARD_ACCESS_LOG": "false", "COLUMNS": "120"}
-    p = _modelyard("loadtest", "--start-server", "--repo", str(repo), "--users", "6", "--spawn-rate", "6",
-                   "--duration", "5s", "--report", str(report), "--slo-p99-ms", "5000", env=env, timeout=240)
+    env = {
+        "MODELYARD_LOAD_DATA_DIR": str(data_dir),
+        "MODELYARD_LOAD_SAMPLES": "40",
+        "MODELYARD_POLL_INTERVAL_S": "0",
+        "MODELYARD_ACCESS_LOG": "false",
+        "COLUMNS": "120",
+    }
+    p = _modelyard(
+        "loadtest",
+        "--start-server",
+        "--repo",
+        str(repo),
+        "--users",
+        "6",
+        "--spawn-rate",
+        "6",
+        "--duration",
+        "5s",
+        "--report",
+        str(report),
+        "--slo-p99-ms",
+        "5000",
+        env=env,
+        timeout=240,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     assert "Aggregated" in p.stdout and "SLOs met" in p.stdout
 
-    for name in ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "report.html",
-                 "latency_throughput.png", "summary.json"):
+    for name in (
+        "locust_stats.csv",
+        "locust_stats_history.csv",
+        "locust_failures.csv",
+        "report.html",
+        "latency_throughput.png",
+        "summary.json",
+    ):
         assert (report / name).is_file() and (report / name).stat().st_size > 0, name
     assert (report / "latency_throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -50,14 +83,17 @@ def test_headless_load_against_a_real_server(fixture_root, data_dir, tmp_path):
     assert "Traceback" not in (report / "server.log").read_text(errors="replace")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://127.9.9.9", "http://localhost:1",
-                                 "http://[::1]:8000", "127.0.0.1:8000"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "http://127.9.9.9", "http://localhost:1", "http://[::1]:8000", "127.0.0.1:8000"]
+)
 def test_loopback_hosts_are_accepted(url):
     assert check_loopback(url) == url
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.1:8000", "http://example.com", "http://0.0.0.0:8000",
-                                 "http://192.168.1.2", "ftp://127.0.0.1", ""])
+@pytest.mark.parametrize(
+    "url",
+    ["http://10.0.0.1:8000", "http://example.com", "http://0.0.0.0:8000", "http://192.168.1.2", "ftp://127.0.0.1", ""],
+)
 def test_other_hosts_are_refused(url):
     with pytest.raises(HostError):
         check_loopback(url)
@@ -102,8 +138,21 @@ def test_payloads_come_from_the_real_test_sets(data_dir):
         assert words and all(w in vocab for w in words)
         assert len(words) == sum(1 for i in ids if i >= 3)
     boston = payloads.samples("boston", 5, str(data_dir))
-    assert list(boston.rows[0]) == ["CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX",
-                                    "PTRATIO", "B", "LSTAT"]
+    assert list(boston.rows[0]) == [
+        "CRIM",
+        "ZN",
+        "INDUS",
+        "CHAS",
+        "NOX",
+        "RM",
+        "AGE",
+        "DIS",
+        "RAD",
+        "TAX",
+        "PTRATIO",
+        "B",
+        "LSTAT",
+    ]
     body = json.loads(payloads.v2_text(imdb, 2)[0])
     assert body["inputs"][0]["datatype"] == "BYTES" and body["inputs"][0]["shape"] == [2]
     body = json.loads(payloads.tfs_ids(reuters, 1)[0])
@@ -111,11 +160,17 @@ def test_payloads_come_from_the_real_test_sets(data_dir):
 
 
 def test_model_selection_and_weights():
-    code = ("import loadtests.locustfile as l; "
-            "print(sorted((c.__name__, c.weight) for c in (l.ImdbTFS, l.ImdbV2, l.ReutersTFS, l.ReutersV2, "
-            "l.BostonTFS, l.BostonV2) if not c.abstract))")
-    env = {**os.environ, "MODELYARD_LOAD_MODELS": "imdb,boston", "MODELYARD_LOAD_WEIGHTS": "imdb=3",
-           "MODELYARD_LOAD_PROTOCOLS": "tfs"}
+    code = (
+        "import loadtests.locustfile as l; "
+        "print(sorted((c.__name__, c.weight) for c in (l.ImdbTFS, l.ImdbV2, l.ReutersTFS, l.ReutersV2, "
+        "l.BostonTFS, l.BostonV2) if not c.abstract))"
+    )
+    env = {
+        **os.environ,
+        "MODELYARD_LOAD_MODELS": "imdb,boston",
+        "MODELYARD_LOAD_WEIGHTS": "imdb=3",
+        "MODELYARD_LOAD_PROTOCOLS": "tfs",
+    }
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[('BostonTFS', 1), ('ImdbTFS', 3)]"

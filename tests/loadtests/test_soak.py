@@ -13,14 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.soak import (SoakResult, publish_copy, rss_drift, verdict, window_seconds, write_requests)
+from loadtests.soak import SoakResult, publish_copy, rss_drift, verdict, window_seconds, write_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _modelyard(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "modelyard", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "modelyard", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def _k6() -> None:
@@ -35,8 +41,22 @@ def test_ten_second_soak_with_two_reloads(fixture_root, data_dir, tmp_path):
     report = tmp_path / "soak"
     env = {"MODELYARD_LOAD_DATA_DIR": str(data_dir), "MODELYARD_LOAD_SAMPLES": "40", "COLUMNS": "160"}
     # the verdict on memory is left to the unit tests below: 10 s is too short to judge drift on a busy machine
-    p = _modelyard("loadtest", "--soak", "--repo", str(repo), "--duration", "10s", "--reload-every", "4s",
-                   "--max-rss-drift", "1000", "--report", str(report), env=env, timeout=240)
+    p = _modelyard(
+        "loadtest",
+        "--soak",
+        "--repo",
+        str(repo),
+        "--duration",
+        "10s",
+        "--reload-every",
+        "4s",
+        "--max-rss-drift",
+        "1000",
+        "--report",
+        str(report),
+        env=env,
+        timeout=240,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     assert "soak passed" in p.stdout and "RSS" in p.stdout and "capacity" in p.stdout
 
@@ -47,7 +67,8 @@ def test_ten_second_soak_with_two_reloads(fixture_root, data_dir, tmp_path):
     # new versions of every model at 4 s and 8 s, each served within the run
     assert sorted({e["t_s"] for e in s["reloads"]}) == pytest.approx([4, 8], abs=0.5)
     assert sorted((e["model"], e["version"]) for e in s["reloads"]) == sorted(
-        (m, v) for m in ("imdb", "reuters", "boston") for v in (2, 3))
+        (m, v) for m in ("imdb", "reuters", "boston") for v in (2, 3)
+    )
     assert all(e["available_after_s"] is not None for e in s["reloads"])
     assert s["served_versions"] == {"imdb": 3, "reuters": 3, "boston": 3}
     assert s["rss_start_mb"] > 10 and s["rss_end_mb"] > 10 and isinstance(s["rss_drift_pct"], float)
@@ -83,10 +104,22 @@ def test_rss_drift_compares_the_first_and_last_tenth():
 
 
 def _result(**kw) -> SoakResult:
-    base = dict(host="http://127.0.0.1:1", models={"imdb": 1}, duration_s=60, window_s=1, capacity_rps=1000,
-                capacity_measured=True, rate_fraction=0.7, rate=700, requests=42000, rss_start_mb=100,
-                rss_end_mb=101, rss_drift_pct=1.0, server_exit_code=0,
-                reloads=[{"t_s": 30, "model": "imdb", "version": 2, "available_after_s": 0.5}])
+    base = dict(
+        host="http://127.0.0.1:1",
+        models={"imdb": 1},
+        duration_s=60,
+        window_s=1,
+        capacity_rps=1000,
+        capacity_measured=True,
+        rate_fraction=0.7,
+        rate=700,
+        requests=42000,
+        rss_start_mb=100,
+        rss_end_mb=101,
+        rss_drift_pct=1.0,
+        server_exit_code=0,
+        reloads=[{"t_s": 30, "model": "imdb", "version": 2, "available_after_s": 0.5}],
+    )
     return SoakResult(**{**base, **kw})
 
 
@@ -95,8 +128,10 @@ def test_verdict():
     assert verdict(_result(failures=3)) == ["3 of 42,000 requests failed"]
     assert verdict(_result(rss_end_mb=106, rss_drift_pct=6.0)) == ["RSS grew 6.0% (100 -> 106 MiB), above 5%"]
     assert verdict(_result(rss_drift_pct=6.0, max_rss_drift_pct=10)) == []
-    assert "never AVAILABLE: imdb v2" in verdict(_result(reloads=[{"t_s": 30, "model": "imdb", "version": 2,
-                                                                    "available_after_s": None}]))[0]
+    assert (
+        "never AVAILABLE: imdb v2"
+        in verdict(_result(reloads=[{"t_s": 30, "model": "imdb", "version": 2, "available_after_s": None}]))[0]
+    )
     assert "exited with code -9" in verdict(_result(server_exit_code=-9))[0]
     assert "above --slo-p99-ms 5" in verdict(_result(p99_ms=7.5), slo_p99_ms=5)[0]
     assert verdict(_result(rss_drift_pct=None)) == ["too few RSS samples to judge memory"]
@@ -110,8 +145,10 @@ def test_windows():
 def test_request_mix_follows_the_weights(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("MODELYARD_LOAD_DATA_DIR", str(data_dir))
     monkeypatch.setenv("MODELYARD_LOAD_SAMPLES", "20")
-    lines = [json.loads(line) for line in write_requests(tmp_path / "r.jsonl", {"imdb": 3, "boston": 1},
-                                                         n=400).read_text().splitlines()]
+    lines = [
+        json.loads(line)
+        for line in write_requests(tmp_path / "r.jsonl", {"imdb": 3, "boston": 1}, n=400).read_text().splitlines()
+    ]
     routes = [r for r, _body in lines]
     assert routes.count("/v1/models/imdb:predict") == routes.count("/v2/models/imdb/infer") == 150
     assert routes.count("/v1/models/boston:predict") == routes.count("/v2/models/boston/infer") == 50

@@ -9,8 +9,17 @@ import os
 import numpy as np
 import pytest
 
-from modelyard.onnxrun import (CPU, CUDA, MAX_DEFAULT_THREADS, CudaOptions, CudaUnavailable, Predictor,
-                               describe_options, intra_op_threads, open_session)
+from modelyard.onnxrun import (
+    CPU,
+    CUDA,
+    MAX_DEFAULT_THREADS,
+    CudaOptions,
+    CudaUnavailable,
+    Predictor,
+    describe_options,
+    intra_op_threads,
+    open_session,
+)
 from modelyard.settings import Settings
 
 ROWS = (1, 3, 8, 64, 65, 1000)
@@ -28,22 +37,41 @@ def x() -> np.ndarray:
 
 def test_provider_options_suit_small_dense_models():
     opts = CudaOptions().provider_options()
-    assert opts == {"device_id": "0", "arena_extend_strategy": "kSameAsRequested",
-                    "cudnn_conv_algo_search": "HEURISTIC", "use_tf32": "0", "enable_cuda_graph": "0"}
+    assert opts == {
+        "device_id": "0",
+        "arena_extend_strategy": "kSameAsRequested",
+        "cudnn_conv_algo_search": "HEURISTIC",
+        "use_tf32": "0",
+        "enable_cuda_graph": "0",
+    }
     assert CudaOptions(mem_limit_mb=512).provider_options()["gpu_mem_limit"] == str(512 * 1024 * 1024)
 
 
 def test_cuda_options_come_from_settings(monkeypatch):
-    for k, v in {"DEVICE_ID": "1", "MEM_LIMIT_MB": "256", "ARENA_EXTEND_STRATEGY": "kNextPowerOfTwo",
-                 "CONV_ALGO_SEARCH": "EXHAUSTIVE", "USE_TF32": "true", "GRAPH": "1"}.items():
+    for k, v in {
+        "DEVICE_ID": "1",
+        "MEM_LIMIT_MB": "256",
+        "ARENA_EXTEND_STRATEGY": "kNextPowerOfTwo",
+        "CONV_ALGO_SEARCH": "EXHAUSTIVE",
+        "USE_TF32": "true",
+        "GRAPH": "1",
+    }.items():
         monkeypatch.setenv(f"MODELYARD_CUDA_{k}", v)
-    assert Settings().cuda_options() == CudaOptions(device_id=1, mem_limit_mb=256,
-                                                    arena_extend_strategy="kNextPowerOfTwo",
-                                                    conv_algo_search="EXHAUSTIVE", use_tf32=True, cuda_graph=True)
+    assert Settings().cuda_options() == CudaOptions(
+        device_id=1,
+        mem_limit_mb=256,
+        arena_extend_strategy="kNextPowerOfTwo",
+        conv_algo_search="EXHAUSTIVE",
+        use_tf32=True,
+        cuda_graph=True,
+    )
 
 
-@pytest.mark.parametrize("io_binding,graph", [(None, False), (True, False), (True, True)],
-                         ids=["cpu-run", "io-binding", "cuda-graph-buckets"])
+@pytest.mark.parametrize(
+    "io_binding,graph",
+    [(None, False), (True, False), (True, True)],
+    ids=["cpu-run", "io-binding", "cuda-graph-buckets"],
+)
 def test_every_run_path_gives_the_models_answers(tiny_onnx, x, io_binding, graph):
     p = Predictor(open_session(tiny_onnx), CudaOptions(cuda_graph=graph, graph_max_rows=64), io_binding)
     assert p.provider == CPU and p.io_binding == bool(io_binding) and p.cuda_graph == graph
@@ -83,6 +111,9 @@ def test_sessions_run_with_the_servers_options(tiny_onnx):
     """Every session (serving, export's validation, the benchmarks) gets these: the thread default, one
     inter-op thread, no spinning."""
     assert describe_options(open_session(tiny_onnx)) == {
-        "provider": CPU, "intra_op_threads": min(MAX_DEFAULT_THREADS, os.cpu_count() or 1),
-        "inter_op_threads": 1, "spinning": False}
+        "provider": CPU,
+        "intra_op_threads": min(MAX_DEFAULT_THREADS, os.cpu_count() or 1),
+        "inter_op_threads": 1,
+        "spinning": False,
+    }
     assert describe_options(open_session(tiny_onnx, threads=3))["intra_op_threads"] == intra_op_threads(3) == 3

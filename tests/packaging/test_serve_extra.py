@@ -20,8 +20,17 @@ from loadtests.process import ServerProcess, free_port
 from served_answers import check_v2_and_tfs, model_repo
 
 ROOT = Path(__file__).resolve().parents[2]
-TF_FAMILY = ("tensorflow", "tf-keras", "tf_keras", "tensorboard", "tensorflow-model-optimization", "tf2onnx",
-             "ai-edge-litert", "ai_edge_litert", "matplotlib")
+TF_FAMILY = (
+    "tensorflow",
+    "tf-keras",
+    "tf_keras",
+    "tensorboard",
+    "tensorflow-model-optimization",
+    "tf2onnx",
+    "ai-edge-litert",
+    "ai_edge_litert",
+    "matplotlib",
+)
 
 
 def _clean_env() -> dict[str, str]:
@@ -36,8 +45,11 @@ def _packages() -> list[str]:
 
 
 def _pip_reaches_index(tmp: Path) -> bool:
-    r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(tmp),
-                        "typer==0.29.2"], capture_output=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", str(tmp), "typer==0.29.2"],
+        capture_output=True,
+        timeout=120,
+    )
     return r.returncode == 0
 
 
@@ -55,15 +67,27 @@ def serve_venv(tmp_path_factory) -> Path:
         shutil.copytree(ROOT / pkg, src / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, env=_clean_env())
-    r = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", f"{src}[serve]"], capture_output=True,
-                       text=True, timeout=600, env=_clean_env(), cwd=tmp)
+    r = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--quiet", f"{src}[serve]"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_clean_env(),
+        cwd=tmp,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return venv
 
 
 def _run(venv: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(venv / "bin" / args[0]), *args[1:]], capture_output=True, text=True, timeout=120,
-                          env=_clean_env(), cwd=venv.parent)
+    return subprocess.run(
+        [str(venv / "bin" / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(),
+        cwd=venv.parent,
+    )
 
 
 def test_serve_extra_has_no_tensorflow(serve_venv):
@@ -90,9 +114,24 @@ def test_stage_without_its_extra_names_the_extra(serve_venv, tmp_path):
 def test_serve_extra_serves_the_exported_models(serve_venv, fixture_root, tmp_path):
     repo = model_repo(fixture_root, tmp_path)
     port = free_port()
-    server = ServerProcess([str(serve_venv / "bin" / "modelyard"), "serve", "--repo", str(repo), "--port", str(port),
-                            "--grpc-port", "0", "--poll-interval-s", "0"], tmp_path / "server.log", port=port,
-                           env={"PYTHONPATH": "", "MODELYARD_ACCESS_LOG": "false"}, cwd=tmp_path)
+    server = ServerProcess(
+        [
+            str(serve_venv / "bin" / "modelyard"),
+            "serve",
+            "--repo",
+            str(repo),
+            "--port",
+            str(port),
+            "--grpc-port",
+            "0",
+            "--poll-interval-s",
+            "0",
+        ],
+        tmp_path / "server.log",
+        port=port,
+        env={"PYTHONPATH": "", "MODELYARD_ACCESS_LOG": "false"},
+        cwd=tmp_path,
+    )
     try:
         server.wait_ready(server.url + "/v2/health/ready", 90)
         with httpx.Client(base_url=server.url, timeout=30) as client:

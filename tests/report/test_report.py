@@ -21,8 +21,9 @@ pytestmark = pytest.mark.realdata
 
 
 def _report(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "modelyard", "report", *args], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "modelyard", "report", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +46,12 @@ def _page(root, name) -> tuple[str, dict]:
 def test_imdb_report_counts_errors_at_the_serving_threshold(reported, real_models, data_dir):
     pairs = list(read_imdb_raw(data_dir, "test"))
     enc = TextEncoder.from_vocab_file(reported / "imdb" / "1" / "vocab.json", 10000)
-    p = np.concatenate([real_models.models["imdb"](multi_hot([enc.ids(t) for t, _ in pairs[i:i + 2000]], 10000))[:, 0]
-                        for i in range(0, len(pairs), 2000)])
+    p = np.concatenate(
+        [
+            real_models.models["imdb"](multi_hot([enc.ids(t) for t, _ in pairs[i : i + 2000]], 10000))[:, 0]
+            for i in range(0, len(pairs), 2000)
+        ]
+    )
     y = np.array([label for _, label in pairs])
     fp, fn = int(np.sum((p >= 0.7) & (y == 0))), int(np.sum((p < 0.7) & (y == 1)))
     html, summary = _page(reported, "imdb")
@@ -55,13 +60,16 @@ def test_imdb_report_counts_errors_at_the_serving_threshold(reported, real_model
     assert abs(summary["false_positives_per_1000"] - round(1000 * fp / 25000)) <= 1
     assert abs(summary["false_negatives_per_1000"] - round(1000 * fn / 25000)) <= 1
     assert abs(summary["accuracy"] - np.mean((p >= 0.7) == y)) < 1e-3
-    assert (f"of every 1,000 reviews, {summary['false_positives_per_1000']} negative reviews would be flagged "
-            f"positive") in html
+    assert (
+        f"of every 1,000 reviews, {summary['false_positives_per_1000']} negative reviews would be flagged positive"
+    ) in html
     assert f"{summary['false_negatives_per_1000']} positive reviews would be missed" in html
     assert abs(summary["false_positives"] - fp) <= 2 and abs(summary["false_negatives"] - fn) <= 2
-    assert (f"If 2,000 reviews like these arrive every day, on average <b>{2000 * summary['false_positives'] / 25000:,.0f}"
-            f" negative reviews would be flagged positive</b> and <b>{2000 * summary['false_negatives'] / 25000:,.0f} "
-            "positive reviews would be missed</b>") in html
+    assert (
+        f"If 2,000 reviews like these arrive every day, on average <b>{2000 * summary['false_positives'] / 25000:,.0f}"
+        f" negative reviews would be flagged positive</b> and <b>{2000 * summary['false_negatives'] / 25000:,.0f} "
+        "positive reviews would be missed</b>"
+    ) in html
     assert "the serving config" in html and "0.7" in html
     # the most confident false positive is a real review, shown with its score
     worst = max((i for i in range(len(y)) if y[i] == 0), key=lambda i: p[i])
@@ -116,19 +124,21 @@ def test_a_failed_report_leaves_the_version_untouched(real_models, data_dir, tmp
 
     monkeypatch.setattr(figures, "residuals", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-        report("boston", repo=root, data_dir=data_dir, config=None, threshold=None, version=None,
-               variant="onnx_fp32")
+        report("boston", repo=root, data_dir=data_dir, config=None, threshold=None, version=None, variant="onnx_fp32")
     assert (root / "boston" / "1" / "manifest.json").read_bytes() == before
     assert not (root / "boston" / "1" / "report").exists()
     assert sorted(p.name for p in (root / "boston").iterdir()) == [".lock", "1"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["mnist"], "unknown model 'mnist'"),
-    (["imdb", "--threshold", "1.5"], "--threshold 1.5"),
-    (["imdb", "--variant", "tflite_fp32"], "variant 'tflite_fp32' is not in the manifest"),
-    (["imdb", "--version", "7"], "no version 7"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["mnist"], "unknown model 'mnist'"),
+        (["imdb", "--threshold", "1.5"], "--threshold 1.5"),
+        (["imdb", "--variant", "tflite_fp32"], "variant 'tflite_fp32' is not in the manifest"),
+        (["imdb", "--version", "7"], "no version 7"),
+    ],
+)
 def test_bad_requests_are_one_line(real_models, data_dir, args, message):
     run = _report(*args, "--repo", str(real_models.root), "--data-dir", str(data_dir))
     assert run.returncode == 2, run.stderr
@@ -138,9 +148,11 @@ def test_bad_requests_are_one_line(real_models, data_dir, args, message):
 def test_report_never_imports_tensorflow(real_models, data_dir, tmp_path):
     root = tmp_path / "models"
     shutil.copytree(real_models.root, root)
-    code = (f"import sys\nfrom report.cli import report\nreport('boston', repo={str(root)!r}, data_dir={str(data_dir)!r}, "
-            "config=None, threshold=None, version=None, variant='onnx_fp32')\n"
-            "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nprint('ok')\n")
+    code = (
+        f"import sys\nfrom report.cli import report\nreport('boston', repo={str(root)!r}, data_dir={str(data_dir)!r}, "
+        "config=None, threshold=None, version=None, variant='onnx_fp32')\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\nprint('ok')\n"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-2000:]
 

@@ -33,8 +33,13 @@ def traffic(url: str, data_dir: Path, n: int = 200) -> None:
     with httpx.Client(base_url=url, timeout=30) as client:
         items = []
         for i, (text, label) in zip(range(n), read_imdb_raw(data_dir, "test")):
-            r = client.post("/v2/models/imdb/infer", json={"id": f"shot-{i}", "inputs": [
-                {"name": "text", "shape": [1], "datatype": "BYTES", "data": [text]}]})
+            r = client.post(
+                "/v2/models/imdb/infer",
+                json={
+                    "id": f"shot-{i}",
+                    "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [text]}],
+                },
+            )
             r.raise_for_status()
             items.append({"request_id": f"shot-{i}", "label": ["negative", "positive"][label]})
         time.sleep(1)  # the log's writer thread
@@ -43,10 +48,18 @@ def traffic(url: str, data_dir: Path, n: int = 200) -> None:
 
 def steady_load(url: str, seconds: float) -> None:
     """Requests to every model, one at a time, for ``seconds``: what the live figures show."""
-    bodies = {"imdb": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a fine, moving film"]}],
-              "reuters": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["wheat exports rose"]}],
-              "boston": [{"name": "features", "shape": [1, 13], "datatype": "FP32",
-                          "data": [0.1, 0, 8, 0, 0.5, 6.2, 60, 4, 5, 300, 18, 390, 10]}]}
+    bodies = {
+        "imdb": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a fine, moving film"]}],
+        "reuters": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["wheat exports rose"]}],
+        "boston": [
+            {
+                "name": "features",
+                "shape": [1, 13],
+                "datatype": "FP32",
+                "data": [0.1, 0, 8, 0, 0.5, 6.2, 60, 4, 5, 300, 18, 390, 10],
+            }
+        ],
+    }
     end = time.monotonic() + seconds
     with httpx.Client(base_url=url, timeout=30) as client:
         while time.monotonic() < end:
@@ -65,8 +78,9 @@ def console(browser, url: str, data_dir: Path, path: Path) -> None:
         page.wait_for_selector("[data-live=quality]", timeout=30000)  # the live gauges refresh every 15 s
         load = threading.Thread(target=steady_load, args=(url, 6.0))
         load.start()
-        page.wait_for_function("!/^(0\\.0|–)/.test(document.querySelector('#model-boston [data-live=rate] b')"
-                               ".textContent)")  # a poll inside the load
+        page.wait_for_function(
+            "!/^(0\\.0|–)/.test(document.querySelector('#model-boston [data-live=rate] b').textContent)"
+        )  # a poll inside the load
         page.screenshot(path=str(path), full_page=True)
         load.join()
 
@@ -80,12 +94,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "models"
         shutil.copytree(args.repo, root, ignore=shutil.ignore_patterns(".*"))
-        subprocess.run([sys.executable, "-m", "modelyard", "report", "all", "--repo", str(root),
-                        "--data-dir", str(args.data_dir)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "modelyard", "report", "all", "--repo", str(root), "--data-dir", str(args.data_dir)],
+            check=True,
+        )
         port = free_port()
-        server = ServerProcess([sys.executable, "-m", "modelyard", "serve", "--repo", str(root), "--port", str(port),
-                                "--prediction-log", f"sqlite:///{tmp}/log.db"], Path(tmp) / "server.log", port=port,
-                               env={"MODELYARD_GRPC_PORT": "0", "MODELYARD_ACCESS_LOG": "false"})
+        server = ServerProcess(
+            [
+                sys.executable,
+                "-m",
+                "modelyard",
+                "serve",
+                "--repo",
+                str(root),
+                "--port",
+                str(port),
+                "--prediction-log",
+                f"sqlite:///{tmp}/log.db",
+            ],
+            Path(tmp) / "server.log",
+            port=port,
+            env={"MODELYARD_GRPC_PORT": "0", "MODELYARD_ACCESS_LOG": "false"},
+        )
         try:
             server.wait_ready(server.url + "/v2/health/ready", 120)
             with headless_chromium() as browser:

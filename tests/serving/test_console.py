@@ -32,8 +32,12 @@ def test_console_api_lists_versions_variants_threshold_and_live_counts(fixture_r
     assert {v["name"] for v in v1["variants"]} >= {"onnx_fp32"}
     assert imdb["live"]["requests"] == 3 and imdb["live"]["batches"] == 3 and imdb["live"]["batch_rows"] == 3
     assert imdb["live"]["latency_buckets"][-1] == ["+Inf", 3]
-    assert models["boston"]["input"] == {"kind": "features", "tensor": "features", "feature_names": FEATURES,
-                                         "example": models["boston"]["input"]["example"]}
+    assert models["boston"]["input"] == {
+        "kind": "features",
+        "tensor": "features",
+        "feature_names": FEATURES,
+        "example": models["boston"]["input"]["example"],
+    }
 
 
 def test_console_page_is_open_its_data_and_the_docs_need_the_key(fixture_root):
@@ -41,8 +45,13 @@ def test_console_page_is_open_its_data_and_the_docs_need_the_key(fixture_root):
         for path in ("/ui/", "/ui/console.js", "/ui/console.css"):
             assert client.get(path).status_code == 200, path
         assert client.get("/ui").status_code == 308
-        for path in ("/ui/api/models", "/ui/api/reports/boston/1/index.html", "/docs", "/redoc",
-                     "/static-offline-docs/swagger-ui-bundle.js"):
+        for path in (
+            "/ui/api/models",
+            "/ui/api/reports/boston/1/index.html",
+            "/docs",
+            "/redoc",
+            "/static-offline-docs/swagger-ui-bundle.js",
+        ):
             assert client.get(path).status_code == 401, path
         assert client.get("/ui/api/models", headers={"X-API-Key": "k"}).status_code == 200
     with in_process(fixture_root / "repo", api_key="k", public_metadata=True) as client:
@@ -56,9 +65,13 @@ def test_report_files_are_read_only_and_named_exactly(fixture_root, tmp_path):
     with in_process(repo) as client:
         r = client.get("/ui/api/reports/boston/1/index.html")
         assert r.status_code == 404 and "modelyard report boston --version 1" in r.json()["error"]
-        for path, status in (("/ui/api/reports/boston/x/index.html", 400), ("/ui/api/reports/nope/1/index.html", 404),
-                             ("/ui/api/reports/boston/1/..%2Fmanifest.json", 404),
-                             ("/ui/api/reports/boston/1/manifest.json", 404), ("/ui/nothing.js", 404)):
+        for path, status in (
+            ("/ui/api/reports/boston/x/index.html", 400),
+            ("/ui/api/reports/nope/1/index.html", 404),
+            ("/ui/api/reports/boston/1/..%2Fmanifest.json", 404),
+            ("/ui/api/reports/boston/1/manifest.json", 404),
+            ("/ui/nothing.js", 404),
+        ):
             r = client.get(path)
             assert r.status_code == status and "error" in r.json(), path
         assert client.post("/ui/api/models").status_code == 405
@@ -107,28 +120,35 @@ def test_console_lists_the_models_and_its_forms_answer_as_the_api(console_server
         page.wait_for_selector("form[data-model=imdb] .answer .label")
         served = _v2(console_server, "imdb", [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [text]}])
         assert page.inner_text("form[data-model=imdb] .answer .label") == served["label"][0]
-        assert f"probability positive {served['probability'][0]:.4f}" in page.inner_text("form[data-model=imdb] .answer")
+        assert f"probability positive {served['probability'][0]:.4f}" in page.inner_text(
+            "form[data-model=imdb] .answer"
+        )
 
         page.click("form[data-model=reuters] button[type=submit]")
         page.wait_for_selector("form[data-model=reuters] .answer .label")
         news = page.input_value("form[data-model=reuters] textarea")
-        served = _v2(console_server, "reuters", [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [news]}],
-                     top_k=5)
+        served = _v2(
+            console_server, "reuters", [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [news]}], top_k=5
+        )
         assert page.locator("form[data-model=reuters] .topics .label").all_inner_texts() == served["top_k_labels"]
 
         page.fill("form[data-model=boston] input[name=RM]", "7.5")
         page.click("form[data-model=boston] button[type=submit]")
         page.wait_for_selector("form[data-model=boston] .answer .label")
         row = [float(page.input_value(f"form[data-model=boston] input[name={f}]")) for f in FEATURES]
-        price = _v2(console_server, "boston", [{"name": "features", "shape": [1, 13], "datatype": "FP32",
-                                                "data": row}])["price"][0]
+        price = _v2(
+            console_server, "boston", [{"name": "features", "shape": [1, 13], "datatype": "FP32", "data": row}]
+        )["price"][0]
         assert page.inner_text("form[data-model=boston] .answer .label") == f"${round(price * 1000):,}"
 
         for _ in range(20):  # traffic the next poll turns into a rate, a p99 and a batch size
             _v2(console_server, "boston", [{"name": "features", "shape": [1, 13], "datatype": "FP32", "data": row}])
-        page.wait_for_function("!document.querySelector('#model-boston [data-live=rate] b').textContent"
-                               ".startsWith('0.0') && !document.querySelector('#model-boston [data-live=rate] b')"
-                               ".textContent.startsWith('–')", timeout=10000)
+        page.wait_for_function(
+            "!document.querySelector('#model-boston [data-live=rate] b').textContent"
+            ".startsWith('0.0') && !document.querySelector('#model-boston [data-live=rate] b')"
+            ".textContent.startsWith('–')",
+            timeout=10000,
+        )
         assert page.inner_text("#model-boston [data-live=p99] b").endswith(" ms")
         assert page.inner_text("#model-boston [data-live=batch] b") == "1.0 rows"
 
@@ -160,8 +180,10 @@ def test_console_api_shows_live_accuracy_from_the_prediction_log(fixture_root, t
     with in_process(fixture_root / "repo", prediction_log=f"sqlite:///{db}") as client:
         labels = []
         for i, text in enumerate(["a wonderful film", "dull and far too long", "great acting"]):
-            r = client.post("/v2/models/imdb/infer", json={"id": f"c-{i}", "inputs": [
-                {"name": "text", "shape": [1], "datatype": "BYTES", "data": [text]}]})
+            r = client.post(
+                "/v2/models/imdb/infer",
+                json={"id": f"c-{i}", "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [text]}]},
+            )
             labels.append(next(o["data"][0] for o in r.json()["outputs"] if o["name"] == "label"))
         deadline = time.monotonic() + 10
         while _logged(db) < 3:  # the log's writer thread has written them
@@ -173,5 +195,6 @@ def test_console_api_shows_live_accuracy_from_the_prediction_log(fixture_root, t
         assert client.post("/v2/models/imdb/feedback", json={"items": items}).status_code == 200
         dp.predlog.live.refresh(dp.predlog.engine)
         imdb = next(m for m in client.get("/ui/api/models").json()["models"] if m["name"] == "imdb")
-    assert imdb["live"]["quality"] == [{"version": 1, "variant": "onnx_fp32", "accuracy": pytest.approx(2 / 3),
-                                        "labelled": 3.0}]
+    assert imdb["live"]["quality"] == [
+        {"version": 1, "variant": "onnx_fp32", "accuracy": pytest.approx(2 / 3), "labelled": 3.0}
+    ]

@@ -104,8 +104,9 @@ def test_an_inference_answers_as_the_keras_model_and_is_counted(plane, fixture_r
 
 def test_tabular_rows_answer_as_the_keras_model(plane, fixture_root):
     ref = reference(fixture_root, "boston")
-    resp = infer(plane, InferRequest([Tensor("features", "FP32", list(ref["x"].shape), ref["x"].astype(np.float32))]),
-                 "boston")
+    resp = infer(
+        plane, InferRequest([Tensor("features", "FP32", list(ref["x"].shape), ref["x"].astype(np.float32))]), "boston"
+    )
     np.testing.assert_allclose(resp.outputs[0].data, ref["y"], atol=1e-4)
 
 
@@ -144,8 +145,10 @@ def test_each_model_batches_by_its_own_policy_over_the_servers(plane):
     dp = plane[1]
     imdb, boston = dp.model_config("imdb"), dp.model_config("boston")
     assert imdb["max_batch_size"] == 8 and boston["max_batch_size"] == 64  # the config's; the server's default
-    assert imdb["dynamic_batching"] == {"max_queue_delay_microseconds": 1000,  # the settings' (max_queue_delay_ms=1)
-                                        "default_queue_policy": {"max_queue_size": 1024}}
+    assert imdb["dynamic_batching"] == {
+        "max_queue_delay_microseconds": 1000,  # the settings' (max_queue_delay_ms=1)
+        "default_queue_policy": {"max_queue_size": 1024},
+    }
     assert boston["dynamic_batching"]["default_queue_policy"] == {"max_queue_size": 3}  # the flat key
 
 
@@ -166,7 +169,10 @@ def test_metadata_and_status_describe_what_is_loaded(plane):
     assert meta["parameters"]["labels_config"] == {"stable": 1, "canary": 2}
     assert [s["state"] for s in dp.version_status("imdb")["model_version_status"]] == ["AVAILABLE", "AVAILABLE"]
     assert {(r["name"], r.get("version"), r["state"]) for r in dp.repository_index()} == {
-        ("boston", "1", "READY"), ("imdb", "1", "READY"), ("imdb", "2", "READY")}
+        ("boston", "1", "READY"),
+        ("imdb", "1", "READY"),
+        ("imdb", "2", "READY"),
+    }
 
 
 # ------------------------------------------------------------ lifecycle
@@ -176,8 +182,11 @@ def test_refused_unloaded_reloaded_and_a_config_change_at_the_next_poll(fixture_
         publish(fixture_root / "repo" / "imdb" / "1", repo / "imdb", 3, corrupt="onnx/fp32.onnx")
         portal.call(dp.registry.poll)
         status = {s["version"]: s for s in dp.version_status("imdb")["model_version_status"]}
-        assert status["3"]["state"] == "END" and "sha256 check against manifest failed" in \
-            status["3"]["status"]["error_message"] and str(repo) not in status["3"]["status"]["error_message"]
+        assert (
+            status["3"]["state"] == "END"
+            and "sha256 check against manifest failed" in status["3"]["status"]["error_message"]
+            and str(repo) not in status["3"]["status"]["error_message"]
+        )
         with pytest.raises(NotFound, match="version 3 is not available: it failed to load"):
             dp.registry.resolve("imdb", "3")
         assert infer((portal, dp), texts("good"), version="2").model_version == "2"  # the others keep serving

@@ -27,9 +27,13 @@ from hypothesis.errors import Unsatisfiable  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.hooks import HookDispatcher, HookScope  # noqa: E402
-from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,  # noqa: E402
-                                               response_headers_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from serving.app import _INFERENCE_DOCS, ROUTES  # noqa: E402
 
@@ -37,8 +41,14 @@ MAX_EXAMPLES = int(os.environ.get("MODELYARD_FUZZ_EXAMPLES", "45"))
 MODELS = ("imdb", "reuters", "boston")
 BOSTON = ("CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT")
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance, negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+]
 """Left out: ``positive_data_acceptance`` (a request that fits the schema must get a 2xx): the schema cannot say
 which model takes which tensor (a BYTES ``text`` tensor is valid JSON for Boston too, and Boston answers 400
 naming the input), which model names, versions and labels exist, or how many values a shape needs, so requests
@@ -48,9 +58,15 @@ needs declared security schemes (the fixture server runs without an API key; tes
 
 OPERATIONS = sorted({(m, p) for m, p, *_ in ROUTES} | {("POST", p) for p, *_ in _INFERENCE_DOCS})
 
-SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-                    phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-                    print_blob=False)
+SETTINGS = settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+    print_blob=False,
+)
 
 
 # ------------------------------------------------------------------ steering the generated values
@@ -60,21 +76,27 @@ def _real_names(ctx, params: dict):
     the generated value stays one of the choices."""
     if not params:
         return st.just(params)
-    choices = {"name": [*MODELS, params.get("name")], "version": ["1", params.get("version")],
-               "label": ["stable", params.get("label")]}
-    return st.fixed_dictionaries({k: st.sampled_from(choices[k]) if k in choices else st.just(v)
-                                  for k, v in params.items()})
+    choices = {
+        "name": [*MODELS, params.get("name")],
+        "version": ["1", params.get("version")],
+        "label": ["stable", params.get("label")],
+    }
+    return st.fixed_dictionaries(
+        {k: st.sampled_from(choices[k]) if k in choices else st.just(v) for k, v in params.items()}
+    )
 
 
-_NUMBER = st.integers(-10**20, 10**20) | st.floats(allow_nan=False, allow_infinity=False)
+_NUMBER = st.integers(-(10**20), 10**20) | st.floats(allow_nan=False, allow_infinity=False)
 _ROW = st.one_of(  # what the models take, with values past what they can hold
-    st.text(max_size=40), st.lists(_NUMBER, min_size=12, max_size=14),
-    st.fixed_dictionaries({"ids": st.lists(st.integers(-2**64, 2**64), max_size=12)}),
+    st.text(max_size=40),
+    st.lists(_NUMBER, min_size=12, max_size=14),
+    st.fixed_dictionaries({"ids": st.lists(st.integers(-(2**64), 2**64), max_size=12)}),
     st.fixed_dictionaries({"text": st.text(max_size=40)}),
     st.fixed_dictionaries({"multi_hot": st.lists(_NUMBER, max_size=12)}),
     st.fixed_dictionaries({"b64": st.text(max_size=20)}),
     st.fixed_dictionaries({f: _NUMBER for f in BOSTON}),
-    st.fixed_dictionaries({}, optional={f: _NUMBER for f in BOSTON}))
+    st.fixed_dictionaries({}, optional={f: _NUMBER for f in BOSTON}),
+)
 
 
 def _real_bodies(ctx, body):
@@ -85,22 +107,36 @@ def _real_bodies(ctx, body):
     if not isinstance(body, dict):
         return st.just(body)
     if path.endswith("/infer") and isinstance(body.get("inputs"), list):
+
         def tensor(t):
             if not isinstance(t, dict):
                 return st.just(t)
-            return st.builds(lambda n, d: {**t, "name": n, "datatype": d},
-                             st.sampled_from(["text", "ids", "multi_hot", "features", t.get("name")]),
-                             st.sampled_from(["BYTES", "INT64", "FP32", "FP64", "INT32", "BOOL", t.get("datatype")]))
+            return st.builds(
+                lambda n, d: {**t, "name": n, "datatype": d},
+                st.sampled_from(["text", "ids", "multi_hot", "features", t.get("name")]),
+                st.sampled_from(["BYTES", "INT64", "FP32", "FP64", "INT32", "BOOL", t.get("datatype")]),
+            )
+
         binary = st.sampled_from([body.get("parameters"), {"binary_data_output": True}])  # Triton's binary answer
-        return st.builds(lambda ins, params: {**body, "inputs": list(ins), "parameters": params},
-                         st.tuples(*map(tensor, body["inputs"])), binary)
+        return st.builds(
+            lambda ins, params: {**body, "inputs": list(ins), "parameters": params},
+            st.tuples(*map(tensor, body["inputs"])),
+            binary,
+        )
     if path.endswith(":predict") and "instances" in body:
         return st.sampled_from([body, None]).flatmap(
-            lambda b: st.just(b) if b else st.lists(_ROW, max_size=3).map(lambda rows: {**body, "instances": rows}))
+            lambda b: st.just(b) if b else st.lists(_ROW, max_size=3).map(lambda rows: {**body, "instances": rows})
+        )
     if path.endswith((":classify", ":regress")) and "examples" in body:
         return st.sampled_from([body, None]).flatmap(
-            lambda b: st.just(b) if b else st.lists(_ROW.filter(lambda r: isinstance(r, dict)), max_size=3).map(
-                lambda rows: {**body, "examples": rows}))
+            lambda b: (
+                st.just(b)
+                if b
+                else st.lists(_ROW.filter(lambda r: isinstance(r, dict)), max_size=3).map(
+                    lambda rows: {**body, "examples": rows}
+                )
+            )
+        )
     return st.just(body)
 
 
@@ -124,6 +160,7 @@ def _tuples_in_responses():
         if kw.get("upgrade_legacy_exclusive_bounds"):
             kw["convert_prefix_items"] = False
         return original(schema, *args, **kw)
+
     responses.to_json_schema = keep_prefix_items
     yield
     responses.to_json_schema = original
@@ -148,14 +185,16 @@ def test_openapi_fuzz(api_schema, server, method, path):
     statuses: dict[int, int] = {}
 
     with requests.Session() as session:
+
         def call(case):
             r = case.call_and_validate(base_url=server.url, session=session, checks=CHECKS, timeout=30)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
 
         def to_every_model(case):
             for model in MODELS:
-                case.path_parameters = {k: {"name": model, "version": "1"}.get(k, v)
-                                        for k, v in case.path_parameters.items()}
+                case.path_parameters = {
+                    k: {"name": model, "version": "1"}.get(k, v) for k, v in case.path_parameters.items()
+                }
                 call(case)
 
         for example in operation.get_strategies_from_examples():

@@ -32,9 +32,13 @@ class TwoNodeCluster:
     """tests/serving/ray_cluster.py in its own process, and the questions this test asks it."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("ray_cluster.py"))],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("ray_cluster.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        )
         line = self.proc.stdout.readline()
         assert line, f"the Ray cluster did not start (exit code {self.proc.poll()})"
         self.address = json.loads(line)["address"]
@@ -65,15 +69,35 @@ def test_ray_serve_two_nodes_answers_both_protocols(two_node_cluster, fixture_ro
     repo = model_repo(fixture_root, tmp_path)
     port, grpc_port = free_port(), free_port()
     t0 = time.monotonic()
-    driver = ServerProcess([sys.executable, "-m", "modelyard", "serve", "--ray", "--ray-address",
-                            two_node_cluster.address, "--replicas", "2", "--repo", str(repo), "--port", str(port),
-                            "--grpc-port", str(grpc_port)],
-                           tmp_path / "driver.log", port=port,
-                           env={"MODELYARD_RAY_PROXY_LOCATION": "HeadOnly",  # both nodes share this machine's ports
-                                "MODELYARD_ACCESS_LOG": "false", "RAY_USAGE_STATS_ENABLED": "0",
-                                # Ray replaces a loopback cluster address with the machine's IP, where this cluster
-                                # (bound to 127.0.0.1) does not listen; this switch keeps the driver on loopback
-                                "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
+    driver = ServerProcess(
+        [
+            sys.executable,
+            "-m",
+            "modelyard",
+            "serve",
+            "--ray",
+            "--ray-address",
+            two_node_cluster.address,
+            "--replicas",
+            "2",
+            "--repo",
+            str(repo),
+            "--port",
+            str(port),
+            "--grpc-port",
+            str(grpc_port),
+        ],
+        tmp_path / "driver.log",
+        port=port,
+        env={
+            "MODELYARD_RAY_PROXY_LOCATION": "HeadOnly",  # both nodes share this machine's ports
+            "MODELYARD_ACCESS_LOG": "false",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            # Ray replaces a loopback cluster address with the machine's IP, where this cluster
+            # (bound to 127.0.0.1) does not listen; this switch keeps the driver on loopback
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        },
+    )
     try:
         driver.wait_ready(driver.url + "/v2/health/ready", 180)
         deployed_s = time.monotonic() - t0
@@ -82,8 +106,10 @@ def test_ray_serve_two_nodes_answers_both_protocols(two_node_cluster, fixture_ro
             for _ in range(4):  # Ray's proxy spreads requests over both replicas
                 check_v2_and_tfs(client, repo)
             assert client.get("/v2/health/live").json() == {"live": True}
-            bad = client.post("/v2/models/boston/infer", json={"inputs": [
-                {"name": "features", "shape": [1, 12], "datatype": "FP32", "data": [0.0] * 12}]})
+            bad = client.post(
+                "/v2/models/boston/infer",
+                json={"inputs": [{"name": "features", "shape": [1, 12], "datatype": "FP32", "data": [0.0] * 12}]},
+            )
             assert bad.status_code == 400 and "error" in bad.json()
         for _ in range(2):  # V2 gRPC through Ray's gRPC proxy
             check_v2_grpc(f"127.0.0.1:{grpc_port}", repo)
@@ -116,6 +142,10 @@ def test_ray_flags_need_ray_and_one_replica_rule(tmp_path):
         check_flags(Settings(ray=True, replicas=2, autoscale="1:3"))
     check_flags(Settings(ray=True, autoscale="1:3"))
     check_flags(Settings())
-    r = subprocess.run([sys.executable, "-m", "modelyard", "serve", "--replicas", "2", "--repo", str(tmp_path)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "modelyard", "serve", "--replicas", "2", "--repo", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "--replicas: only with --ray" in r.stderr, r.stderr

@@ -63,8 +63,11 @@ def test_parse_version_takes_ascii_digits():
 def test_a_version_not_loaded_is_404_saying_what_is():
     st = state(loaded={1: [DEFAULT]})
     st.failed[2] = ((), "sha256 check against manifest failed")
-    with pytest.raises(NotFound, match=r"version 2 is not available: it failed to load \(sha256 check .*\); "
-                                       r"loaded versions: 1"):
+    with pytest.raises(
+        NotFound,
+        match=r"version 2 is not available: it failed to load \(sha256 check .*\); "
+        r"loaded versions: 1",
+    ):
         routing.resolve(st, DEFAULT, 2)
     with pytest.raises(NotFound, match=r"has no version 5 loaded \(loaded versions: 1\)"):
         routing.resolve(st, DEFAULT, 5)
@@ -93,13 +96,22 @@ def test_the_split_draws_by_weight_among_loaded_targets():
 
 
 def test_the_split_skips_targets_not_loaded_and_zero_weights():
-    st = state({"traffic": [{"version": 1, "weight": 0}, {"version": 7, "weight": 50},
-                            {"variant": "tflite_fp32", "weight": 50}]}, {1: [DEFAULT], 2: [DEFAULT, "tflite_fp32"]})
+    st = state(
+        {
+            "traffic": [
+                {"version": 1, "weight": 0},
+                {"version": 7, "weight": 50},
+                {"variant": "tflite_fp32", "weight": 50},
+            ]
+        },
+        {1: [DEFAULT], 2: [DEFAULT, "tflite_fp32"]},
+    )
     seen = []
 
     def choose(population, weights):
         seen.append(([(t.version, t.variant) for t in population], weights))
         return [population[0]]
+
     assert routing.resolve(st, DEFAULT, choose=choose)[0] == "2/tflite_fp32"  # no version: the latest
     assert seen == [([(None, "tflite_fp32")], [50])]
 
@@ -119,16 +131,26 @@ def test_the_shadow_is_its_target_when_loaded_and_not_the_primary():
 
 
 # ------------------------------------------------------------ what the policy loads
-@pytest.mark.parametrize("config, wanted", [({}, [5]), ({"num_versions": 2}, [4, 5]),
-                                            ({"version_policy": "all"}, [1, 4, 5]),
-                                            ({"version_policy": "specific", "versions": [4, 9]}, [4])])
+@pytest.mark.parametrize(
+    "config, wanted",
+    [
+        ({}, [5]),
+        ({"num_versions": 2}, [4, 5]),
+        ({"version_policy": "all"}, [1, 4, 5]),
+        ({"version_policy": "specific", "versions": [4, 9]}, [4]),
+    ],
+)
 def test_the_version_policy(config, wanted):
     assert routing.wanted_versions(ModelConfig.model_validate(config), [1, 4, 5]) == wanted
 
 
 def test_variants_to_load_follow_the_targets_of_each_version():
-    cfg = ModelConfig.model_validate({"traffic": [{"version": 1, "variant": "keras"}, {"variant": "tflite_fp32"}],
-                                      "shadow": {"version": 2, "variant": "onnx_int8"}})
+    cfg = ModelConfig.model_validate(
+        {
+            "traffic": [{"version": 1, "variant": "keras"}, {"variant": "tflite_fp32"}],
+            "shadow": {"version": 2, "variant": "onnx_int8"},
+        }
+    )
     assert routing.variants_to_load(cfg, DEFAULT, 1, latest=False) == [DEFAULT, "keras"]
     assert routing.variants_to_load(cfg, DEFAULT, 2, latest=True) == [DEFAULT, "tflite_fp32", "onnx_int8"]
     assert routing.variants_to_load(cfg, DEFAULT, 3, latest=False) == [DEFAULT]

@@ -80,9 +80,17 @@ def test_a_registered_runtime_serves_rest_and_grpc(fake_runtime, fixture_root, t
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
                 x = ref["x"].astype(np.float32)
-                request = pb.ModelInferRequest(model_name="boston", inputs=[pb.ModelInferRequest.InferInputTensor(
-                    name="features", datatype="FP32", shape=list(x.shape),
-                    contents=pb.InferTensorContents(fp32_contents=x.ravel().tolist()))])
+                request = pb.ModelInferRequest(
+                    model_name="boston",
+                    inputs=[
+                        pb.ModelInferRequest.InferInputTensor(
+                            name="features",
+                            datatype="FP32",
+                            shape=list(x.shape),
+                            contents=pb.InferTensorContents(fp32_contents=x.ravel().tolist()),
+                        )
+                    ],
+                )
                 answer = pb_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=30)
             y = np.asarray(answer.outputs[0].contents.fp32_contents, np.float32).reshape(len(x), -1)
             np.testing.assert_allclose(y, ref["y"], atol=1e-4)
@@ -92,7 +100,10 @@ def test_a_registered_runtime_serves_rest_and_grpc(fake_runtime, fixture_root, t
 
 
 def test_an_unknown_runtime_is_one_error_naming_the_known_ones(tmp_path):
-    with pytest.raises(ModelyardError, match=r"--runtime \(env MODELYARD_RUNTIME\): 'nosuch' is not a runtime; "
-                                             r"choose from onnx, tflite, savedmodel"):
+    with pytest.raises(
+        ModelyardError,
+        match=r"--runtime \(env MODELYARD_RUNTIME\): 'nosuch' is not a runtime; "
+        r"choose from onnx, tflite, savedmodel",
+    ):
         with in_process(tmp_path, runtime="nosuch"):
             pass

@@ -41,8 +41,14 @@ def test_api_key_on_and_off(repo_copy, start_server, server):
     assert r.status_code == 401 and "API key" in r.json()["error"]
     assert s.client.post("/v1/models/imdb:predict", json=TEXT, headers={"X-API-Key": "wrong"}).status_code == 401
     assert s.client.post("/v1/models/imdb:predict", json=TEXT, headers={"X-API-Key": "s3cret"}).status_code == 200
-    assert s.client.post("/v2/models/imdb/infer", headers={"Authorization": "Bearer s3cret"}, json={
-        "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["fine"]}]}).status_code == 200
+    assert (
+        s.client.post(
+            "/v2/models/imdb/infer",
+            headers={"Authorization": "Bearer s3cret"},
+            json={"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["fine"]}]},
+        ).status_code
+        == 200
+    )
     assert s.client.post("/admin/reload").status_code == 401
     assert s.client.post("/admin/reload", headers={"X-API-Key": "s3cret"}).status_code == 200
     assert s.client.get("/v2/health/ready").status_code == 200  # health needs no key
@@ -53,8 +59,12 @@ def test_api_key_on_and_off(repo_copy, start_server, server):
 def test_full_queue_answers_503_with_retry_after(repo_copy, start_server):
     s = start_server(repo_copy, "--max-queue-size", "2", "--max-queue-delay-ms", "400", "--max-batch-size", "64")
     with ThreadPoolExecutor(8) as pool:
-        rs = list(pool.map(lambda _: httpx.post(f"{s.url}/v1/models/boston:predict",
-                                                json={"instances": [[1.0] * 13]}, timeout=30), range(8)))
+        rs = list(
+            pool.map(
+                lambda _: httpx.post(f"{s.url}/v1/models/boston:predict", json={"instances": [[1.0] * 13]}, timeout=30),
+                range(8),
+            )
+        )
     codes = sorted(r.status_code for r in rs)
     assert codes.count(200) >= 2 and 503 in codes, codes
     full = next(r for r in rs if r.status_code == 503)
@@ -140,8 +150,13 @@ models:
     assert variants == {"onnx_fp32", "tflite_fp32"}
     time.sleep(0.3)
     text = s.client.get("/metrics").text
-    assert 'modelyard_shadow_comparisons_total{agreed="true",candidate="1/tflite_fp32",model="boston",primary="1/onnx_fp32"}' in text
-    assert 'modelyard_shadow_agreement_ratio{candidate="1/tflite_fp32",model="boston",primary="1/onnx_fp32"} 1.0' in text
+    assert (
+        'modelyard_shadow_comparisons_total{agreed="true",candidate="1/tflite_fp32",model="boston",primary="1/onnx_fp32"}'
+        in text
+    )
+    assert (
+        'modelyard_shadow_agreement_ratio{candidate="1/tflite_fp32",model="boston",primary="1/onnx_fp32"} 1.0' in text
+    )
 
 
 def test_tflite_runtime_matches_keras(repo_copy, start_server, fixture_root):
@@ -156,8 +171,7 @@ def test_tflite_runtime_matches_keras(repo_copy, start_server, fixture_root):
 def test_graceful_shutdown_loses_no_in_flight_request(repo_copy, start_server):
     s = start_server(repo_copy, "--max-queue-delay-ms", "1500")
     with ThreadPoolExecutor(12) as pool:
-        futures = [pool.submit(httpx.post, f"{s.url}/v1/models/imdb:predict", json=TEXT, timeout=30)
-                   for _ in range(12)]
+        futures = [pool.submit(httpx.post, f"{s.url}/v1/models/imdb:predict", json=TEXT, timeout=30) for _ in range(12)]
         deadline = time.time() + 10
         while time.time() < deadline:  # all 12 accepted and waiting in the 1.5 s batch window
             m = s.client.get("/metrics").text

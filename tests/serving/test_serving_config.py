@@ -17,11 +17,20 @@ SERVER = BatchPolicy(max_batch_size=64, max_queue_delay_ms=0.0, max_queue_size=1
 
 
 def test_yaml_and_json_read_the_same(tmp_path):
-    data = {"models": {"imdb": {"version_policy": "all", "labels": {"stable": 1},
-                                "traffic": [{"version": 1, "weight": 90}, {"variant": "tflite_fp32"}]}}}
+    data = {
+        "models": {
+            "imdb": {
+                "version_policy": "all",
+                "labels": {"stable": 1},
+                "traffic": [{"version": 1, "weight": 90}, {"variant": "tflite_fp32"}],
+            }
+        }
+    }
     (tmp_path / "c.json").write_text(json.dumps(data))
-    (tmp_path / "c.yaml").write_text("models:\n  imdb:\n    version_policy: all\n    labels: {stable: 1}\n"
-                                     "    traffic: [{version: 1, weight: 90}, {variant: tflite_fp32}]\n")
+    (tmp_path / "c.yaml").write_text(
+        "models:\n  imdb:\n    version_policy: all\n    labels: {stable: 1}\n"
+        "    traffic: [{version: 1, weight: 90}, {variant: tflite_fp32}]\n"
+    )
     a, b = ServeConfig.read(tmp_path / "c.json"), ServeConfig.read(tmp_path / "c.yaml")
     assert a == b and a.model("imdb").traffic[1].weight == 1.0 and a.model("imdb").traffic[1].version is None
 
@@ -33,14 +42,17 @@ def test_no_file_and_unnamed_models_take_the_defaults(tmp_path):
     assert NO_CONFIG.version_policy == "latest" and NO_CONFIG.batching.over(SERVER) == SERVER
 
 
-@pytest.mark.parametrize("text, words", [
-    ("models: [unclosed", "not valid YAML"),
-    ("models:\n  imdb: {colour: red}\n", "models.imdb.colour: Extra inputs are not permitted"),
-    ("models:\n  imdb: {version_policy: newest}\n", "models.imdb.version_policy: Input should be"),
-    ("models:\n  imdb: {traffic: [{weight: -1}]}\n", "models.imdb.traffic.0.weight"),
-    ("models:\n  imdb: {batching: {max_queue_size: 0}}\n", "models.imdb.batching.max_queue_size"),
-    ("models:\n  imdb: {max_batch_size: 8, batching: {max_queue_size: 4}}\n", "under 'batching' only"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("models: [unclosed", "not valid YAML"),
+        ("models:\n  imdb: {colour: red}\n", "models.imdb.colour: Extra inputs are not permitted"),
+        ("models:\n  imdb: {version_policy: newest}\n", "models.imdb.version_policy: Input should be"),
+        ("models:\n  imdb: {traffic: [{weight: -1}]}\n", "models.imdb.traffic.0.weight"),
+        ("models:\n  imdb: {batching: {max_queue_size: 0}}\n", "models.imdb.batching.max_queue_size"),
+        ("models:\n  imdb: {max_batch_size: 8, batching: {max_queue_size: 4}}\n", "under 'batching' only"),
+    ],
+)
 def test_a_bad_config_is_one_error_naming_the_key(tmp_path, text, words):
     with pytest.raises(ModelyardError, match="serving config .*c.yaml: ") as e:
         ServeConfig.read(_write(tmp_path, text))
@@ -98,6 +110,7 @@ def _rewrite(path, text: str) -> None:
 def test_the_example_config_reads():
     """deploy/serving.example.yaml, which README points to, is a valid config with reuters' own batch policy."""
     from pathlib import Path
+
     example = ServeConfig.read(Path(__file__).resolve().parents[2] / "deploy" / "serving.example.yaml")
     assert example.model("reuters").batching.over(SERVER).max_batch_size == 32
     assert example.model("imdb").batching.over(SERVER) == SERVER

@@ -28,8 +28,12 @@ CASES = [
     ("/v1/models/imdb:predict", {"instances": [{"words": "x"}]}, 400, "expected one key"),
     ("/v1/models/imdb:predict", {"instances": [["a"] * 50]}, 400, "must be numbers"),
     ("/v1/models/imdb:predict", {"instances": ["x"] * 300}, 400, "at most 256"),
-    ("/v1/models/imdb:predict", {"instances": ["x"], "signature_name": "predict_v2"}, 400,
-     "signature_name: 'predict_v2' is not a signature"),
+    (
+        "/v1/models/imdb:predict",
+        {"instances": ["x"], "signature_name": "predict_v2"},
+        400,
+        "signature_name: 'predict_v2' is not a signature",
+    ),
     ("/v1/models/imdb:predict", {"instances": [{"b64": "not base64!"}]}, 400, "b64: not valid base64"),
     ("/v1/models/imdb:regress", {"examples": [{"text": "x"}]}, 400, "is a classifier: use :classify"),
     ("/v1/models/boston:classify", {"examples": [{"CRIM": 1}]}, 400, "is a regression model: use :regress"),
@@ -40,52 +44,135 @@ CASES = [
     ("/v1/models/boston:predict", {"instances": [ROW[:12] + ["x"]]}, 400, "must be numbers"),
     ("/v1/models/boston:predict", {"inputs": {"features": [[1.0] * 14]}}, 400, "inputs.features"),
     ("/v2/models/boston/infer", {"inputs": []}, 400, "inputs: empty"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32"}]}, 400,
-     "inputs[0] 'features'.data: field required"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32",
-                                             "data": [1.0] * 12}]}, 400, "12 values do not fill shape [1, 13]"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "features", "shape": [1, 12], "datatype": "FP32",
-                                             "data": [1.0] * 12}]}, 400,
-     "inputs[0] 'features': shape [1, 12] does not match the declared shape [-1, 13]"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP99",
-                                             "data": [1.0] * 13}]}, 400, "inputs[0] 'features'.datatype"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32",
-                                             "data": ["a"] * 13}]}, 400, "'features'.data: datatype FP32, got strings"),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32"}]},
+        400,
+        "inputs[0] 'features'.data: field required",
+    ),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32", "data": [1.0] * 12}]},
+        400,
+        "12 values do not fill shape [1, 13]",
+    ),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "features", "shape": [1, 12], "datatype": "FP32", "data": [1.0] * 12}]},
+        400,
+        "inputs[0] 'features': shape [1, 12] does not match the declared shape [-1, 13]",
+    ),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP99", "data": [1.0] * 13}]},
+        400,
+        "inputs[0] 'features'.datatype",
+    ),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32", "data": ["a"] * 13}]},
+        400,
+        "'features'.data: datatype FP32, got strings",
+    ),
     # the malformed tensors Triton refuses: each a 400 that names the tensor
-    ("/v2/models/boston/infer", {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "INT64",
-                                             "data": [8] * 13}]}, 400,
-     "inputs[0] 'features': datatype INT64, but the input is declared FP32"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "BOOL",
-                                             "data": [True] * 13}]}, 400, "'features': datatype BOOL, but"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "UINT8",
-                                             "data": [1] * 13}]}, 400, "'features': datatype UINT8, but"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "nosuch", "shape": [1, 13], "datatype": "FP32",
-                                             "data": ROW}]}, 400, "inputs[0] 'nosuch': unknown input"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "features", "shape": [13], "datatype": "FP32",
-                                             "data": ROW}]}, 400,
-     "'features': shape [13] does not match the declared shape [-1, 13]"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "CRIM", "shape": [1], "datatype": "FP32", "data": [1.0]}]},
-     400, "missing ZN"),
-    ("/v2/models/boston/infer", {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32",
-                                             "data": ROW}], "outputs": [{"name": "label"}]}, 400,
-     "outputs[0] 'label': unknown output"),
-    ("/v2/models/imdb/infer", {"inputs": [{"name": "ids", "shape": [1, 2], "datatype": "INT64",
-                                           "data": [1, 2 ** 63]}]}, 400, "'ids'.data: INT64 holds integers"),
-    ("/v2/models/imdb/infer", {"inputs": [{"name": "ids", "shape": [1, 2], "datatype": "INT64",
-                                           "data": [1, 2.5]}]}, 400, "'ids'.data: INT64 holds integers"),
-    ("/v2/models/imdb/infer", {"inputs": [{"name": "ids", "shape": [1, 2], "datatype": "INT32",
-                                           "data": [1, 5]}]}, 400, "'ids': datatype INT32, but the input is declared INT64"),
-    ("/v2/models/imdb/infer", {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"]},
-                                          {"name": "ids", "shape": [1, 1], "datatype": "INT64", "data": [1]}]},
-     400, "inputs: 2 tensors ('text', 'ids')"),
-    ("/v2/models/reuters/infer", {"parameters": {"top_k": "3"}, "inputs": [
-        {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}, 400, "parameters.top_k"),
-    ("/v2/models/imdb/infer", {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [3]}]}, 400,
-     "'text'.data: BYTES elements must be strings"),
-    ("/v2/models/imdb/infer", {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["a"]}]}, 400,
-     "do not fill shape"),
-    ("/v2/models/imdb/infer", {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"]}],
-                               "outputs": [{"name": "nope"}]}, 400, "outputs[0] 'nope': unknown output"),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "INT64", "data": [8] * 13}]},
+        400,
+        "inputs[0] 'features': datatype INT64, but the input is declared FP32",
+    ),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "BOOL", "data": [True] * 13}]},
+        400,
+        "'features': datatype BOOL, but",
+    ),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "features", "shape": [1, 13], "datatype": "UINT8", "data": [1] * 13}]},
+        400,
+        "'features': datatype UINT8, but",
+    ),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "nosuch", "shape": [1, 13], "datatype": "FP32", "data": ROW}]},
+        400,
+        "inputs[0] 'nosuch': unknown input",
+    ),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "features", "shape": [13], "datatype": "FP32", "data": ROW}]},
+        400,
+        "'features': shape [13] does not match the declared shape [-1, 13]",
+    ),
+    (
+        "/v2/models/boston/infer",
+        {"inputs": [{"name": "CRIM", "shape": [1], "datatype": "FP32", "data": [1.0]}]},
+        400,
+        "missing ZN",
+    ),
+    (
+        "/v2/models/boston/infer",
+        {
+            "inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32", "data": ROW}],
+            "outputs": [{"name": "label"}],
+        },
+        400,
+        "outputs[0] 'label': unknown output",
+    ),
+    (
+        "/v2/models/imdb/infer",
+        {"inputs": [{"name": "ids", "shape": [1, 2], "datatype": "INT64", "data": [1, 2**63]}]},
+        400,
+        "'ids'.data: INT64 holds integers",
+    ),
+    (
+        "/v2/models/imdb/infer",
+        {"inputs": [{"name": "ids", "shape": [1, 2], "datatype": "INT64", "data": [1, 2.5]}]},
+        400,
+        "'ids'.data: INT64 holds integers",
+    ),
+    (
+        "/v2/models/imdb/infer",
+        {"inputs": [{"name": "ids", "shape": [1, 2], "datatype": "INT32", "data": [1, 5]}]},
+        400,
+        "'ids': datatype INT32, but the input is declared INT64",
+    ),
+    (
+        "/v2/models/imdb/infer",
+        {
+            "inputs": [
+                {"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"]},
+                {"name": "ids", "shape": [1, 1], "datatype": "INT64", "data": [1]},
+            ]
+        },
+        400,
+        "inputs: 2 tensors ('text', 'ids')",
+    ),
+    (
+        "/v2/models/reuters/infer",
+        {"parameters": {"top_k": "3"}, "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"]}]},
+        400,
+        "parameters.top_k",
+    ),
+    (
+        "/v2/models/imdb/infer",
+        {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": [3]}]},
+        400,
+        "'text'.data: BYTES elements must be strings",
+    ),
+    (
+        "/v2/models/imdb/infer",
+        {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["a"]}]},
+        400,
+        "do not fill shape",
+    ),
+    (
+        "/v2/models/imdb/infer",
+        {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"]}], "outputs": [{"name": "nope"}]},
+        400,
+        "outputs[0] 'nope': unknown output",
+    ),
     ("/v1/models/nosuch:predict", {"instances": ["x"]}, 404, "unknown model 'nosuch'"),
     ("/v2/models/nosuch/infer", {"inputs": []}, 404, "unknown model 'nosuch'"),
     ("/v1/models/imdb/versions/7:predict", {"instances": ["x"]}, 404, "no version 7 loaded"),
@@ -118,6 +205,7 @@ def test_huge_chunked_body_is_413(server):
         for _ in range(100):
             yield b"word " * 20000
         yield b'"]}'
+
     r = server.client.post("/v1/models/imdb:predict", content=chunks())
     assert r.status_code == 413
 
@@ -161,8 +249,22 @@ def test_large_answers_are_compressed_when_the_client_accepts_it(server):
 
 
 def test_a_busy_grpc_port_is_a_one_line_startup_error(server, fixture_root):
-    r = subprocess.run([sys.executable, "-m", "modelyard", "serve", "--repo", str(fixture_root / "repo"), "--port",
-                        str(free_port()), "--grpc-port", str(server.grpc_port)], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelyard",
+            "serve",
+            "--repo",
+            str(fixture_root / "repo"),
+            "--port",
+            str(free_port()),
+            "--grpc-port",
+            str(server.grpc_port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2, r.stderr
     assert f"gRPC cannot listen on 127.0.0.1:{server.grpc_port}" in r.stderr and "Traceback" not in r.stderr

@@ -43,8 +43,10 @@ def test_tf_serving_classify_gives_every_label_with_its_score(server, fixture_ro
 def test_v2_text_bytes_matches_keras(server, fixture_root, name):
     ref = reference(fixture_root, name)
     texts = ref["texts"].tolist()
-    r = server.client.post(f"/v2/models/{name}/infer", json={
-        "id": "req-1", "inputs": [{"name": "text", "shape": [len(texts)], "datatype": "BYTES", "data": texts}]})
+    r = server.client.post(
+        f"/v2/models/{name}/infer",
+        json={"id": "req-1", "inputs": [{"name": "text", "shape": [len(texts)], "datatype": "BYTES", "data": texts}]},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["model_name"] == name and body["model_version"] == "1" and body["id"] == "req-1"
@@ -63,19 +65,29 @@ def test_text_ids_and_multi_hot_give_the_same_answer(server, fixture_root):
     num_words = meta["modelyard"]["num_words"]
     vocab = json.loads((fixture_root / "repo" / "imdb" / "1" / "vocab.json").read_text())
     from modelyard.encoding import TextEncoder
+
     enc = TextEncoder(vocab, num_words)
     ids = enc.ids(str(text))
     mh = enc.encode([str(text)])[0].tolist()
     answers = []
-    for body in ({"instances": [str(text)]}, {"instances": [{"text": str(text)}]}, {"instances": [{"ids": ids}]},
-                 {"instances": [mh]}, {"instances": [{"multi_hot": mh}]}, {"inputs": {"text": [str(text)]}},
-                 {"inputs": {"ids": [ids]}}, {"inputs": {"multi_hot": [mh]}}):
+    for body in (
+        {"instances": [str(text)]},
+        {"instances": [{"text": str(text)}]},
+        {"instances": [{"ids": ids}]},
+        {"instances": [mh]},
+        {"instances": [{"multi_hot": mh}]},
+        {"inputs": {"text": [str(text)]}},
+        {"inputs": {"ids": [ids]}},
+        {"inputs": {"multi_hot": [mh]}},
+    ):
         r = server.client.post("/v1/models/imdb:predict", json=body)
         assert r.status_code == 200, (body, r.text)
         b = r.json()
         answers.append(b["predictions"][0][0] if "predictions" in b else b["outputs"][0][0])
-    for body in ({"inputs": [{"name": "ids", "shape": [1, len(ids) + 2], "datatype": "INT64", "data": ids + [0, 0]}]},
-                 {"inputs": [{"name": "multi_hot", "shape": [1, num_words], "datatype": "FP32", "data": [mh]}]}):
+    for body in (
+        {"inputs": [{"name": "ids", "shape": [1, len(ids) + 2], "datatype": "INT64", "data": ids + [0, 0]}]},
+        {"inputs": [{"name": "multi_hot", "shape": [1, num_words], "datatype": "FP32", "data": [mh]}]},
+    ):
         r = server.client.post("/v2/models/imdb/infer", json=body)
         assert r.status_code == 200, (body, r.text)
         answers.append(r.json()["outputs"][0]["data"][0])
@@ -91,21 +103,31 @@ def test_boston_named_features_and_lists_both_protocols(server, fixture_root):
     np.testing.assert_allclose(np.asarray(r.json()["predictions"], np.float32)[:, 0], y, atol=ATOL)
     r = server.client.post("/v1/models/boston:predict", json={"instances": x.tolist()})
     np.testing.assert_allclose(np.asarray(r.json()["predictions"], np.float32)[:, 0], y, atol=ATOL)
-    r = server.client.post("/v1/models/boston:predict", json={"inputs": {f: x[:, i].tolist() for i, f in enumerate(FEATURES)}})
+    r = server.client.post(
+        "/v1/models/boston:predict", json={"inputs": {f: x[:, i].tolist() for i, f in enumerate(FEATURES)}}
+    )
     assert r.status_code == 200, r.text
     np.testing.assert_allclose(np.asarray(r.json()["outputs"])[:, 0], y, atol=ATOL)
     r = server.client.post("/v1/models/boston:regress", json={"examples": named})
     assert r.status_code == 200, r.text
     np.testing.assert_allclose(r.json()["result"], y, atol=ATOL)
-    r = server.client.post("/v2/models/boston/infer", json={
-        "inputs": [{"name": "features", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]})
+    r = server.client.post(
+        "/v2/models/boston/infer",
+        json={"inputs": [{"name": "features", "shape": list(x.shape), "datatype": "FP32", "data": x.ravel().tolist()}]},
+    )
     assert r.status_code == 200, r.text
     out = r.json()["outputs"][0]
     assert out["name"] == "price" and out["shape"] == [len(x), 1]
     np.testing.assert_allclose(out["data"], y, atol=ATOL)
-    r = server.client.post("/v2/models/boston/versions/1/infer", json={
-        "inputs": [{"name": f, "shape": [len(x)], "datatype": "FP32", "data": x[:, i].tolist()}
-                   for i, f in enumerate(FEATURES)]})
+    r = server.client.post(
+        "/v2/models/boston/versions/1/infer",
+        json={
+            "inputs": [
+                {"name": f, "shape": [len(x)], "datatype": "FP32", "data": x[:, i].tolist()}
+                for i, f in enumerate(FEATURES)
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     np.testing.assert_allclose(r.json()["outputs"][0]["data"], y, atol=ATOL)
 
@@ -116,8 +138,11 @@ def test_status_metadata_and_health(server):
     assert c.get("/v2/health/ready").json() == {"ready": True}
     assert c.get("/v2").json()["name"] == "modelyard"
     st = c.get("/v1/models/imdb").json()
-    assert st["model_version_status"][0] == {"version": "1", "state": "AVAILABLE",
-                                             "status": {"error_code": "OK", "error_message": ""}}
+    assert st["model_version_status"][0] == {
+        "version": "1",
+        "state": "AVAILABLE",
+        "status": {"error_code": "OK", "error_message": ""},
+    }
     assert c.get("/v1/models/imdb/versions/1").status_code == 200
     meta = c.get("/v1/models/reuters/metadata").json()
     assert meta["model_spec"]["version"] == "1"
@@ -144,15 +169,27 @@ def test_metrics_exported(server):
     server.client.post("/v1/models/imdb:predict", json={"instances": ["a good movie"]})
     server.client.post("/v1/models/boston:predict", json={"instances": [[1.0] * 13]})
     text = server.client.get("/metrics").text
-    for name in ("modelyard_requests_total{", "modelyard_request_duration_seconds_bucket", "modelyard_queue_wait_seconds",
-                 "modelyard_inference_duration_seconds", "modelyard_batch_size_rows", "modelyard_requests_in_flight",
-                 "modelyard_model_loaded{", "modelyard_predictions_total{", "modelyard_predicted_price_thousands",
-                 "modelyard_feature_drift_zscore{", "modelyard_input_text_tokens", "modelyard_input_oov_ratio",
-                 "modelyard_server_ready 1.0"):
+    for name in (
+        "modelyard_requests_total{",
+        "modelyard_request_duration_seconds_bucket",
+        "modelyard_queue_wait_seconds",
+        "modelyard_inference_duration_seconds",
+        "modelyard_batch_size_rows",
+        "modelyard_requests_in_flight",
+        "modelyard_model_loaded{",
+        "modelyard_predictions_total{",
+        "modelyard_predicted_price_thousands",
+        "modelyard_feature_drift_zscore{",
+        "modelyard_input_text_tokens",
+        "modelyard_input_oov_ratio",
+        "modelyard_server_ready 1.0",
+    ):
         assert name in text, name
     assert 'device="cpu"' in text
-    assert ('modelyard_requests_total{model="imdb",protocol="rest",route="v1_predict",status="200",'
-            'variant="onnx_fp32",version="1"}') in text
+    assert (
+        'modelyard_requests_total{model="imdb",protocol="rest",route="v1_predict",status="200",'
+        'variant="onnx_fp32",version="1"}'
+    ) in text
 
 
 def test_x_request_id_is_echoed(server):

@@ -65,7 +65,7 @@ def test_token_ids_as_int64(client, fixture_root):
     rows = [enc.ids(t) for t in ref["texts"].tolist()]
     ids = np.zeros((len(rows), max(map(len, rows))), np.int64)
     for i, r in enumerate(rows):
-        ids[i, :len(r)] = r
+        ids[i, : len(r)] = r
     result = _infer(client, "imdb", [("ids", ids, "INT64")])
     np.testing.assert_allclose(result.as_numpy("probability"), ref["y"], atol=ATOL)
 
@@ -87,8 +87,11 @@ def test_health_metadata_and_following_it_works(client, fixture_root):
     assert client.is_server_live() and client.is_server_ready()
     assert client.is_model_ready("imdb") and client.is_model_ready("boston", "1")
     meta = client.get_model_metadata("boston")
-    inputs = meta["inputs"] if isinstance(meta, dict) else [
-        {"name": i.name, "datatype": i.datatype, "shape": list(i.shape)} for i in meta.inputs]
+    inputs = (
+        meta["inputs"]
+        if isinstance(meta, dict)
+        else [{"name": i.name, "datatype": i.datatype, "shape": list(i.shape)} for i in meta.inputs]
+    )
     # a client that sends one tensor per declared input, as declared, succeeds
     assert inputs == [{"name": "features", "datatype": "FP32", "shape": [-1, 13]}]
     x = reference(fixture_root, "boston")["x"][:2].astype(np.float32)
@@ -101,8 +104,13 @@ def test_http_extensions_and_compression(server, fixture_root):
     ref = reference(fixture_root, "imdb")
     texts = np.array(ref["texts"].tolist(), dtype=np.object_)
     for algorithm in ("gzip", "deflate"):
-        result = _infer(c, "imdb", [("text", texts, "BYTES")], request_compression_algorithm=algorithm,
-                        response_compression_algorithm=algorithm)
+        result = _infer(
+            c,
+            "imdb",
+            [("text", texts, "BYTES")],
+            request_compression_algorithm=algorithm,
+            response_compression_algorithm=algorithm,
+        )
         np.testing.assert_allclose(result.as_numpy("probability"), ref["y"], atol=ATOL)
     assert "binary_tensor_data" in c.get_server_metadata()["extensions"]
     cfg = c.get_model_config("imdb")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import prometheus_client  # noqa: F401 - imported before a test sets PROMETHEUS_MULTIPROC_DIR: this process stays
-import psutil                # in single-process mode (the client picks its value class at import)
+import psutil  # in single-process mode (the client picks its value class at import)
 import pytest
 
 from modelyard.errors import ModelyardError
@@ -35,8 +35,11 @@ def _workers(supervisor_pid: int) -> list[int]:
 
 def _metric(url: str, line_start: str) -> float:
     """The sum of the series whose exposition line starts with ``line_start``."""
-    return sum(float(line.rsplit(" ", 1)[1]) for line in httpx.get(url + "/metrics").text.splitlines()
-               if line.startswith(line_start))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in httpx.get(url + "/metrics").text.splitlines()
+        if line.startswith(line_start)
+    )
 
 
 def _fresh_connections(url: str, n: int) -> list[httpx.Response]:
@@ -134,9 +137,14 @@ def test_admin_routes_need_one_worker(tmp_path):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "modelyard", "serve", "--repo", str(tmp_path), "--workers", "2",
-                        "--enable-admin"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "modelyard", "serve", "--repo", str(tmp_path), "--workers", "2", "--enable-admin"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1] == (
         "error: --enable-admin needs --workers 1: an admin load or unload would reach one worker only; with "
-        "workers, change the model repository instead (every worker polls it)")
+        "workers, change the model repository instead (every worker polls it)"
+    )

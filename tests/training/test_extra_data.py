@@ -14,8 +14,19 @@ from tests.training.tiny_data import TINY_WORDS
 from training.extra import read_extra, with_extra
 from training.recipes import FEATURE_NAMES, IMDB_LABELS, RECIPES
 
-HEADER = ["request_id", "instance", "model", "version", "variant", "arm", "time", "input", "predicted",
-          "probability", "label"]
+HEADER = [
+    "request_id",
+    "instance",
+    "model",
+    "version",
+    "variant",
+    "arm",
+    "time",
+    "input",
+    "predicted",
+    "probability",
+    "label",
+]
 
 
 def _csv(path, rows, header=HEADER):
@@ -31,9 +42,15 @@ def _row(rid, text, label, model="imdb"):
 
 
 def test_rows_go_to_the_front_of_the_training_split_only(tiny_text_dataset, tmp_path):
-    path = _csv(tmp_path / "batch.csv", [_row("a", "w5 w6 w7", "positive"), _row("b", "w30 w31", "0"),
-                                         _row("c", "not annotated", ""),
-                                         _row("d", json.dumps({"ids": [1, 9, 10, 500]}), "negative")])
+    path = _csv(
+        tmp_path / "batch.csv",
+        [
+            _row("a", "w5 w6 w7", "positive"),
+            _row("b", "w30 w31", "0"),
+            _row("c", "not annotated", ""),
+            _row("d", json.dumps({"ids": [1, 9, 10, 500]}), "negative"),
+        ],
+    )
     extra = read_extra(path, "imdb", IMDB_LABELS, tiny_text_dataset.vocab_file, TINY_WORDS)
     assert extra.keys == [("a", 0), ("b", 0), ("d", 0)] and extra.y.tolist() == [1, 0, 0]
     assert extra.x[0] == [1, 8, 9, 10]  # start mark, then rank + 3 as Keras' load_data
@@ -56,16 +73,23 @@ def test_boston_rows_are_named_features_and_values(tiny_boston_dataset, tmp_path
 
 
 def test_a_file_with_bad_rows_names_each(tiny_text_dataset, tmp_path):
-    path = _csv(tmp_path / "bad.csv", [_row("a", "w5", "great"), _row("b", "w5", "positive", model="reuters"),
-                                       _row("c", "w5", "7")])
+    path = _csv(
+        tmp_path / "bad.csv",
+        [_row("a", "w5", "great"), _row("b", "w5", "positive", model="reuters"), _row("c", "w5", "7")],
+    )
     with pytest.raises(ModelyardError) as e:
         read_extra(path, "imdb", IMDB_LABELS, tiny_text_dataset.vocab_file, TINY_WORDS)
     msg = str(e.value)
     assert "3 bad row(s)" in msg and "line 2: unknown label 'great'" in msg
     assert "line 3: model 'reuters', not imdb" in msg and "line 4: unknown label '7'" in msg
     with pytest.raises(ModelyardError, match="no row has its label filled in"):
-        read_extra(_csv(tmp_path / "blank.csv", [_row("a", "w5", "")]), "imdb", IMDB_LABELS,
-                   tiny_text_dataset.vocab_file, TINY_WORDS)
+        read_extra(
+            _csv(tmp_path / "blank.csv", [_row("a", "w5", "")]),
+            "imdb",
+            IMDB_LABELS,
+            tiny_text_dataset.vocab_file,
+            TINY_WORDS,
+        )
 
 
 def test_the_new_version_records_what_it_trained_on(tiny_text_dataset, repo_dir, tmp_path):
@@ -73,8 +97,16 @@ def test_the_new_version_records_what_it_trained_on(tiny_text_dataset, repo_dir,
 
     path = _csv(tmp_path / "batch.csv", [_row(f"r{i}", "w5 w6 w7 w8", "positive") for i in range(5)])
     extra = read_extra(path, "imdb", IMDB_LABELS, tiny_text_dataset.vocab_file, TINY_WORDS)
-    m = train(RECIPES["imdb"], with_extra(tiny_text_dataset, extra), ModelRepository(repo_dir), tmp_path / "runs",
-              epochs=1, num_words=TINY_WORDS, verbose=0, extra_data=extra.record)
+    m = train(
+        RECIPES["imdb"],
+        with_extra(tiny_text_dataset, extra),
+        ModelRepository(repo_dir),
+        tmp_path / "runs",
+        epochs=1,
+        num_words=TINY_WORDS,
+        verbose=0,
+        extra_data=extra.record,
+    )
     assert m.training["extra_data"]["audited"] == [[f"r{i}", 0] for i in range(5)]
     assert m.training["extra_data"]["file"] == "batch.csv" and len(m.training["extra_data"]["sha256"]) == 64
     assert m.dataset.train_size == len(tiny_text_dataset.y_train) + 5

@@ -78,8 +78,10 @@ def part_bytes(part_mib: float, tree: int) -> int:
     in what one device call carries, with a margin (64 KiB for kit.json, 1 MiB for the tree growing meanwhile)."""
     room = PART_LIMIT_MIB * MiB - tree - MiB
     if room < 8 * MiB:
-        raise ModelyardError(f"the working tree ({tree / MiB:.1f} MiB) leaves no room for the kit's parts in a "
-                             f"device call of {PART_LIMIT_MIB} MiB: ignore or remove what it need not carry")
+        raise ModelyardError(
+            f"the working tree ({tree / MiB:.1f} MiB) leaves no room for the kit's parts in a "
+            f"device call of {PART_LIMIT_MIB} MiB: ignore or remove what it need not carry"
+        )
     return min(int(part_mib * MiB), room) - 65536
 
 
@@ -98,16 +100,22 @@ def report(cfg: BuildConfig, folders: list[Path], log=print) -> None:
     tree = tree_bytes()
     total = sum(folder_bytes(f) for f in folders)
     rel = cfg.kit.relative_to(ROOT) if cfg.kit.is_relative_to(ROOT) else cfg.kit
-    log(f"\nGPU kit for CPython {cfg.python} x86_64 in {cfg.kit}: {len(folders)} device calls, "
-        f"{total / MiB:.1f} MiB (file list: {cfg.kit / 'CONTENTS.txt'})")
-    log(f"The working tree ({tree / MiB:.1f} MiB) rides along with every call; a call carries at most "
-        f"{PART_LIMIT_MIB} MiB in all.")
+    log(
+        f"\nGPU kit for CPython {cfg.python} x86_64 in {cfg.kit}: {len(folders)} device calls, "
+        f"{total / MiB:.1f} MiB (file list: {cfg.kit / 'CONTENTS.txt'})"
+    )
+    log(
+        f"The working tree ({tree / MiB:.1f} MiB) rides along with every call; a call carries at most "
+        f"{PART_LIMIT_MIB} MiB in all."
+    )
     for f in folders:
         size = folder_bytes(f)
         log(f"  {rel}/{f.name}  {size / MiB:6.1f} MiB  (+ tree: {(size + tree) / MiB:.1f} MiB)")
         if size + tree > PART_LIMIT_MIB * MiB:
-            log(f"  WARNING: over {PART_LIMIT_MIB} MiB with the working tree, which grew since the build: "
-                "make gpu-kit again")
+            log(
+                f"  WARNING: over {PART_LIMIT_MIB} MiB with the working tree, which grew since the build: "
+                "make gpu-kit again"
+            )
     if not cfg.kit.is_relative_to(ROOT):
         log(f"  WARNING: {cfg.kit} is outside the repository: a device call carries only paths inside it")
     n = len(folders)
@@ -115,7 +123,9 @@ def report(cfg: BuildConfig, folders: list[Path], log=print) -> None:
     log("\nDevice calls, back to back (the machine keeps /tmp only about 30 s after a call):")
     for k in range(1, n + 1):
         last = "   timeout_s: 600 (installs, then measures for ~9 min)" if k == n else ""
-        log(f"  {k}/{n}  command: python3 -m loadtests.bench.gpu_kit device{kit_flag} {k} {n}\n"
-            f'        carry: ["{rel}/{k}"]{last}')
+        log(
+            f"  {k}/{n}  command: python3 -m loadtests.bench.gpu_kit device{kit_flag} {k} {n}\n"
+            f'        carry: ["{rel}/{k}"]{last}'
+        )
     log("Optional, right after it (install kept), a longer bench: carry: [], timeout_s: 600, command:")
     log("  GPU_KIT_STEPS=bench BENCH_ARGS='--rounds 2' python3 -m loadtests.bench.gpu_kit device run")

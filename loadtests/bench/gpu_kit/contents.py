@@ -13,11 +13,25 @@ from modelyard.manifest import MANIFEST_FILE, TextPreprocessing
 from modelyard.repository import ModelRepository
 
 Entry = tuple[Path, str]
-DATASET_FILES = ["imdb_raw/test.jsonl.gz", "imdb_word_index.json", "reuters.npz", "reuters_word_index.json",
-                 "boston_housing.npz"]
+DATASET_FILES = [
+    "imdb_raw/test.jsonl.gz",
+    "imdb_word_index.json",
+    "reuters.npz",
+    "reuters_word_index.json",
+    "boston_housing.npz",
+]
 """What the GPU check and the bench read (loadtests/bench/engine.py: real_test_rows)."""
-GLIBC = ("linux-vdso", "ld-linux", "libc.so", "libm.so", "libpthread.so", "libdl.so", "librt.so", "libgcc_s.so",
-         "libresolv.so")
+GLIBC = (
+    "linux-vdso",
+    "ld-linux",
+    "libc.so",
+    "libm.so",
+    "libpthread.so",
+    "libdl.so",
+    "librt.so",
+    "libgcc_s.so",
+    "libresolv.so",
+)
 """Libraries every Linux has: wrk's others travel with it."""
 FIXTURES_BUILDER = "tests/serving/build_fixtures.py"
 
@@ -88,8 +102,9 @@ def fixture_entries(root: Path, prebuilt: Path | None, cache: Path, log=print) -
         log_file = cache / "fixtures.log"
         log(f"   building them into {fx} (TensorFlow: a few minutes; log: {log_file})")
         with open(log_file, "w") as out:
-            r = subprocess.run([sys.executable, FIXTURES_BUILDER, str(fx / "repo")], cwd=root, stdout=out,
-                               stderr=subprocess.STDOUT)
+            r = subprocess.run(
+                [sys.executable, FIXTURES_BUILDER, str(fx / "repo")], cwd=root, stdout=out, stderr=subprocess.STDOUT
+            )
         if r.returncode:
             shutil.rmtree(fx, ignore_errors=True)
             raise ModelyardError(f"building the test models failed; see {log_file}")

@@ -41,8 +41,10 @@ class Layout:
 def check_python(wanted: str) -> None:
     here = "%d.%d" % sys.version_info[:2]
     if here != wanted:
-        raise ModelyardError(f"the kit holds wheels for Python {wanted} but this python is {platform.python_version()}"
-                             f" ({sys.executable}): build it with --python-version {here}")
+        raise ModelyardError(
+            f"the kit holds wheels for Python {wanted} but this python is {platform.python_version()}"
+            f" ({sys.executable}): build it with --python-version {here}"
+        )
 
 
 def install_wheels(wheels: list[Path], site: Path, use_pip: bool = True) -> None:
@@ -50,9 +52,22 @@ def install_wheels(wheels: list[Path], site: Path, use_pip: bool = True) -> None
     site.mkdir(parents=True)
     pip = use_pip and subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode == 0
     if pip:
-        r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                            "--no-warn-script-location", "--no-index", "--no-deps", "--target", str(site),
-                            *map(str, wheels)])
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-warn-script-location",
+                "--no-index",
+                "--no-deps",
+                "--target",
+                str(site),
+                *map(str, wheels),
+            ]
+        )
         if r.returncode:
             raise ModelyardError(f"pip install --target {site} failed")
     else:
@@ -80,14 +95,17 @@ def make_venv(venv: Path, manual: bool = False) -> Path:
     shutil.rmtree(venv, ignore_errors=True)
     base = Path(getattr(sys, "_base_executable", sys.executable))
     ver = "%d.%d" % sys.version_info[:2]
-    made = not manual and subprocess.run([str(base), "-m", "venv", "--without-pip", str(venv)],
-                                         capture_output=True).returncode == 0
+    made = (
+        not manual
+        and subprocess.run([str(base), "-m", "venv", "--without-pip", str(venv)], capture_output=True).returncode == 0
+    )
     if not made:
         (venv / "bin").mkdir(parents=True)
         (venv / "bin" / "python").symlink_to(base)
         (venv / "bin" / "python3").symlink_to("python")
-        (venv / "pyvenv.cfg").write_text(f"home = {base.parent}\ninclude-system-site-packages = false\n"
-                                         f"version = {platform.python_version()}\n")
+        (venv / "pyvenv.cfg").write_text(
+            f"home = {base.parent}\ninclude-system-site-packages = false\nversion = {platform.python_version()}\n"
+        )
     packages = venv / "lib" / f"python{ver}" / "site-packages"
     packages.mkdir(parents=True, exist_ok=True)
     return packages
@@ -97,8 +115,14 @@ def write_pth(packages: Path, site: Path, root: Path) -> None:
     """The kit's site first, then every folder this python sees (its site-packages, not the stdlib or the repo)."""
     std = os.path.realpath(sysconfig.get_paths()["stdlib"])
     skip = {str(site), str(root), os.getcwd()}
-    dirs = [str(site)] + [p for p in sys.path if p and os.path.isdir(p) and p not in skip
-                          and os.path.realpath(p) not in (std, os.path.join(std, "lib-dynload"))]
+    dirs = [str(site)] + [
+        p
+        for p in sys.path
+        if p
+        and os.path.isdir(p)
+        and p not in skip
+        and os.path.realpath(p) not in (std, os.path.join(std, "lib-dynload"))
+    ]
     (packages / "00-gpu-kit.pth").write_text("".join(f"import site; site.addsitedir({d!r})\n" for d in dirs))
 
 
@@ -123,16 +147,16 @@ def tools_on_path(kit: Path, bin_dir: Path) -> None:
     (kit / "wrk" / "wrk").chmod(0o755)
     (kit / "bin" / "k6").chmod(0o755)
     wrapper = bin_dir / "wrk"
-    wrapper.write_text(f'#!/bin/sh\nLD_LIBRARY_PATH="{kit}/wrk/lib${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}" '
-                       f'exec "{kit}/wrk/wrk" "$@"\n')
+    wrapper.write_text(
+        f'#!/bin/sh\nLD_LIBRARY_PATH="{kit}/wrk/lib${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}}" exec "{kit}/wrk/wrk" "$@"\n'
+    )
     wrapper.chmod(0o755)
     k6 = bin_dir / "k6"
     k6.unlink(missing_ok=True)
     k6.symlink_to(kit / "bin" / "k6")
 
 
-def install(layout: Layout, meta: dict, root: Path, use_pip: bool = True, manual_venv: bool = False,
-            log=print) -> None:
+def install(layout: Layout, meta: dict, root: Path, use_pip: bool = True, manual_venv: bool = False, log=print) -> None:
     check_python(meta["python"])
     install_wheels(sorted((layout.kit / "wheels").glob("*.whl")), layout.site, use_pip)
     write_pth(make_venv(layout.venv, manual_venv), layout.site, root)

@@ -53,9 +53,14 @@ class Run:
 def environment(run: Run) -> dict:
     kit = run.layout.kit
     env = dict(os.environ)
-    env.update(PATH=f"{run.layout.bin}:{run.layout.venv / 'bin'}:{env.get('PATH', '')}",
-               PYTHONPATH=f"{run.layout.site}:{run.root}", PYTHONUNBUFFERED="1", COLUMNS=env.get("COLUMNS", "160"),
-               MODELYARD_DATA_DIR=str(kit / "datasets"), MODELYARD_SERVING_FIXTURES=str(run.work / "fixtures"))
+    env.update(
+        PATH=f"{run.layout.bin}:{run.layout.venv / 'bin'}:{env.get('PATH', '')}",
+        PYTHONPATH=f"{run.layout.site}:{run.root}",
+        PYTHONUNBUFFERED="1",
+        COLUMNS=env.get("COLUMNS", "160"),
+        MODELYARD_DATA_DIR=str(kit / "datasets"),
+        MODELYARD_SERVING_FIXTURES=str(run.work / "fixtures"),
+    )
     return env
 
 
@@ -68,8 +73,9 @@ def run_step(run: Run, name: str, cmd: list[str], env: dict) -> bool:
         return False
     run.say(f"== {name} ({time.strftime('%H:%M:%S', time.gmtime())}, at most {left}s): {shlex.join(cmd)}")
     t0 = time.time()
-    proc = subprocess.Popen(cmd, cwd=run.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=run.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     stopped = threading.Event()
 
     def stop() -> None:
@@ -106,15 +112,51 @@ def gpu_test_files(root: Path) -> list[str]:
 def step_command(run: Run, step: str) -> list[str] | None:
     kit, py = run.layout.kit, str(run.layout.python)
     if step == "gpu_check":
-        return [py, "-m", "loadtests.bench.gpu_check", "--repo", str(kit / "models"), "--data-dir",
-                str(kit / "datasets"), "--out", str(run.out / "gpu"), *shlex.split(run.gpu_check_args)]
+        return [
+            py,
+            "-m",
+            "loadtests.bench.gpu_check",
+            "--repo",
+            str(kit / "models"),
+            "--data-dir",
+            str(kit / "datasets"),
+            "--out",
+            str(run.out / "gpu"),
+            *shlex.split(run.gpu_check_args),
+        ]
     if step == "pytest":
-        return [py, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider", "--junitxml",
-                str(run.logs / "pytest-gpu.xml"), *gpu_test_files(run.root)]
+        return [
+            py,
+            "-m",
+            "pytest",
+            "-m",
+            "gpu",
+            "-p",
+            "no:cacheprovider",
+            "--junitxml",
+            str(run.logs / "pytest-gpu.xml"),
+            *gpu_test_files(run.root),
+        ]
     if step == "bench":
-        return [py, "-m", "modelyard", "bench", "--device", "cuda", "--model", "imdb", "--servers", BENCH_SERVERS,
-                "--repo", str(kit / "models"), "--data-dir", str(kit / "datasets"), "--out", str(run.work / "bench"),
-                *shlex.split(run.bench_args)]
+        return [
+            py,
+            "-m",
+            "modelyard",
+            "bench",
+            "--device",
+            "cuda",
+            "--model",
+            "imdb",
+            "--servers",
+            BENCH_SERVERS,
+            "--repo",
+            str(kit / "models"),
+            "--data-dir",
+            str(kit / "datasets"),
+            "--out",
+            str(run.work / "bench"),
+            *shlex.split(run.bench_args),
+        ]
     return None
 
 
@@ -147,8 +189,7 @@ def measure(run: Run) -> int:
     run.out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(run.layout.kit / "fixtures", run.work / "fixtures")
     env = environment(run)
-    run_step(run, "facts", [str(run.layout.python), "-m", "loadtests.bench.gpu_kit", "facts",
-                            str(run.layout.kit)], env)
+    run_step(run, "facts", [str(run.layout.python), "-m", "loadtests.bench.gpu_kit", "facts", str(run.layout.kit)], env)
     for step in run.steps:
         cmd = step_command(run, step)
         if cmd is None:

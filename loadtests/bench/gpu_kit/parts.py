@@ -35,8 +35,9 @@ def write_archive(entries: list[tuple[Path, str]], meta: dict, out: Path) -> lis
         for src, name in entries:
             tar.add(src, arcname=name)
             files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
-            listing += [(p.stat().st_size, f"{name}/{p.relative_to(src).as_posix()}" if p != src else name)
-                        for p in files]
+            listing += [
+                (p.stat().st_size, f"{name}/{p.relative_to(src).as_posix()}" if p != src else name) for p in files
+            ]
     return listing
 
 
@@ -72,9 +73,21 @@ def _cut(archive: Path, staging: Path, part_bytes: int, python: str) -> int:
     kit_id = hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
     built = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     for k in range(1, len(digests) + 1):
-        (staging / str(k) / INFO).write_text(json.dumps(
-            {"kit": kit_id, "part": k, "parts": len(digests), "sha256": digests, "bytes": total, "python": python,
-             "built": built}, indent=2) + "\n")
+        (staging / str(k) / INFO).write_text(
+            json.dumps(
+                {
+                    "kit": kit_id,
+                    "part": k,
+                    "parts": len(digests),
+                    "sha256": digests,
+                    "bytes": total,
+                    "python": python,
+                    "built": built,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return len(digests)
 
 
@@ -82,8 +95,9 @@ def read_info(folder: Path) -> dict:
     try:
         return json.loads((folder / INFO).read_text())
     except FileNotFoundError:
-        raise ModelyardError(f"{folder / INFO} is missing: carry {folder.name}'s folder of the kit "
-                             f"({folder}) in this call") from None
+        raise ModelyardError(
+            f"{folder / INFO} is missing: carry {folder.name}'s folder of the kit ({folder}) in this call"
+        ) from None
 
 
 def receive(folder: Path, k: int, n: int, state: Path) -> tuple[dict, list[int]]:

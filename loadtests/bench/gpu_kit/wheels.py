@@ -24,8 +24,14 @@ DEVICE_HAS = """numpy onnx onnxruntime prometheus-client psutil pyyaml rich type
 """Preinstalled on the GPU machine (with their own dependencies): used only to check that nothing is missing."""
 EXTRAS = {"uvicorn": ["standard"]}
 """Extras whose requirements the kit must satisfy too."""
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
-             "manylinux_2_5_x86_64", "manylinux1_x86_64"]
+PLATFORMS = [
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux_2_5_x86_64",
+    "manylinux1_x86_64",
+]
 
 
 def normalize(name: str) -> str:
@@ -61,10 +67,29 @@ def download(name: str, version: str, pyver: str, cache: Path) -> Path:
     if whl:
         return whl
     abi = "cp" + pyver.replace(".", "")
-    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",  # with progress
-           "--only-binary=:all:", "--python-version", pyver, "--implementation", "cp", "--abi", abi,
-           "--abi", "abi3", "--abi", "none", *(f"--platform={p}" for p in PLATFORMS), "-d", str(cache),
-           f"{name}=={version}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "--no-deps",  # with progress
+        "--only-binary=:all:",
+        "--python-version",
+        pyver,
+        "--implementation",
+        "cp",
+        "--abi",
+        abi,
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+        *(f"--platform={p}" for p in PLATFORMS),
+        "-d",
+        str(cache),
+        f"{name}=={version}",
+    ]
     if subprocess.run(cmd).returncode:
         raise ModelyardError(f"pip download {name}=={version} failed (for CPython {pyver} x86_64)")
     whl = find_wheel(cache, name, version)
@@ -77,9 +102,16 @@ def missing_requirements(wheels: list[Path], pyver: str, known: list[str]) -> li
     """Requirements of the wheels (with the extras of EXTRAS) that are neither in ``known`` nor wheels."""
     from packaging.requirements import Requirement
 
-    env = {"python_version": pyver, "python_full_version": pyver + ".0", "sys_platform": "linux",
-           "os_name": "posix", "platform_system": "Linux", "platform_machine": "x86_64",
-           "implementation_name": "cpython", "platform_python_implementation": "CPython"}
+    env = {
+        "python_version": pyver,
+        "python_full_version": pyver + ".0",
+        "sys_platform": "linux",
+        "os_name": "posix",
+        "platform_system": "Linux",
+        "platform_machine": "x86_64",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+    }
     have = {normalize(n) for n in known}
     missing = []
     for whl in wheels:

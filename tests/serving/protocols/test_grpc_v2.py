@@ -57,10 +57,14 @@ class FakeDataPlane:
 
     def model_metadata(self, name, version):
         self.model_ready(name, version)
-        return {"name": name, "versions": ["1"], "platform": "onnxruntime_onnx",
-                "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 13], "doc": "REST-only key"}],
-                "outputs": [{"name": "price", "datatype": "FP32", "shape": [-1, 1]}],
-                "parameters": {"labels": ["a", "b"], "gpu": None}}
+        return {
+            "name": name,
+            "versions": ["1"],
+            "platform": "onnxruntime_onnx",
+            "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 13], "doc": "REST-only key"}],
+            "outputs": [{"name": "price", "datatype": "FP32", "shape": [-1, 1]}],
+            "parameters": {"labels": ["a", "b"], "gpu": None},
+        }
 
     def refused(self, name, route, protocol, status):
         self.refusals.append((name, route, protocol, status))
@@ -71,8 +75,13 @@ class FakeDataPlane:
     def authorize(self, headers, scope="protected"):
         self.headers.append(dict(headers))
         self.scopes.append(scope)
-        if scope != "probe" and self.api_key and not (headers.get("x-api-key") == self.api_key
-                                 or headers.get("authorization") == f"Bearer {self.api_key}"):
+        if (
+            scope != "probe"
+            and self.api_key
+            and not (
+                headers.get("x-api-key") == self.api_key or headers.get("authorization") == f"Bearer {self.api_key}"
+            )
+        ):
             raise ServingError("missing or invalid API key", 401)
 
     async def load_model(self, name):
@@ -162,8 +171,9 @@ def infer_request(*inputs, raw=None, **kw) -> pb.ModelInferRequest:
 
 
 def typed(name, datatype, shape, **contents) -> pb.ModelInferRequest.InferInputTensor:
-    return pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=shape,
-                                                 contents=pb.InferTensorContents(**contents) if contents else None)
+    return pb.ModelInferRequest.InferInputTensor(
+        name=name, datatype=datatype, shape=shape, contents=pb.InferTensorContents(**contents) if contents else None
+    )
 
 
 def rpc_error(call, *args, **kw) -> grpc.RpcError:
@@ -174,9 +184,12 @@ def rpc_error(call, *args, **kw) -> grpc.RpcError:
 
 # ------------------------------------------------------------ typed and raw round trips
 def test_typed_inputs_round_trip_as_typed_outputs(dp, stub):
-    req = infer_request(typed("features", "FP32", [2, 2], fp32_contents=[0.5, -1.25, 3.0, 1e-3]),
-                        typed("ids", "INT64", [1, 3], int64_contents=[1, -(2 ** 40), 7]),
-                        typed("text", "BYTES", [2], bytes_contents=[b"great film", "été".encode()]), id="req-1")
+    req = infer_request(
+        typed("features", "FP32", [2, 2], fp32_contents=[0.5, -1.25, 3.0, 1e-3]),
+        typed("ids", "INT64", [1, 3], int64_contents=[1, -(2**40), 7]),
+        typed("text", "BYTES", [2], bytes_contents=[b"great film", "été".encode()]),
+        id="req-1",
+    )
     resp = stub.ModelInfer(req)
 
     seen, name, version, protocol = dp.requests[0]
@@ -184,7 +197,7 @@ def test_typed_inputs_round_trip_as_typed_outputs(dp, stub):
     f, ids, text = seen.inputs
     assert f.data.dtype == np.float32 and f.data.shape == (2, 2)
     np.testing.assert_array_equal(f.data, np.array([[0.5, -1.25], [3.0, 1e-3]], np.float32))
-    assert ids.data.dtype == np.int64 and ids.data.tolist() == [[1, -(2 ** 40), 7]]
+    assert ids.data.dtype == np.int64 and ids.data.tolist() == [[1, -(2**40), 7]]
     assert text.data.dtype == object and text.data.tolist() == [b"great film", "été".encode()]
 
     assert not resp.raw_output_contents
@@ -192,7 +205,7 @@ def test_typed_inputs_round_trip_as_typed_outputs(dp, stub):
     out = {o.name: o for o in resp.outputs}
     assert list(out["features_out"].shape) == [2, 2] and out["features_out"].datatype == "FP32"
     assert list(out["features_out"].contents.fp32_contents) == pytest.approx([0.5, -1.25, 3.0, 1e-3])
-    assert list(out["ids_out"].contents.int64_contents) == [1, -(2 ** 40), 7]
+    assert list(out["ids_out"].contents.int64_contents) == [1, -(2**40), 7]
     assert list(out["text_out"].contents.bytes_contents) == [b"great film", "été".encode()]
     assert out["text_out"].parameters["echo"].bool_param is True
 
@@ -201,8 +214,12 @@ def test_raw_inputs_round_trip_as_raw_outputs(dp, stub):
     x = np.array([[1.5, 2.5, -3.5]], np.float32)
     ids = np.array([[5, 6]], np.int64)
     texts = b"\x03\x00\x00\x00abc\x00\x00\x00\x00"  # two BYTES elements: b"abc" and b""
-    req = infer_request(typed("x", "FP32", [1, 3]), typed("ids", "INT64", [1, 2]), typed("t", "BYTES", [2]),
-                        raw=[x.tobytes(), ids.tobytes(), texts])
+    req = infer_request(
+        typed("x", "FP32", [1, 3]),
+        typed("ids", "INT64", [1, 2]),
+        typed("t", "BYTES", [2]),
+        raw=[x.tobytes(), ids.tobytes(), texts],
+    )
     resp = stub.ModelInfer(req)
 
     seen = dp.requests[0][0]
@@ -219,25 +236,30 @@ def test_fp16_travels_raw_even_in_the_answer_to_a_typed_request(dp, stub):
     assert dp.requests[0][0].inputs[0].data.dtype == np.float16
     assert list(resp.raw_output_contents) == [half.tobytes()]
     # the proto has no typed field for FP16, so one FP16 output makes the whole answer raw
-    answer = InferResponse("m", "1", "r", [Tensor("p", "FP32", [1], np.ones(1, np.float32)),
-                                           Tensor("h", "FP16", [2], half)])
+    answer = InferResponse(
+        "m", "1", "r", [Tensor("p", "FP32", [1], np.ones(1, np.float32)), Tensor("h", "FP16", [2], half)]
+    )
     resp = grpc_v2.encode_response(answer, raw=False)
     assert list(resp.raw_output_contents) == [np.ones(1, np.float32).tobytes(), half.tobytes()]
     assert not any(o.HasField("contents") for o in resp.outputs)
 
 
 def test_narrow_integer_types_and_bool_come_from_their_fields(dp, stub):
-    stub.ModelInfer(infer_request(typed("a", "INT8", [2], int_contents=[-128, 127]),
-                                  typed("b", "UINT16", [2], uint_contents=[0, 65535]),
-                                  typed("c", "BOOL", [3], bool_contents=[True, False, True]),
-                                  typed("d", "FP64", [1], fp64_contents=[0.1]),
-                                  typed("e", "UINT64", [1], uint64_contents=[2 ** 64 - 1])))
+    stub.ModelInfer(
+        infer_request(
+            typed("a", "INT8", [2], int_contents=[-128, 127]),
+            typed("b", "UINT16", [2], uint_contents=[0, 65535]),
+            typed("c", "BOOL", [3], bool_contents=[True, False, True]),
+            typed("d", "FP64", [1], fp64_contents=[0.1]),
+            typed("e", "UINT64", [1], uint64_contents=[2**64 - 1]),
+        )
+    )
     a, b, c, d, e = dp.requests[0][0].inputs
     assert (a.data.dtype, a.data.tolist()) == (np.int8, [-128, 127])
     assert (b.data.dtype, b.data.tolist()) == (np.uint16, [0, 65535])
     assert (c.data.dtype, c.data.tolist()) == (np.bool_, [True, False, True])
     assert (d.data.dtype, d.data.tolist()) == (np.float64, [0.1])
-    assert (e.data.dtype, e.data.tolist()) == (np.uint64, [2 ** 64 - 1])
+    assert (e.data.dtype, e.data.tolist()) == (np.uint64, [2**64 - 1])
 
 
 def test_parameters_and_requested_outputs(dp, stub):
@@ -257,41 +279,71 @@ def test_parameters_and_requested_outputs(dp, stub):
     assert seen.inputs[0].parameters == {"scale": 2}
     assert [(o.name, o.parameters) for o in seen.outputs] == [("label", {"binary_data": True})]
     p = resp.parameters
-    assert (p["variant"].string_param, p["rows"].int64_param, p["cached"].WhichOneof("parameter_choice")) == \
-        ("onnx_fp32", 2, "bool_param")
+    assert (p["variant"].string_param, p["rows"].int64_param, p["cached"].WhichOneof("parameter_choice")) == (
+        "onnx_fp32",
+        2,
+        "bool_param",
+    )
 
 
 # ------------------------------------------------------------ malformed requests
 MALFORMED = {
-    "raw count": (infer_request(typed("a", "FP32", [1]), typed("b", "FP32", [1]), raw=[b"\0" * 4]),
-                  "raw_input_contents: 1 buffers for 2 inputs"),
-    "raw size": (infer_request(typed("features", "FP32", [1, 2]), raw=[b"\0" * 4]),
-                 "inputs[0] 'features': 4 bytes of raw data, but shape [1, 2] of FP32 needs 8"),
-    "raw and contents": (infer_request(typed("features", "FP32", [1], fp32_contents=[1.0]), raw=[b"\0" * 4]),
-                         "inputs[0] 'features'.contents: must be empty"),
-    "wrong field": (infer_request(typed("features", "FP32", [2], int64_contents=[1, 2])),
-                    "inputs[0] 'features'.contents: datatype FP32 takes fp32_contents, got int64_contents"),
-    "int8 in int64": (infer_request(typed("x", "FP32", [1], fp32_contents=[1]),
-                                    typed("ids", "INT8", [1], int64_contents=[1])),
-                      "inputs[1] 'ids'.contents: datatype INT8 takes int_contents, got int64_contents"),
-    "too few values": (infer_request(typed("features", "FP32", [2, 13], fp32_contents=[1.0] * 13)),
-                       "inputs[0] 'features': 13 values in contents.fp32_contents do not fill shape [2, 13]"),
-    "no values": (infer_request(typed("ids", "INT64", [1, 2])),
-                  "inputs[0] 'ids': 0 values in contents.int64_contents do not fill shape [1, 2]"),
-    "out of range": (infer_request(typed("ids", "INT8", [2], int_contents=[1, 300])),
-                     "inputs[0] 'ids'.contents.int_contents: values outside INT8's range [-128, 127]"),
-    "negative uint16": (infer_request(typed("u", "UINT16", [1], uint_contents=[70000])),
-                        "inputs[0] 'u'.contents.uint_contents: values outside UINT16's range [0, 65535]"),
-    "fp16 typed": (infer_request(typed("h", "FP16", [1], fp32_contents=[1.0])),
-                   "inputs[0] 'h': FP16 has no typed contents field; send it in raw_input_contents"),
-    "bytes count": (infer_request(typed("text", "BYTES", [2]), raw=[b"\x01\x00\x00\x00a"]),
-                    "inputs[0] 'text': 1 BYTES elements do not fill shape [2]"),
-    "datatype": (infer_request(typed("features", "FP8", [1], fp32_contents=[1.0])),
-                 "inputs[0] 'features'.datatype: unknown datatype 'FP8'"),
-    "shape": (infer_request(typed("features", "FP32", [-1], fp32_contents=[1.0])),
-              "inputs[0] 'features'.shape: must be a list of non-negative integers"),
-    "model name": (pb.ModelInferRequest(inputs=[typed("x", "FP32", [1], fp32_contents=[1.0])]),
-                   "model_name: field required"),
+    "raw count": (
+        infer_request(typed("a", "FP32", [1]), typed("b", "FP32", [1]), raw=[b"\0" * 4]),
+        "raw_input_contents: 1 buffers for 2 inputs",
+    ),
+    "raw size": (
+        infer_request(typed("features", "FP32", [1, 2]), raw=[b"\0" * 4]),
+        "inputs[0] 'features': 4 bytes of raw data, but shape [1, 2] of FP32 needs 8",
+    ),
+    "raw and contents": (
+        infer_request(typed("features", "FP32", [1], fp32_contents=[1.0]), raw=[b"\0" * 4]),
+        "inputs[0] 'features'.contents: must be empty",
+    ),
+    "wrong field": (
+        infer_request(typed("features", "FP32", [2], int64_contents=[1, 2])),
+        "inputs[0] 'features'.contents: datatype FP32 takes fp32_contents, got int64_contents",
+    ),
+    "int8 in int64": (
+        infer_request(typed("x", "FP32", [1], fp32_contents=[1]), typed("ids", "INT8", [1], int64_contents=[1])),
+        "inputs[1] 'ids'.contents: datatype INT8 takes int_contents, got int64_contents",
+    ),
+    "too few values": (
+        infer_request(typed("features", "FP32", [2, 13], fp32_contents=[1.0] * 13)),
+        "inputs[0] 'features': 13 values in contents.fp32_contents do not fill shape [2, 13]",
+    ),
+    "no values": (
+        infer_request(typed("ids", "INT64", [1, 2])),
+        "inputs[0] 'ids': 0 values in contents.int64_contents do not fill shape [1, 2]",
+    ),
+    "out of range": (
+        infer_request(typed("ids", "INT8", [2], int_contents=[1, 300])),
+        "inputs[0] 'ids'.contents.int_contents: values outside INT8's range [-128, 127]",
+    ),
+    "negative uint16": (
+        infer_request(typed("u", "UINT16", [1], uint_contents=[70000])),
+        "inputs[0] 'u'.contents.uint_contents: values outside UINT16's range [0, 65535]",
+    ),
+    "fp16 typed": (
+        infer_request(typed("h", "FP16", [1], fp32_contents=[1.0])),
+        "inputs[0] 'h': FP16 has no typed contents field; send it in raw_input_contents",
+    ),
+    "bytes count": (
+        infer_request(typed("text", "BYTES", [2]), raw=[b"\x01\x00\x00\x00a"]),
+        "inputs[0] 'text': 1 BYTES elements do not fill shape [2]",
+    ),
+    "datatype": (
+        infer_request(typed("features", "FP8", [1], fp32_contents=[1.0])),
+        "inputs[0] 'features'.datatype: unknown datatype 'FP8'",
+    ),
+    "shape": (
+        infer_request(typed("features", "FP32", [-1], fp32_contents=[1.0])),
+        "inputs[0] 'features'.shape: must be a list of non-negative integers",
+    ),
+    "model name": (
+        pb.ModelInferRequest(inputs=[typed("x", "FP32", [1], fp32_contents=[1.0])]),
+        "model_name: field required",
+    ),
 }
 
 
@@ -314,13 +366,16 @@ def test_parameter_without_a_value_is_named(dp, stub):
 
 
 # ------------------------------------------------------------ data plane errors
-@pytest.mark.parametrize("error, code", [
-    (BadRequest("parameters.top_k: must be a positive integer"), Code.INVALID_ARGUMENT),
-    (NotFound("no model 'm' version 7"), Code.NOT_FOUND),
-    (ServingError("request body is larger than the limit", 413), Code.RESOURCE_EXHAUSTED),
-    (QueueFull("model 'm' is at capacity (256 requests queued); retry shortly"), Code.RESOURCE_EXHAUSTED),
-    (Unavailable("model 'm' is loading"), Code.UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (BadRequest("parameters.top_k: must be a positive integer"), Code.INVALID_ARGUMENT),
+        (NotFound("no model 'm' version 7"), Code.NOT_FOUND),
+        (ServingError("request body is larger than the limit", 413), Code.RESOURCE_EXHAUSTED),
+        (QueueFull("model 'm' is at capacity (256 requests queued); retry shortly"), Code.RESOURCE_EXHAUSTED),
+        (Unavailable("model 'm' is loading"), Code.UNAVAILABLE),
+    ],
+)
 def test_serving_errors_map_to_grpc_codes_with_their_message(dp, stub, error, code):
     dp.error = error
     e = rpc_error(stub.ModelInfer, infer_request(typed("x", "FP32", [1], fp32_contents=[1.0])))
@@ -330,8 +385,11 @@ def test_serving_errors_map_to_grpc_codes_with_their_message(dp, stub, error, co
 @pytest.mark.parametrize("error", [RuntimeError("secret detail"), ServingError("a 500 ServingError")])
 def test_other_errors_are_internal_and_keep_details_out(dp, stub, error, caplog):
     dp.error = error
-    e = rpc_error(stub.ModelInfer, infer_request(typed("x", "FP32", [1], fp32_contents=[1.0])),
-                  metadata=[("x-request-id", "rid-42")])
+    e = rpc_error(
+        stub.ModelInfer,
+        infer_request(typed("x", "FP32", [1], fp32_contents=[1.0])),
+        metadata=[("x-request-id", "rid-42")],
+    )
     assert e.code() == Code.INTERNAL
     assert e.details() == "internal error; request id rid-42"
     assert any(r.exc_info and r.exc_info[1] is error for r in caplog.records)
@@ -369,9 +427,12 @@ def test_api_key_in_either_metadata_form(dp, stub, metadata):
 @pytest.mark.parametrize("metadata", [[], [("x-api-key", "wrong")], [("authorization", "Bearer wrong")]])
 def test_missing_or_wrong_api_key_is_unauthenticated_except_for_probes(dp, stub, metadata):
     dp.api_key = "k"
-    calls = [(stub.ModelInfer, infer_request(typed("x", "FP32", [1], fp32_contents=[1.0]))),
-             (stub.ModelReady, pb.ModelReadyRequest(name="m")), (stub.ServerMetadata, pb.ServerMetadataRequest()),
-             (stub.ModelMetadata, pb.ModelMetadataRequest(name="m"))]
+    calls = [
+        (stub.ModelInfer, infer_request(typed("x", "FP32", [1], fp32_contents=[1.0]))),
+        (stub.ModelReady, pb.ModelReadyRequest(name="m")),
+        (stub.ServerMetadata, pb.ServerMetadataRequest()),
+        (stub.ModelMetadata, pb.ModelMetadataRequest(name="m")),
+    ]
     for call, req in calls:
         assert rpc_error(call, req, metadata=metadata).code() == Code.UNAUTHENTICATED
     assert dp.requests == []
@@ -464,12 +525,21 @@ def test_tritonclient_fp32_int64_and_bytes(dp, client):
     x = np.array([[0.1, 0.2, 0.3], [1.0, -2.0, 3.5]], np.float32)
     ids = np.array([[1, 14, 22, 0]], np.int64)
     texts = np.array([["A wonderful film", "Dull"], ["été", ""]], dtype=np.object_)
-    inputs = [triton.InferInput("x", [2, 3], "FP32"), triton.InferInput("ids", [1, 4], "INT64"),
-              triton.InferInput("text", [2, 2], "BYTES")]
+    inputs = [
+        triton.InferInput("x", [2, 3], "FP32"),
+        triton.InferInput("ids", [1, 4], "INT64"),
+        triton.InferInput("text", [2, 2], "BYTES"),
+    ]
     for i, v in zip(inputs, (x, ids, texts)):
         i.set_data_from_numpy(v)
-    result = client.infer("m", inputs, model_version="1", request_id="abc", parameters={"top_k": 2},
-                          outputs=[triton.InferRequestedOutput(n) for n in ("x_out", "ids_out", "text_out")])
+    result = client.infer(
+        "m",
+        inputs,
+        model_version="1",
+        request_id="abc",
+        parameters={"top_k": 2},
+        outputs=[triton.InferRequestedOutput(n) for n in ("x_out", "ids_out", "text_out")],
+    )
 
     seen, _, version, _ = dp.requests[0]
     assert (version, seen.id, seen.parameters) == ("1", "abc", {"top_k": 2})
@@ -508,8 +578,10 @@ def test_tritonclient_sends_the_api_key_in_metadata(dp, client):
 
 
 def test_repository_load_and_unload_behind_the_admin_switch(dp, stub):
-    for call, request in ((stub.RepositoryModelLoad, pb.RepositoryModelLoadRequest(model_name="m")),
-                          (stub.RepositoryModelUnload, pb.RepositoryModelUnloadRequest(model_name="m"))):
+    for call, request in (
+        (stub.RepositoryModelLoad, pb.RepositoryModelLoadRequest(model_name="m")),
+        (stub.RepositoryModelUnload, pb.RepositoryModelUnloadRequest(model_name="m")),
+    ):
         with pytest.raises(grpc.RpcError) as e:
             call(request)
         assert e.value.code() == Code.NOT_FOUND and "--enable-admin" in e.value.details()

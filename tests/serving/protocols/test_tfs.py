@@ -37,8 +37,13 @@ def test_b64_is_accepted_wherever_a_string_is(rest_client, fixture_root):
     text = reference(fixture_root, "imdb")["texts"][0]
     b64 = {"b64": base64.b64encode(text.encode()).decode()}
     answers = []
-    for body in ({"instances": [text]}, {"instances": [b64]}, {"instances": [{"text": b64}]},
-                 {"inputs": {"text": [b64]}}, {"inputs": b64}):
+    for body in (
+        {"instances": [text]},
+        {"instances": [b64]},
+        {"instances": [{"text": b64}]},
+        {"inputs": {"text": [b64]}},
+        {"inputs": b64},
+    ):
         r = rest_client.post("/v1/models/imdb:predict", json=body)
         assert r.status_code == 200, (body, r.text)
         answers.append(np.asarray(r.json().get("predictions") or r.json()["outputs"])[0, 0])
@@ -63,8 +68,10 @@ def test_an_unknown_signature_name_is_refused_naming_the_known_ones(rest_client)
 def test_classify_result_shape(rest_client, fixture_root):
     """``{"result": [[[label, score], ...] per example]}`` as TF Serving's REST page documents it."""
     ref = reference(fixture_root, "reuters")
-    r = rest_client.post("/v1/models/reuters:classify",
-                         json={"signature_name": "classification", "examples": [{"text": t} for t in ref["texts"]]})
+    r = rest_client.post(
+        "/v1/models/reuters:classify",
+        json={"signature_name": "classification", "examples": [{"text": t} for t in ref["texts"]]},
+    )
     assert r.status_code == 200 and r.json().keys() == {"result"}
     result = r.json()["result"]
     assert len(result) == len(ref["texts"]) and all(len(pairs) == ref["y"].shape[1] for pairs in result)
@@ -99,16 +106,27 @@ def test_version_and_variant_are_headers(rest_client):
     assert r.headers["x-model-version"] == "1" and r.headers["x-model-variant"] == "onnx_fp32"
 
 
-@pytest.mark.parametrize("content_type, status", [
-    (None, 200), ("application/json", 200), ("application/json; charset=utf-8", 200),
-    ("application/x-www-form-urlencoded", 200),  # curl -d, as in TF Serving's own examples
-    ("application/vnd.api+json", 200), ("text/plain", 415), ("multipart/form-data; boundary=x", 415),
-    ("text/html; charset=utf-8", 415)])
+@pytest.mark.parametrize(
+    "content_type, status",
+    [
+        (None, 200),
+        ("application/json", 200),
+        ("application/json; charset=utf-8", 200),
+        ("application/x-www-form-urlencoded", 200),  # curl -d, as in TF Serving's own examples
+        ("application/vnd.api+json", 200),
+        ("text/plain", 415),
+        ("multipart/form-data; boundary=x", 415),
+        ("text/html; charset=utf-8", 415),
+    ],
+)
 def test_a_body_declared_as_not_json_is_415_before_it_is_read(rest_client, content_type, status):
     headers = {"content-type": content_type} if content_type else {}
     for path in ("/v1/models/imdb:predict", "/v2/models/imdb/infer"):
-        body = b'{"instances": ["a good movie"]}' if path.startswith("/v1") else \
-            b'{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a good movie"]}]}'
+        body = (
+            b'{"instances": ["a good movie"]}'
+            if path.startswith("/v1")
+            else b'{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a good movie"]}]}'
+        )
         r = rest_client.post(path, content=body, headers=headers)
         assert r.status_code == status, (path, content_type, r.text)
         if status == 415:
