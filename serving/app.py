@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import re
 import time
@@ -31,7 +30,7 @@ from serving.dataplane import DataPlane
 from serving.errors import ServingError
 from serving.feedback import OPENAPI_BODY as FEEDBACK_BODY
 from serving.feedback import feedback
-from serving.logs import request_id
+from serving.logs import new_request_id, request_id
 from serving.protocols.grpc_v2 import start_grpc_server, stop_grpc_server
 from serving.protocols.http import (COMPRESS_MIN_BYTES, BodyTooLarge, accepted_encoding, check_content_type, compress,
                                     decompress)
@@ -112,7 +111,7 @@ class ServingMiddleware:
         for k, v in scope["headers"]:
             if k in _WANTED:
                 headers[k.decode()] = v.decode("latin-1")
-        rid = headers.get("x-request-id", "")[:128] or os.urandom(16).hex()
+        rid = headers.get("x-request-id", "")[:128] or new_request_id()
         token = request_id.set(rid)
         t0 = time.perf_counter()
         rid_header = (b"x-request-id", rid.encode("latin-1"))

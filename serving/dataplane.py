@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -28,7 +27,7 @@ from serving.auth import PROTECTED, ApiKeys
 from serving.batching import Retired
 from serving.codecs import Decoded, ModelCodec
 from serving.errors import BadRequest, NotFound, ServingError
-from serving.logs import request_id
+from serving.logs import new_request_id, request_id
 from serving.metrics import Metrics
 from serving.predlog import open_log
 from serving.registry import Registry
@@ -224,7 +223,7 @@ class DataPlane:
             raise BadRequest("parameters.top_k: must be a positive integer")
 
         def encode(s: Servable, y: np.ndarray) -> InferResponse:
-            return InferResponse(name, str(s.version), req.id or request_id.get() or os.urandom(16).hex(),
+            return InferResponse(name, str(s.version), req.id or request_id.get() or new_request_id(),
                                  s.codec.encode_v2(y, req.outputs, top_k),
                                  {"variant": s.variant_name, "runtime": s.runtime.name, "device": s.runtime.device})
 

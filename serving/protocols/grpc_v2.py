@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import socket
 import weakref
 from math import prod
@@ -26,7 +25,7 @@ from modelyard.errors import ModelyardError
 from serving.auth import METADATA, PROBE, PROTECTED
 from serving.batching import QueueFull
 from serving.errors import BadRequest, NotFound, ServingError
-from serving.logs import request_id
+from serving.logs import new_request_id, request_id
 from serving.protocols.proto import grpc_predict_v2_pb2 as pb
 from serving.protocols.proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from serving.tensors import (NUMPY_DTYPES, InferRequest, InferResponse, RequestedOutput, Tensor, check_datatype,
@@ -176,7 +175,7 @@ def rpc(method=None, *, scope: str = PROTECTED):
     @functools.wraps(method)
     async def handler(self: V2Servicer, request, context: grpc.aio.ServicerContext):
         metadata = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        token = request_id.set(metadata.get("x-request-id", "")[:128] or os.urandom(16).hex())
+        token = request_id.set(metadata.get("x-request-id", "")[:128] or new_request_id())
         try:
             self.dataplane.authorize(metadata, scope)
             return await method(self, parse(request, method.__name__))
