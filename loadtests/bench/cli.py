@@ -36,6 +36,30 @@ def _bodies(model: str, manifest: dict, data_dir: Path | None, folder: Path, n: 
     return write_all(folder, model, inputs, text=pre["kind"] != "tabular", input_name=name)
 
 
+def _prediction_log_ab(model: str, repo: Path, data_dir: Path | None, rate: int, seconds: float, rounds: int,
+                       out: Path, say) -> None:
+    """``modelyard bench --prediction-log-ab``: :mod:`loadtests.bench.predlog_ab`, its figures in ``out``."""
+    from loadtests.bench import load, predlog_ab
+    from modelyard.errors import ModelyardError
+
+    if model != "imdb":
+        raise ModelyardError("--prediction-log-ab measures IMDB (its real test reviews); leave --model out")
+    try:
+        load.require("k6")
+    except load.GeneratorError as e:
+        raise ModelyardError(str(e)) from None
+    if len(os.sched_getaffinity(0)) < 2:
+        raise ModelyardError("--prediction-log-ab needs two CPUs: the server on one, k6 on the other")
+    data_dir = data_dir or (Path(os.environ["MODELYARD_DATA_DIR"]) if os.environ.get("MODELYARD_DATA_DIR") else None)
+    r = predlog_ab.measure(repo, data_dir, rate, seconds, rounds, say=say)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "predlog_ab.json.tmp"
+    tmp.write_text(json.dumps(r, indent=2))
+    tmp.replace(out / "predlog_ab.json")
+    say(predlog_ab.summary(r))
+    say(f"wrote {out / 'predlog_ab.json'}")
+
+
 def bench(
     model: Annotated[str, typer.Option(help="model to serve: imdb, reuters or boston")] = "imdb",
     repo: Annotated[Path, typer.Option(help="model repository with the exported model (env MODELYARD_REPO)")]
@@ -59,6 +83,10 @@ def bench(
     pin: Annotated[bool, typer.Option("--pin/--no-pin", help="servers on the first half of the CPUs, load "
                                       "generators on the other half")] = True,
     out: Annotated[Path, typer.Option(help="folder for bench.json, bench.md and bench.png")] = Path("reports/bench"),
+    prediction_log_ab: Annotated[bool, typer.Option(
+        "--prediction-log-ab", help="instead: what the prediction log costs, as server CPU per request of "
+        "modelyard serving IMDB with the log off and on (SQLite, sample rate 1.0) in turn, --rounds rounds of "
+        "--rate-s seconds at --rate (loadtests/bench/predlog_ab.py); writes predlog_ab.json")] = False,
 ) -> None:
     """Measure modelyard against a naive FastAPI route, LitServe, BentoML, MLServer and the HTTP, gRPC and engine
     ceilings, serving the same ONNX model on loopback: throughput at a p99 target, latency at a fixed rate, CPU
@@ -73,6 +101,8 @@ def bench(
     from modelyard.errors import ModelyardError
 
     console = Console()
+    if prediction_log_ab:
+        return _prediction_log_ab(model, repo, data_dir, int(rate), rate_s, rounds, out, console.print)
     keys = [k.strip() for k in servers.split(",") if k.strip()]
     unknown = [k for k in keys if k not in KEYS]
     if unknown:

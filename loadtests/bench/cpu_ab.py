@@ -34,10 +34,9 @@ def imdb_bodies(repo: Path, data_dir: Path | None, folder: Path) -> Path:
     return _bodies("imdb", manifest, data_dir, folder)["tfs"]
 
 
-def cpu_per_request(root: Path, repo: Path, bodies: Path, rate: int, seconds: float, log: Path,
-                    extra: tuple[str, ...] = ()) -> tuple[float, load.RatePoint]:
-    """(µs of server CPU per answered request, k6's point) for the checkout at ``root`` started with ``extra``
-    flags, at ``rate`` req/s."""
+def start_server(root: Path, repo: Path, log: Path, extra: tuple[str, ...] = ()) -> ServerProcess:
+    """The checkout at ``root`` serving IMDB from ``repo`` on the first CPU (one thread, no access log), started
+    with ``extra`` flags; ready."""
     port = free_port()
     grpc_off = ["--grpc-port", "0"] if "grpc_port" in (root / "modelyard" / "settings.py").read_text() else []
     server = ServerProcess([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port),
@@ -47,6 +46,18 @@ def cpu_per_request(root: Path, repo: Path, bodies: Path, rate: int, seconds: fl
                            env={"MODELYARD_THREADS": "1", "MODELYARD_ACCESS_LOG": "false", "PYTHONPATH": str(root)})
     try:
         server.wait_ready(server.url + "/v2/health/ready", 120)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def cpu_per_request(root: Path, repo: Path, bodies: Path, rate: int, seconds: float, log: Path,
+                    extra: tuple[str, ...] = ()) -> tuple[float, load.RatePoint]:
+    """(µs of server CPU per answered request, k6's point) for the checkout at ``root`` started with ``extra``
+    flags, at ``rate`` req/s."""
+    server = start_server(root, repo, log, extra)
+    try:
         url = server.url + "/v1/models/imdb:predict"
         load.k6(url, bodies, rate // 2, 3, {1})
         proc = psutil.Process(server.pid)

@@ -1,24 +1,83 @@
 """Server CPU per request with the prediction log off and on (SQLite, sample rate 1.0 unless --sample-rate), in turn:
 the steadier measure of what logging costs on a shared machine, where throughput sweeps spread more than the
 difference (the method of ``loadtests/bench/cpu_ab.py``: server pinned to the first CPU, k6 open loop at a fixed
-rate on the second, the server process's CPU time from /proc over the requests answered; the writer thread's work
-is in it).
+rate on the second, the server process's CPU time from /proc over the requests answered).
+
+The two servers run side by side for the whole run, both on the first CPU, and k6 loads one at a time in short
+windows, alternating (off-on, on-off, ...): what else runs on the machine changes within seconds, so windows far
+apart differ by more than the log costs, and adjacent ones less. Both get the same requests at the same rate
+after the same warm-up. Each window's CPU is counted until :data:`SETTLE_S` after k6 stops, so that the logged
+server's writer thread has written that window's rows; each round's change is taken between its two windows.
 
     python -m loadtests.bench.predlog_ab --repo models --data-dir ../shared/datasets
+    modelyard bench --prediction-log-ab --rate 2000 --data-dir ../shared/datasets   # the same, from the bench
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import statistics
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
-from loadtests.bench.cpu_ab import cpu_per_request, imdb_bodies
+from loadtests.bench import load
+from loadtests.bench.cpu_ab import imdb_bodies, start_server
 from loadtests.process import ROOT
+
+SETTLE_S = 1.0
+"""Seconds after a window's last request that its CPU still counts: the writer thread flushes every 0.25 s."""
+
+
+def window(proc: psutil.Process, url: str, bodies: Path, rate: int, seconds: float) -> tuple[float, load.RatePoint]:
+    """(µs of the server's CPU per answered request, k6's point) over one window of load."""
+    before = sum(proc.cpu_times()[:2])
+    point = load.k6(url, bodies, rate, seconds, {1})
+    time.sleep(SETTLE_S)
+    return (sum(proc.cpu_times()[:2]) - before) / (point.achieved_rps * seconds) * 1e6, point
+
+
+def measure(repo: Path, data_dir: Path | None, rate: int = 2000, seconds: float = 6, rounds: int = 6,
+            sample_rate: float = 1.0, say: Callable[[str], object] = print) -> dict:
+    """µs of server CPU per request, log off and on, per round, with the medians and each round's change."""
+    results: dict[str, list[float]] = {"off": [], "on": []}
+    changes = []
+    with tempfile.TemporaryDirectory() as d, contextlib.ExitStack() as stack:
+        bodies = imdb_bodies(repo, data_dir, Path(d))
+        arms = {"off": (), "on": ("--prediction-log", f"sqlite:///{Path(d) / 'predictions.db'}",
+                                  "--log-sample-rate", str(sample_rate))}
+        servers = {}
+        for name, extra in arms.items():
+            server = start_server(ROOT, repo.resolve(), Path(d) / f"{name}.log", extra)
+            stack.callback(server.stop)
+            servers[name] = (psutil.Process(server.pid), server.url + "/v1/models/imdb:predict")
+        for proc, url in servers.values():
+            load.k6(url, bodies, rate // 2, 3, {1})  # warm-up
+        for rnd in range(rounds):
+            line = []
+            for name in ("off", "on") if rnd % 2 == 0 else ("on", "off"):
+                us, point = window(*servers[name], bodies, rate, seconds)
+                results[name].append(us)
+                line.append(f"{name} {us:.1f} us (p99 {point.p99_ms:.1f} ms)")
+            changes.append(100 * (results["on"][-1] / results["off"][-1] - 1))
+            say(f"round {rnd + 1}: " + ", ".join(line) + f": {changes[-1]:+.1f}%")
+    off, on = statistics.median(results["off"]), statistics.median(results["on"])
+    return {"rate": rate, "seconds": seconds, "rounds": rounds, "sample_rate": sample_rate, "us_per_request": results,
+            "change_pct_per_round": changes, "median_off_us": off, "median_on_us": on,
+            "change_of_medians_pct": 100 * (on / off - 1), "median_change_pct": statistics.median(changes)}
+
+
+def summary(r: dict) -> str:
+    return (f"server CPU per request at {r['rate']:,} req/s, {r['rounds']} rounds: log off {r['median_off_us']:.1f} us, "
+            f"log on (sample rate {r['sample_rate']}) {r['median_on_us']:.1f} us (medians), change "
+            f"{r['change_of_medians_pct']:+.1f}%; median of the rounds' changes {r['median_change_pct']:+.1f}% "
+            f"({', '.join(f'{c:+.1f}%' for c in r['change_pct_per_round'])})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,29 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repo", type=Path, default=Path("models"))
     p.add_argument("--data-dir", type=Path, default=None)
     p.add_argument("--rate", type=int, default=2000)
-    p.add_argument("--seconds", type=float, default=8)
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=6, help="seconds of load per window")
+    p.add_argument("--rounds", type=int, default=6, help="rounds of two windows, one per server")
     p.add_argument("--sample-rate", type=float, default=1.0, help="the logged server's --log-sample-rate")
+    p.add_argument("--out", type=Path, default=None, help="also write the figures to this JSON file")
     a = p.parse_args(argv)
     if len(psutil.Process().cpu_affinity()) < 2:
         print("needs two CPUs: the server on one, k6 on the other", file=sys.stderr)
         return 2
-    results: dict[str, list[float]] = {"off": [], "on": []}
-    with tempfile.TemporaryDirectory() as d:
-        bodies = imdb_bodies(a.repo, a.data_dir, Path(d))
-        arms = {"off": [], "on": ["--prediction-log", f"sqlite:///{Path(d) / 'predictions.db'}",
-                                  "--log-sample-rate", str(a.sample_rate)]}
-        for rnd in range(a.rounds):
-            line = []
-            for name, extra in arms.items():
-                us, point = cpu_per_request(ROOT, a.repo.resolve(), bodies, a.rate, a.seconds, Path(d) / f"{name}.log",
-                                            tuple(extra))
-                results[name].append(us)
-                line.append(f"{name} {us:.1f} us (p99 {point.p99_ms:.1f} ms)")
-            print(f"round {rnd + 1}: " + ", ".join(line), flush=True)
-    off, on = statistics.median(results["off"]), statistics.median(results["on"])
-    print(f"server CPU per request at {a.rate:,} req/s, median of {a.rounds} rounds: log off {off:.1f} us, "
-          f"log on (sample rate {a.sample_rate}) {on:.1f} us, change {100 * (on / off - 1):+.1f}%")
+    r = measure(a.repo, a.data_dir, a.rate, a.seconds, a.rounds, a.sample_rate, lambda s: print(s, flush=True))
+    print(summary(r))
+    if a.out:
+        a.out.write_text(json.dumps(r, indent=2))
     return 0
 
 

@@ -34,8 +34,15 @@ class Entry:
     latency_s: float
 
 
+def _plain(obj):
+    """What orjson's numpy support leaves to us: arrays that are not C-contiguous, or of another dtype."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
 def _json(obj) -> str:
-    return orjson.dumps(obj, option=_NUMPY).decode()
+    return orjson.dumps(obj, _plain, _NUMPY).decode()
 
 
 def inputs(codec, x, texts) -> list[str | None]:
@@ -43,10 +50,11 @@ def inputs(codec, x, texts) -> list[str | None]:
     multi-hot vector's set positions when that is what was sent)."""
     if x is None:
         return []
+    dumps = orjson.dumps
     if texts is not None:
-        return [_json({"text": t.decode("utf-8", "replace") if isinstance(t, bytes) else t}) for t in texts]
+        return [dumps({"text": t.decode("utf-8", "replace") if isinstance(t, bytes) else t}).decode() for t in texts]
     if isinstance(x, IdRows):
-        return [_json({"ids": np.ascontiguousarray(r, np.int64)}) for r in x.ids]
+        return [dumps({"ids": r}, _plain, _NUMPY).decode() for r in x.ids]
     if codec.kind == "tabular":
         names = codec.feature_names
         return [_json({"features": dict(zip(names, row))}) for row in np.asarray(x, np.float64).tolist()]
@@ -62,7 +70,8 @@ def outputs(codec, y: np.ndarray) -> list[tuple[str, str | None, float | None, f
     scores = task.scores(y).astype(np.float64)
     conf = scores[np.arange(len(win)), win].tolist()
     labels = codec.labels
-    return [(_json({"label": labels[w], "probability": c, "scores": s}), labels[w], c, None)
+    dumps = orjson.dumps
+    return [(dumps({"label": labels[w], "probability": c, "scores": s}, _plain, _NUMPY).decode(), labels[w], c, None)
             for w, c, s in zip(win, conf, scores)]
 
 
@@ -77,13 +86,13 @@ def rows(entries: list[Entry]) -> tuple[list[tuple], dict[str, int]]:
         s = es[0].servable
         outs = outputs(s.codec, np.concatenate([e.y for e in es]) if len(es) > 1 else es[0].y)
         k = 0
+        codec, name, version, variant = s.codec, s.name, s.version, s.variant_name
         for e in es:
-            ins = inputs(s.codec, e.x, e.texts)
+            n = len(e.y)
+            ins = inputs(codec, e.x, e.texts) or [None] * n
             rid, ms = e.request_id[:RID_MAX], e.latency_s * 1000.0
-            for i in range(len(e.y)):
-                o, label, conf, value = outs[k + i]
-                out.append((rid, i, e.ts, s.name, s.version, s.variant_name, e.arm, ins[i] if ins else None,
-                            o, label, conf, value, ms))
-            k += len(e.y)
-        per_model[s.name] = per_model.get(s.name, 0) + k
+            for i, (inp, (o, label, conf, value)) in enumerate(zip(ins, outs[k:k + n])):
+                out.append((rid, i, e.ts, name, version, variant, e.arm, inp, o, label, conf, value, ms))
+            k += n
+        per_model[name] = per_model.get(name, 0) + k
     return out, per_model

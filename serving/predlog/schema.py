@@ -79,6 +79,9 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+PAGE_SIZE = 16384
+
+
 def database_url(url: str):
     """A SQLAlchemy URL for ``sqlite:///path`` or ``postgresql://...`` (driven by psycopg 3)."""
     try:
@@ -96,8 +99,11 @@ def database_url(url: str):
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    """WAL: readers (audits, the feedback route) do not block the writer thread, nor it them."""
+    """WAL: readers (audits, the feedback route) do not block the writer thread, nor it them. Pages of 16 KiB
+    (for a new file; an existing one keeps its own) hold a dozen logged rows of about 1.3 KB each, not three: a
+    quarter of the page writes for the same rows."""
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA page_size={PAGE_SIZE}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")

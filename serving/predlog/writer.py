@@ -1,6 +1,7 @@
 """The writer: a bounded buffer the request path appends references to, and one thread that every
-``flush_s`` takes all of it, turns it into rows and inserts them in one transaction (the driver's
-``executemany``), deletes rows past the retention, and refreshes the live-quality gauges.
+``flush_s`` takes all of it, turns it into rows and inserts them in one transaction on its own connection
+(multi-row INSERT statements of :data:`INSERT_ROWS` rows), deletes rows past the retention, and refreshes the
+live-quality gauges.
 
 The request path never waits on the database: :meth:`PredictionLog.record` is a sampling draw and an append;
 when the buffer is full the request's rows are dropped and counted
@@ -12,6 +13,7 @@ busy server it takes the interpreter from the event loop in a few long turns ins
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import logging
 import random
@@ -19,7 +21,7 @@ import threading
 import time
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from serving.logs import request_id
@@ -31,10 +33,12 @@ log = logging.getLogger("serving.predlog")
 
 DAY_S = 86400.0
 RETENTION_EVERY_S = 3600.0
-INSERT_ROWS = 500
+INSERT_ROWS = 100
 """Rows per INSERT statement (one multi-row VALUES: the database runs it in one call, so the writer hands the
-interpreter back and forth once per statement, not once per row as ``executemany`` does; SQLite's default limit
-of 32,766 parameters allows 2,520 rows of 13 columns)."""
+interpreter back and forth once per statement, not once per row as ``executemany`` does). Always this many, so
+that the driver compiles the statement once and reuses it (a statement of another length is compiled again: for
+hundreds of rows that costs about as much as inserting them); the remainder of a batch goes through
+``executemany``."""
 
 
 class PredictionLog:
@@ -53,8 +57,12 @@ class PredictionLog:
         self.capacity = queue_size
         self.buffer: collections.deque[Entry] = collections.deque()
         ph = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._values = f"({', '.join([ph] * len(COLUMNS))})"
-        self._insert = f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES "
+        values = f"({', '.join([ph] * len(COLUMNS))})"
+        into = f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES "
+        self._insert_one, self._insert_many = into + values, into + ", ".join([values] * INSERT_ROWS)
+        self._conn: Connection | None = None
+        """The writer thread's own connection, kept between batches (checking one out of the pool pings the
+        database each time); dropped when a batch fails, so that the next one reconnects."""
         self.rows_total = Counter("modelyard_prediction_log_rows_total",
                                   "Prediction log rows by model and outcome: written, dropped (the writer's queue "
                                   "was full), failed (the database refused them)", ["model", "outcome"],
@@ -122,18 +130,34 @@ class PredictionLog:
             log.exception("prediction log: requests could not be turned into rows; they are lost")
             return
         try:
-            with self.engine.begin() as conn:
-                for i in range(0, len(out), INSERT_ROWS):
-                    chunk = out[i:i + INSERT_ROWS]
-                    conn.exec_driver_sql(self._insert + ", ".join([self._values] * len(chunk)),
-                                         tuple(itertools.chain.from_iterable(chunk)))
+            self._insert(out)
         except SQLAlchemyError as e:
             log.error("prediction log: insert failed; rows lost", extra={"rows": len(out), "reason": str(e)[:500]})
+            self._disconnect()
             outcome = "failed"
         else:
             outcome = "written"
         for model, n in per_model.items():
             self.rows_total.labels(model, outcome).inc(n)
+
+    def _insert(self, out: list[tuple]) -> None:
+        """``out`` in one transaction on the writer's connection."""
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        full = len(out) - len(out) % INSERT_ROWS
+        with self._conn.begin():
+            for i in range(0, full, INSERT_ROWS):
+                self._conn.exec_driver_sql(self._insert_many,
+                                           tuple(itertools.chain.from_iterable(out[i:i + INSERT_ROWS])))
+            if full < len(out):
+                self._conn.exec_driver_sql(self._insert_one, out[full:])
+
+    def _disconnect(self) -> None:
+        """Forget the writer's connection after a failure (the database may have gone: it is not reused)."""
+        if self._conn is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                self._conn.invalidate()
+            self._conn = None
 
     def _maintain(self) -> None:
         now = time.monotonic()
@@ -169,4 +193,6 @@ class PredictionLog:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if self._conn is not None:
+            self._conn.close()
         self.engine.dispose()

@@ -163,6 +163,63 @@ def test_a_full_queue_drops_and_counts_without_failing_requests(fixture_root, tm
         assert _metric(client, 'modelyard_prediction_log_rows_total{model="imdb",outcome="written"}') == len(written)
 
 
+def test_a_batch_past_one_statement_is_written_whole_and_in_order(logged):
+    """The writer inserts fixed-size multi-row statements and the remainder with ``executemany``: 2.5 statements'
+    worth of rows from one request arrive all, each with its own instance and input."""
+    from serving.predlog.writer import INSERT_ROWS
+
+    client, db = logged
+    n = 2 * INSERT_ROWS + INSERT_ROWS // 2
+    texts = [f"review number {i} was {'great' if i % 2 else 'dull'}" for i in range(n)]
+    r = client.post("/v1/models/imdb:predict", json={"instances": texts}, headers={"X-Request-Id": "many"})
+    assert r.status_code == 200
+    got = wait_rows(db, n, "SELECT * FROM predictions WHERE request_id = 'many' ORDER BY instance")
+    assert [g["instance"] for g in got] == list(range(n))
+    assert [json.loads(g["input"])["text"] for g in got] == texts
+    p = np.array(r.json()["predictions"])[:, 0]
+    assert [json.loads(g["output"])["scores"][1] for g in got] == pytest.approx(p.tolist(), abs=1e-6)
+
+
+def test_a_failed_insert_is_counted_and_the_writer_reconnects(fixture_root, tmp_path):
+    """The predictions table gone: the batch fails (counted, the request answered), the writer drops its
+    connection; the table back: the next batch is written."""
+    from serving.predlog import schema
+
+    db = tmp_path / "log.db"
+    with in_process(fixture_root / "repo", prediction_log=f"sqlite:///{db}") as client:
+        def predict(rid):
+            return client.post("/v1/models/imdb:predict", json={"instances": [REVIEW]},
+                               headers={"X-Request-Id": rid}).status_code
+
+        assert predict("before") == 200
+        assert len(wait_rows(db, 1)) == 1
+        with sqlite3.connect(db) as c:
+            c.execute("DROP TABLE predictions")
+        assert predict("lost") == 200
+        series = 'modelyard_prediction_log_rows_total{model="imdb",outcome="failed"}'
+        deadline = time.monotonic() + 10
+        while _metric(client, series) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _metric(client, series) == 1
+        engine = schema.connect(f"sqlite:///{db}")
+        schema.predictions.create(engine)
+        engine.dispose()
+        assert predict("after") == 200
+        assert [r["request_id"] for r in wait_rows(db, 1)] == ["after"]
+
+
+def test_server_made_request_ids_grow_with_time():
+    """Ids the server makes start with the time, so that the log's request-id index grows at its end."""
+    from serving.logs import new_request_id
+
+    ids = []
+    for _ in range(5):
+        ids.append(new_request_id())
+        time.sleep(0.002)
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
 def _metric(client, series: str) -> float:
     for line in client.get("/metrics").text.splitlines():
         if line.startswith(series + " "):
