@@ -11,8 +11,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
-from functools import partial
+from collections.abc import Awaitable
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
@@ -32,19 +31,18 @@ from serving.feedback import OPENAPI_BODY as FEEDBACK_BODY
 from serving.feedback import feedback
 from serving.logs import new_request_id, request_id
 from serving.protocols.grpc_v2 import start_grpc_server, stop_grpc_server
-from serving.protocols.http import (COMPRESS_MIN_BYTES, BodyTooLarge, accepted_encoding, check_content_type, compress,
-                                    decompress)
-from serving.rest import Reply, json_response
+from serving.protocols.http import (COMPRESS_MIN_BYTES, JSON_MEDIA_TYPES, BodyTooLarge, accepted_encoding,
+                                    check_content_type, compress, decompress)
+from serving.rest import InferenceRoute, json_response
+from serving.server import FIXED_HEADERS
 
 log = logging.getLogger("serving.app")
 access = logging.getLogger("serving.access")
 
-Handler = Callable[..., Awaitable[Reply]]
-"""An inference handler: ``(dataplane, body, headers, routed, **route_params) -> Reply``; raises ServingError."""
-
-_WANTED = {b"x-request-id", b"content-length", b"content-type", b"content-encoding", b"accept-encoding",
-           b"x-api-key", b"authorization", b"inference-header-content-length"}
-"""The request headers the fast path reads; no other header is decoded."""
+_WANTED = {k: k.decode() for k in (b"x-request-id", b"content-length", b"content-type", b"content-encoding",
+                                   b"accept-encoding", b"x-api-key", b"authorization",
+                                   b"inference-header-content-length")}
+"""The request headers the fast path reads (as the names it reads them by); no other header is decoded."""
 
 
 class InferenceRoutes:
@@ -65,32 +63,36 @@ class InferenceRoutes:
     """Only matched paths up to this length are remembered, at most ``CACHE_SIZE`` of them (then the cache is
     emptied): whatever paths a client sends, the cache stays a few hundred KiB."""
 
-    def __init__(self, dataplane: DataPlane):
-        self._dp = dataplane
-        self._matched: dict[str, tuple[Handler, dict, str]] = {}
+    def __init__(self):
+        self.matched: dict[str, InferenceRoute] = {}
+        """Paths already matched (look here first: :meth:`match` is for the others)."""
 
-    def match(self, path: str) -> tuple[Handler, dict, str] | None:
-        """(handler, route parameters, route name) for an inference path, whatever the method; else None."""
-        found = self._matched.get(path)
+    def match(self, path: str) -> InferenceRoute | None:
+        """The route of an inference path, whatever the method; else None."""
+        found = self.matched.get(path)
         if found is not None:
             return found
         for handler, pattern in self._PATTERNS:
             m = pattern.fullmatch(path)
             if m is not None:
-                params = {k: v for k, v in m.groupdict().items() if v is not None}
-                found = partial(handler, self._dp), params, f"v1_{params['method']}" if "method" in params \
-                    else "v2_infer"
+                method = m.groupdict().get("method")
+                found = InferenceRoute(handler, f"v1_{method}" if method else "v2_infer", m["name"],
+                                       m["version"], m.groupdict().get("label"), method)
                 if len(path) <= self.CACHE_PATH_MAX:
-                    if len(self._matched) >= self.CACHE_SIZE:
-                        self._matched.clear()
-                    self._matched[path] = found
+                    if len(self.matched) >= self.CACHE_SIZE:
+                        self.matched.clear()
+                    self.matched[path] = found
                 return found
         return None
 
 
 class ServingMiddleware:
     """Request id, API key, body size limit, in-flight gauge, one JSON access-log line per request (sampled,
-    long fields cut), and the inference routes' fast path with admission control (pure ASGI)."""
+    long fields cut), and the inference routes' fast path with admission control (pure ASGI).
+
+    On the fast path each request costs what its checks need and little more: :meth:`_route` is no coroutine
+    (it hands back the one that answers), the route is parsed once per path, and only the headers read are
+    decoded (README, "The REST fast path after the data plane and the hardening")."""
 
     LOG_FIELD_MAX = 200
 
@@ -100,7 +102,7 @@ class ServingMiddleware:
         self.limit = settings.max_body_bytes
         self.access_log = settings.access_log
         self.log_sample = settings.access_log_sample
-        self.routes = InferenceRoutes(dataplane)
+        self.routes = InferenceRoutes()
         self.in_flight = 0
         dataplane.metrics.track_in_flight(lambda: self.in_flight)  # read at scrape: no lock per request
 
@@ -110,10 +112,10 @@ class ServingMiddleware:
         headers = {}
         for k, v in scope["headers"]:
             if k in _WANTED:
-                headers[k.decode()] = v.decode("latin-1")
+                headers[_WANTED[k]] = v.decode("latin-1")
         rid = headers.get("x-request-id", "")[:128] or new_request_id()
         token = request_id.set(rid)
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() if self.access_log else 0.0
         rid_header = (b"x-request-id", rid.encode("latin-1"))
         self.in_flight += 1
         try:
@@ -126,32 +128,34 @@ class ServingMiddleware:
                                           "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
         request_id.reset(token)
 
-    async def _route(self, scope, headers: dict, receive, send, rid_header) -> int:
+    def _route(self, scope, headers: dict, receive, send, rid_header) -> Awaitable[int]:
+        """What answers the request: the fast path, an error, or FastAPI (awaited by :meth:`__call__`)."""
         method, path = scope["method"], scope["path"]
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            return await self._error(send, BodyTooLarge(self.limit), rid_header)
-        fast = self.routes.match(path)
-        if fast is None:
+            return self._error(send, BodyTooLarge(self.limit), rid_header)
+        route = self.routes.matched.get(path) or self.routes.match(path)
+        if route is None:
             try:
                 self.dp.authorize(headers, rest_scope(method, path))
             except ServingError as e:
-                return await self._error(send, e, rid_header)
-            return await self._framework(scope, receive, send, rid_header)
-        handler, params, route = fast
+                return self._error(send, e, rid_header)
+            return self._framework(scope, receive, send, rid_header)
         if method != "POST":
-            return await self._error(send, ServingError(f"{method} is not allowed on {path[:self.LOG_FIELD_MAX]}; "
-                                                        "use POST", 405, {"Allow": "POST"}), rid_header)
+            return self._error(send, ServingError(f"{method} is not allowed on {path[:self.LOG_FIELD_MAX]}; "
+                                                  "use POST", 405, {"Allow": "POST"}), rid_header)
         try:
-            routed = self.dp.admit(params["name"], params.get("version"), params.get("label"), route, "rest", headers)
+            routed = self.dp.admit(route.name, route.version, route.label, route.route, "rest", headers)
         except ServingError as e:
-            return await self._error(send, e, rid_header)
-        try:
-            check_content_type(headers.get("content-type"))
-        except ServingError as e:
-            self.dp.refused(params["name"], route, "rest", e.status)
-            return await self._error(send, e, rid_header)
-        return await self._answer(handler, params, routed, headers, receive, send, rid_header)
+            return self._error(send, e, rid_header)
+        content_type = headers.get("content-type")
+        if content_type is not None and content_type not in JSON_MEDIA_TYPES:  # else surely accepted
+            try:
+                check_content_type(content_type)
+            except ServingError as e:
+                self.dp.refused(route.name, route.route, "rest", e.status)
+                return self._error(send, e, rid_header)
+        return self._answer(route, routed, scope, headers, receive, send, rid_header)
 
     async def _framework(self, scope, receive, send, rid_header) -> int:
         """FastAPI, with the body limit enforced while it reads and the request id added to its answer."""
@@ -182,26 +186,22 @@ class ServingMiddleware:
                 return await self._error(send, e, rid_header)
         return status[0]
 
-    async def _answer(self, handler: Handler, params: dict, routed, headers: dict, receive, send, rid_header) -> int:
+    async def _answer(self, route: InferenceRoute, routed, scope, headers: dict, receive, send, rid_header) -> int:
         """The fast path: read the body (within the limit), decompress it, run the handler, send its answer."""
-        chunks = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return 499
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                return await self._error(send, BodyTooLarge(self.limit), rid_header)
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return 499
+        body = message.get("body", b"")
         try:
+            if len(body) > self.limit:
+                raise BodyTooLarge(self.limit)
+            if message.get("more_body", False):
+                body = await self._rest_of_body(body, receive)
+                if body is None:
+                    return 499
             if "content-encoding" in headers:
                 body = decompress(body, headers["content-encoding"], self.limit)
-            reply = await handler(body, headers, routed, **params)
+            reply = await route.handler(self.dp, body, headers, routed, route)
         except ServingError as e:
             return await self._error(send, e, rid_header)
         except Exception:  # noqa: BLE001 - a bug must not take the connection down without an answer
@@ -213,11 +213,34 @@ class ServingMiddleware:
         if coding is not None:
             out = compress(out, coding)
             extra = [*extra, (b"content-encoding", coding.encode())]
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", reply.content_type), (b"content-length", b"%d" % len(out)),
-                                rid_header, *extra]})
+        start = {"type": "http.response.start", "status": 200,
+                 "headers": [(b"content-type", reply.content_type), (b"content-length", b"%d" % len(out)),
+                             rid_header, *extra]}
+        if reply.fixed_headers:
+            if FIXED_HEADERS in scope.get("extensions", ()):  # modelyard's server: checked once
+                start[FIXED_HEADERS] = reply.fixed_headers
+            else:
+                start["headers"] += reply.fixed_headers
+        await send(start)
         await send({"type": "http.response.body", "body": out})
         return 200
+
+    async def _rest_of_body(self, first: bytes, receive) -> bytes | None:
+        """A body sent in several messages, whole (None: the client went away); BodyTooLarge past the limit."""
+        chunks = [first]
+        size = len(first)
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise BodyTooLarge(self.limit)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
 
     @staticmethod
     async def _error(send, e: ServingError, rid_header) -> int:

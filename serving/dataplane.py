@@ -16,6 +16,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Mapping
+from time import perf_counter
 from typing import TypeVar
 
 import numpy as np
@@ -48,6 +49,7 @@ GAUGE_PERIOD_S = 1.0
 """How often each worker refreshes its gauges when there are several (one process: at scrape)."""
 
 Answer = TypeVar("Answer")
+Request = TypeVar("Request")
 Routed = tuple[Servable, Servable | None]
 """The servable that answers a request and the shadow it is mirrored to (or None)."""
 
@@ -65,6 +67,9 @@ class DataPlane:
         self._sampler: asyncio.Task | None = None
         self.predlog = open_log(settings, self.registry, self.metrics.registry)
         self.shadow = Shadow(self.metrics, self.predlog)
+        self._ok_series: dict[tuple, tuple] = {}
+        """(model, version, variant, route, protocol) -> its answers' request counter and latency series, and
+        the version's statistics record."""
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -166,17 +171,19 @@ class DataPlane:
 
     # ------------------------------------------------------------ inference
     async def predict(self, name: str, version: str | int | None, label: str | None, route: str, protocol: str,
-                      decode: Callable[[ModelCodec], Decoded],
-                      encode: Callable[[Servable, np.ndarray], Answer],
-                      routed: Routed | None = None) -> tuple[Servable, Answer]:
-        """One inference through the protocol's ``decode`` and ``encode`` hooks; every outcome is counted.
-        ``routed``: what :meth:`admit` chose, else the request is routed here."""
-        t0 = time.perf_counter()
+                      decode: Callable[[ModelCodec, Request, int], Decoded],
+                      encode: Callable[[Servable, np.ndarray, Request], Answer],
+                      request: Request, routed: Routed | None = None) -> Answer:
+        """One inference through the protocol's hooks, ``decode(codec, request, max_instances)`` and
+        ``encode(servable, y, request)`` (module-level functions: nothing is built per request to carry the
+        request to them); every outcome is counted. ``routed``: what :meth:`admit` chose, else the request is
+        routed here."""
+        t0 = perf_counter()
         primary = None
         try:
             primary, shadow = routed or self.registry.resolve(name, version, label)
-            decoded = decode(primary.codec)
-            t1 = time.perf_counter()
+            decoded = decode(primary.codec, request, self.max_instances)
+            t1 = perf_counter()
             try:
                 y = await primary.batcher.submit(decoded.x)
             except Retired:  # the version was unloaded between routing and queueing: route again
@@ -184,19 +191,18 @@ class DataPlane:
                 y = await primary.batcher.submit(decoded.x)
             if shadow is not None:
                 self.shadow.mirror(primary, shadow, decoded.x, y)
-            t2 = time.perf_counter()
+            t2 = perf_counter()
             self.metrics.observe_inputs(name, primary.codec, decoded)
             self.metrics.observe_outputs(name, primary.codec, y)
-            answer = encode(primary, y)
+            answer = encode(primary, y, request)
         except ServingError as e:
             self._count(name, primary, route, protocol, e.status, t0)
             raise
-        t3 = time.perf_counter()
-        self._count(name, primary, route, protocol, 200, t0)
-        self.stats.request(name, primary.version, t3 - t0, t1 - t0, t3 - t2)
+        t3 = perf_counter()
+        self._answered(primary, route, protocol, t3 - t0, t1 - t0, t3 - t2, t3)
         if self.predlog is not None:
             self.predlog.record(primary, version, label, decoded, y, t3 - t0)
-        return primary, answer
+        return answer
 
     def refused(self, name: str, route: str, protocol: str, status: int) -> None:
         """Count a request its protocol refused before :meth:`predict` (malformed body, wrong API key)."""
@@ -213,6 +219,25 @@ class DataPlane:
             if status != 200 and s is not None:
                 self.stats.failure(name, s.version, time.perf_counter() - t0)
 
+    def _answered(self, s: Servable, route: str, protocol: str, total: float, decode: float, encode: float,
+                  end: float) -> None:
+        """:meth:`_count` and the statistics for a request answered (200) at ``end``, with the two series and
+        the record it adds to looked up once per (version, variant, route, protocol), not labelled per request."""
+        if s.name not in self.registry.models:  # unloaded meanwhile: counted as unknown
+            self._count(s.name, s, route, protocol, 200, end - total)
+            return self.stats.record(s.name, s.version).answered(total, decode, encode, end)
+        key = (s.name, s.version, s.variant_name, route, protocol)
+        series = self._ok_series.get(key)
+        if series is None:
+            m = self.metrics
+            series = self._ok_series[key] = (
+                m.child(m.requests, s.name, str(s.version), s.variant_name, route, protocol, "200"),
+                m.child(m.request_latency, s.name, route, protocol), self.stats.record(s.name, s.version))
+        requests, latency, record = series
+        requests.inc()
+        latency.observe(total)
+        record.answered(total, decode, encode, end)
+
     async def infer(self, req: InferRequest, name: str, version: str | None, protocol: str,
                     routed: Routed | None = None) -> InferResponse:
         """A V2 inference (REST JSON or binary, gRPC): the request's tensors in, the model's tensors out."""
@@ -221,15 +246,8 @@ class DataPlane:
         top_k = req.parameters.get("top_k")
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise BadRequest("parameters.top_k: must be a positive integer")
-
-        def encode(s: Servable, y: np.ndarray) -> InferResponse:
-            return InferResponse(name, str(s.version), req.id or request_id.get() or new_request_id(),
-                                 s.codec.encode_v2(y, req.outputs, top_k),
-                                 {"variant": s.variant_name, "runtime": s.runtime.name, "device": s.runtime.device})
-
-        _, resp = await self.predict(name, version or None, None, "v2_infer", protocol,
-                                     lambda codec: codec.decode_v2(req, self.max_instances), encode, routed)
-        return resp
+        return await self.predict(name, version or None, None, "v2_infer", protocol, _decode_v2, _encode_v2, req,
+                                  routed)
 
     # ------------------------------------------------------------ metadata
     def server_metadata(self) -> dict:
@@ -343,3 +361,12 @@ class DataPlane:
         self.registry.state(name)
         await self.registry.unload_model(name)
 
+
+def _decode_v2(codec: ModelCodec, req: InferRequest, max_instances: int) -> Decoded:
+    return codec.decode_v2(req, max_instances)
+
+
+def _encode_v2(s: Servable, y: np.ndarray, req: InferRequest) -> InferResponse:
+    return InferResponse(s.name, str(s.version), req.id or request_id.get() or new_request_id(),
+                         s.codec.encode_v2(y, req.outputs, req.parameters.get("top_k")),
+                         {"variant": s.variant_name, "runtime": s.runtime.name, "device": s.runtime.device})

@@ -8,19 +8,22 @@ in ``serving/app.py:ROUTES``. The API key is checked in front of every route (``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from serving.codecs import Decoded, ModelCodec
 from serving.dataplane import DataPlane, Routed
 from serving.errors import BadRequest, NotFound, ServingError
 from serving.protocols import tfs, v2
 from serving.protocols.http import parse_json
 from serving.routing import parse_version
+from serving.servables import Servable
 
 
 @dataclass(slots=True)
@@ -28,6 +31,8 @@ class Reply:
     body: bytes
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     content_type: bytes = b"application/json"
+    fixed_headers: tuple[tuple[bytes, bytes], ...] = ()
+    """Headers that many answers repeat (the version that answered): see ``serving/server.py:FIXED_HEADERS``."""
 
 
 def json_response(obj, status: int = 200, headers: dict | None = None) -> Response:
@@ -40,42 +45,69 @@ def _dp(request: Request) -> DataPlane:
 
 
 # ------------------------------------------------------------------ inference (the fast path)
-async def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None, name: str,
-                   method: str, version: str | None = None, label: str | None = None) -> Reply:
-    """``:predict``, ``:classify`` or ``:regress``; the version and variant that answered are in headers."""
+@dataclass(frozen=True, slots=True)
+class InferenceRoute:
+    """An inference path parsed (``serving/app.py`` keeps it per path): its handler and what the path names."""
+    handler: Callable[..., Awaitable[Reply]]
+    """``handler(dataplane, body, headers, routed, route) -> Reply``; raises ServingError."""
+    route: str
+    """The ``route`` label of its metrics: ``v1_predict``, ``v1_classify``, ``v1_regress``, ``v2_infer``."""
+    name: str
+    version: str | None = None
+    label: str | None = None
+    method: str | None = None
+    """TF Serving's ``predict``, ``classify`` or ``regress``."""
+
+
+def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None,
+             route: InferenceRoute) -> Awaitable[Reply]:
+    """``:predict``, ``:classify`` or ``:regress``; the version and variant that answered are in headers.
+    Not a coroutine itself: it hands back the data plane's, one coroutine less per request."""
     try:
         obj = parse_json(body)
     except ServingError as e:
-        dp.refused(name, f"v1_{method}", "rest", e.status)
+        dp.refused(route.name, route.route, "rest", e.status)
         raise
-    if method == "predict":
-        columnar = tfs.is_columnar(obj)
-
-        def decode(codec):
-            return tfs.decode_predict(codec, obj, dp.max_instances)
-
-        def encode(s, y):
-            return tfs.encode_predict(y, columnar)
-    else:
-        def decode(codec):
-            tfs.check_method(codec, method)
-            return tfs.decode_examples(codec, obj, method, dp.max_instances)
-
-        def encode(s, y):
-            return (tfs.encode_classify if method == "classify" else tfs.encode_regress)(s.codec, y)
-    s, answer = await dp.predict(name, version, label, f"v1_{method}", "rest", decode, encode, routed)
-    return Reply(orjson.dumps(answer), s.version_headers)
+    decode, encode = _TFS_HOOKS[route.method]
+    return dp.predict(route.name, route.version, route.label, route.route, "rest", decode, encode, obj, routed)
 
 
-async def v2_infer(dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None, name: str,
-                   version: str | None = None) -> Reply:
+def _decode_classify(codec: ModelCodec, obj, max_instances: int) -> Decoded:
+    tfs.check_method(codec, "classify")
+    return tfs.decode_examples(codec, obj, "classify", max_instances)
+
+
+def _decode_regress(codec: ModelCodec, obj, max_instances: int) -> Decoded:
+    tfs.check_method(codec, "regress")
+    return tfs.decode_examples(codec, obj, "regress", max_instances)
+
+
+def _encode_predict(s: Servable, y: np.ndarray, obj: dict) -> Reply:
+    return Reply(orjson.dumps(tfs.encode_predict(y, obj)), fixed_headers=tuple(s.version_headers))
+
+
+def _encode_classify(s: Servable, y: np.ndarray, obj: dict) -> Reply:
+    return Reply(orjson.dumps(tfs.encode_classify(s.codec, y)), fixed_headers=tuple(s.version_headers))
+
+
+def _encode_regress(s: Servable, y: np.ndarray, obj: dict) -> Reply:
+    return Reply(orjson.dumps(tfs.encode_regress(s.codec, y)), fixed_headers=tuple(s.version_headers))
+
+
+_TFS_HOOKS = {"predict": (tfs.decode_predict, _encode_predict), "classify": (_decode_classify, _encode_classify),
+              "regress": (_decode_regress, _encode_regress)}
+"""The data plane's ``decode`` and ``encode`` hooks of each TF Serving method (``obj``: the parsed body)."""
+
+
+async def v2_infer(dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None,
+                   route: InferenceRoute) -> Reply:
     """V2 infer, JSON or with binary tensors (Triton's extension) both ways."""
     try:
         req = v2.parse_infer(body, headers.get(v2.HEADER_LENGTH))
     except ServingError as e:
-        dp.refused(name, "v2_infer", "rest", e.status)
+        dp.refused(route.name, route.route, "rest", e.status)
         raise
-    resp = await dp.infer(req, name, version, "rest", routed)
+    resp = await dp.infer(req, route.name, route.version, "rest", routed)
     out, header_length = v2.encode_infer(resp, req.parameters.get("binary_data_output") is True)
     if header_length is None:
         return Reply(out)

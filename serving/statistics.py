@@ -1,76 +1,80 @@
 """Per model version counts and cumulative time per stage, for Triton's statistics extension
-(``GET /v2/models/{m}/stats``). Plain integers updated on the event loop: no locks, nothing per request but a
-few additions (Prometheus histograms hold the distributions; these hold Triton's totals)."""
+(``GET /v2/models/{m}/stats``). Plain numbers updated on the event loop: no locks, nothing per request but a
+few additions to one record's attributes (Prometheus histograms hold the distributions; these hold Triton's
+totals). Times are summed in seconds and given in nanoseconds when asked for."""
 
 from __future__ import annotations
 
 import time
 
 STAGES = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output")
-SUCCESS, FAIL, QUEUE, COMPUTE_INPUT, COMPUTE_INFER, COMPUTE_OUTPUT = range(len(STAGES))
 
 
 class _Record:
-    __slots__ = ("counts", "ns", "inference_count", "execution_count", "last_inference_ms", "batches")
+    __slots__ = ("success", "success_s", "input_s", "output_s", "fail", "fail_s", "batched", "queue_s",
+                 "infer_s", "last", "batches")
 
     def __init__(self):
-        self.counts = [0] * len(STAGES)
-        self.ns = [0] * len(STAGES)
-        self.inference_count = 0
-        self.execution_count = 0
-        self.last_inference_ms = 0
-        self.batches: dict[int, list[int]] = {}
-        """Batch size -> [executions, ns]."""
+        self.success = self.fail = self.batched = 0
+        """Requests answered (each also decoded and encoded once), failed, and queued then run in a batch."""
+        self.success_s = self.input_s = self.output_s = self.fail_s = self.queue_s = self.infer_s = 0.0
+        self.last: float | None = None
+        """``time.perf_counter()`` when the last request was answered."""
+        self.batches: dict[int, list] = {}
+        """Batch size -> [executions, seconds]: also the rows and runs in all (Triton's inference and execution
+        counts)."""
 
-    def add(self, stage: int, seconds: float, count: int = 1) -> None:
-        self.counts[stage] += count
-        self.ns[stage] += int(seconds * 1e9)
+    def answered(self, total: float, decode: float, encode: float, end: float) -> None:
+        """A request answered at ``end`` (``time.perf_counter()``): its whole time, and the time to decode its
+        input and encode its output."""
+        self.success += 1
+        self.success_s += total
+        self.input_s += decode
+        self.output_s += encode
+        self.last = end
+
+    def stages(self) -> dict:
+        counts = (self.success, self.fail, self.batched, self.success, self.batched, self.success)
+        seconds = (self.success_s, self.fail_s, self.queue_s, self.input_s, self.infer_s, self.output_s)
+        return {s: {"count": n, "ns": int(t * 1e9)} for s, n, t in zip(STAGES, counts, seconds)}
 
 
 class Statistics:
     def __init__(self):
         self._records: dict[tuple[str, int], _Record] = {}
 
-    def _record(self, model: str, version: int) -> _Record:
+    def record(self, model: str, version: int) -> _Record:
+        """A version's record; the data plane keeps it to count what it answers (:meth:`_Record.answered`)."""
         r = self._records.get((model, version))
         if r is None:
             r = self._records[(model, version)] = _Record()
         return r
 
-    def request(self, model: str, version: int, total: float, decode: float, encode: float) -> None:
-        """A request answered: its whole time, and the time to decode its input and encode its output (on the
-        hot path: written out rather than three calls of :meth:`_Record.add`)."""
-        r = self._records.get((model, version)) or self._record(model, version)
-        counts, ns = r.counts, r.ns
-        counts[SUCCESS] += 1
-        counts[COMPUTE_INPUT] += 1
-        counts[COMPUTE_OUTPUT] += 1
-        ns[SUCCESS] += int(total * 1e9)
-        ns[COMPUTE_INPUT] += int(decode * 1e9)
-        ns[COMPUTE_OUTPUT] += int(encode * 1e9)
-        r.last_inference_ms = int(time.time() * 1000)
-
     def failure(self, model: str, version: int, total: float) -> None:
-        self._record(model, version).add(FAIL, total)
+        r = self.record(model, version)
+        r.fail += 1
+        r.fail_s += total
 
     def batch(self, model: str, version: int, rows: int, waits: list[float], seconds: float) -> None:
         """A batch run: every request in it waited ``waits`` and shared the ``seconds`` of the model run."""
-        r = self._records.get((model, version)) or self._record(model, version)
+        r = self._records.get((model, version)) or self.record(model, version)
         n = len(waits)
-        r.counts[QUEUE] += n
-        r.ns[QUEUE] += int(sum(waits) * 1e9)
-        r.add(COMPUTE_INFER, seconds * n, n)
-        r.inference_count += rows
-        r.execution_count += 1
-        b = r.batches.setdefault(rows, [0, 0])
+        r.batched += n
+        r.queue_s += sum(waits)
+        r.infer_s += seconds * n
+        b = r.batches.get(rows)
+        if b is None:
+            b = r.batches[rows] = [0, 0.0]
         b[0] += 1
-        b[1] += int(seconds * 1e9)
+        b[1] += seconds
 
     def triton(self, model: str, version: int) -> dict:
         """One entry of Triton's ``model_stats``."""
         r = self._records.get((model, version)) or _Record()
-        return {"name": model, "version": str(version), "last_inference": r.last_inference_ms,
-                "inference_count": r.inference_count, "execution_count": r.execution_count,
-                "inference_stats": {s: {"count": r.counts[i], "ns": r.ns[i]} for i, s in enumerate(STAGES)},
-                "batch_stats": [{"batch_size": size, "compute_infer": {"count": n, "ns": ns}}
-                                for size, (n, ns) in sorted(r.batches.items())]}
+        last = 0 if r.last is None else int((time.time() - time.perf_counter() + r.last) * 1000)
+        return {"name": model, "version": str(version), "last_inference": last,
+                "inference_count": sum(size * n for size, (n, _) in r.batches.items()),
+                "execution_count": sum(n for n, _ in r.batches.values()),
+                "inference_stats": r.stages(),
+                "batch_stats": [{"batch_size": size, "compute_infer": {"count": n, "ns": int(s * 1e9)}}
+                                for size, (n, s) in sorted(r.batches.items())]}

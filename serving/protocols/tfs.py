@@ -55,7 +55,7 @@ def text_value(v):
 
 # ------------------------------------------------------------------ :predict
 def decode_predict(codec: ModelCodec, body, max_instances: int) -> Decoded:
-    """``{"instances": [...]}`` (row format) or ``{"inputs": ...}`` (columnar, see :func:`is_columnar`)."""
+    """``{"instances": [...]}`` (row format) or ``{"inputs": ...}`` (columnar, answered as ``outputs``)."""
     check_request(body, "predict", "instances' or 'inputs")
     has_i, has_c = "instances" in body, "inputs" in body
     if has_i == has_c:
@@ -78,25 +78,27 @@ def decode_predict(codec: ModelCodec, body, max_instances: int) -> Decoded:
     return decode_columns(codec, cols, max_instances)
 
 
-def is_columnar(body) -> bool:
-    """Whether a predict request is in the columnar format (answered as ``outputs``, not ``predictions``)."""
-    return isinstance(body, dict) and "inputs" in body
-
-
-def encode_predict(y: np.ndarray, columnar: bool) -> dict:
-    return {"outputs" if columnar else "predictions": y.tolist()}
+def encode_predict(y: np.ndarray, body: dict) -> dict:
+    """The answer to a :func:`decode_predict` request: ``outputs`` in the columnar format, else ``predictions``."""
+    return {"outputs" if "inputs" in body else "predictions": y.tolist()}
 
 
 def decode_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
+    """Instances all of one form (the first one's; the others are looked at only when there are several), else
+    :func:`_mixed_text_instances`."""
     if codec.kind == "tabular":
         return _feature_instances(codec, inst, what)
     first = inst[0]
-    if isinstance(first, list) and all(isinstance(i, list) for i in inst):  # multi-hot rows, the signature's input
-        return Decoded(codec.rows(numbers(inst, what), what))
-    if all(isinstance(i, str) for i in inst):
-        return codec.texts(inst, what)
-    if all(isinstance(i, dict) and len(i) == 1 and IDS in i for i in inst):
-        return Decoded(codec.id_rows([i[IDS] for i in inst], what, ".ids"))
+    one = len(inst) == 1
+    if isinstance(first, dict):
+        if len(first) == 1 and IDS in first and (one or all(
+                isinstance(i, dict) and len(i) == 1 and IDS in i for i in inst)):
+            return Decoded(codec.id_rows([first[IDS]] if one else [i[IDS] for i in inst], what, ".ids"))
+    elif isinstance(first, str):
+        if one or all(isinstance(i, str) for i in inst):
+            return codec.texts(inst, what)
+    elif isinstance(first, list) and (one or all(isinstance(i, list) for i in inst)):  # multi-hot rows: the
+        return Decoded(codec.rows(numbers(inst, what), what))  # signature's input
     return _mixed_text_instances(codec, inst, what)
 
 
