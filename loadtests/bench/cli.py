@@ -84,9 +84,9 @@ def bench(
                                       "generators on the other half")] = True,
     out: Annotated[Path, typer.Option(help="folder for bench.json, bench.md and bench.png")] = Path("reports/bench"),
     prediction_log_ab: Annotated[bool, typer.Option(
-        "--prediction-log-ab", help="instead: what the prediction log costs, as server CPU per request of "
-        "modelyard serving IMDB with the log off and on (SQLite, sample rate 1.0) in turn, --rounds rounds of "
-        "--rate-s seconds at --rate (loadtests/bench/predlog_ab.py); writes predlog_ab.json")] = False,
+        "--prediction-log-ab", help="instead: what the prediction log costs, as server CPU per request of two "
+        "modelyard servers of IMDB side by side, the log off and on (SQLite, sample rate 1.0), both loaded at "
+        "--rate for --rate-s seconds, --rounds times (loadtests/bench/predlog_ab.py); writes predlog_ab.json")] = False,
 ) -> None:
     """Measure modelyard against a naive FastAPI route, LitServe, BentoML, MLServer and the HTTP, gRPC and engine
     ceilings, serving the same ONNX model on loopback: throughput at a p99 target, latency at a fixed rate, CPU
