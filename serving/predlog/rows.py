@@ -64,7 +64,7 @@ def inputs(codec, x, texts) -> list[str | None]:
 def outputs(codec, y: np.ndarray) -> list[tuple[str, str | None, float | None, float | None]]:
     """Per row of ``y``: (output JSON, predicted label, its probability, predicted value)."""
     task = codec.task
-    if task.name == "regression":
+    if not task.predicts_labels:
         return [(_json({"value": v}), None, None, v) for v in y[:, 0].astype(np.float64).tolist()]
     win = task.predicted_labels(y).tolist()
     scores = task.scores(y).astype(np.float64)
