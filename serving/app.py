@@ -34,7 +34,6 @@ from serving.protocols.grpc_v2 import start_grpc_server, stop_grpc_server
 from serving.protocols.http import (COMPRESS_MIN_BYTES, JSON_MEDIA_TYPES, BodyTooLarge, accepted_encoding,
                                     check_content_type, compress, decompress)
 from serving.rest import InferenceRoute, json_response
-from serving.server import FIXED_HEADERS
 
 log = logging.getLogger("serving.app")
 access = logging.getLogger("serving.access")
@@ -155,7 +154,7 @@ class ServingMiddleware:
             except ServingError as e:
                 self.dp.refused(route.name, route.route, "rest", e.status)
                 return self._error(send, e, rid_header)
-        return self._answer(route, routed, scope, headers, receive, send, rid_header)
+        return self._answer(route, routed, headers, receive, send, rid_header)
 
     async def _framework(self, scope, receive, send, rid_header) -> int:
         """FastAPI, with the body limit enforced while it reads and the request id added to its answer."""
@@ -186,7 +185,7 @@ class ServingMiddleware:
                 return await self._error(send, e, rid_header)
         return status[0]
 
-    async def _answer(self, route: InferenceRoute, routed, scope, headers: dict, receive, send, rid_header) -> int:
+    async def _answer(self, route: InferenceRoute, routed, headers: dict, receive, send, rid_header) -> int:
         """The fast path: read the body (within the limit), decompress it, run the handler, send its answer."""
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -213,15 +212,9 @@ class ServingMiddleware:
         if coding is not None:
             out = compress(out, coding)
             extra = [*extra, (b"content-encoding", coding.encode())]
-        start = {"type": "http.response.start", "status": 200,
-                 "headers": [(b"content-type", reply.content_type), (b"content-length", b"%d" % len(out)),
-                             rid_header, *extra]}
-        if reply.fixed_headers:
-            if FIXED_HEADERS in scope.get("extensions", ()):  # modelyard's server: checked once
-                start[FIXED_HEADERS] = reply.fixed_headers
-            else:
-                start["headers"] += reply.fixed_headers
-        await send(start)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", reply.content_type), (b"content-length", b"%d" % len(out)),
+                                rid_header, *extra]})
         await send({"type": "http.response.body", "body": out})
         return 200
 

@@ -31,8 +31,6 @@ class Reply:
     body: bytes
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     content_type: bytes = b"application/json"
-    fixed_headers: tuple[tuple[bytes, bytes], ...] = ()
-    """Headers that many answers repeat (the version that answered): see ``serving/server.py:FIXED_HEADERS``."""
 
 
 def json_response(obj, status: int = 200, headers: dict | None = None) -> Response:
@@ -83,15 +81,15 @@ def _decode_regress(codec: ModelCodec, obj, max_instances: int) -> Decoded:
 
 
 def _encode_predict(s: Servable, y: np.ndarray, obj: dict) -> Reply:
-    return Reply(orjson.dumps(tfs.encode_predict(y, obj)), fixed_headers=tuple(s.version_headers))
+    return Reply(orjson.dumps(tfs.encode_predict(y, obj)), s.version_headers)
 
 
 def _encode_classify(s: Servable, y: np.ndarray, obj: dict) -> Reply:
-    return Reply(orjson.dumps(tfs.encode_classify(s.codec, y)), fixed_headers=tuple(s.version_headers))
+    return Reply(orjson.dumps(tfs.encode_classify(s.codec, y)), s.version_headers)
 
 
 def _encode_regress(s: Servable, y: np.ndarray, obj: dict) -> Reply:
-    return Reply(orjson.dumps(tfs.encode_regress(s.codec, y)), fixed_headers=tuple(s.version_headers))
+    return Reply(orjson.dumps(tfs.encode_regress(s.codec, y)), s.version_headers)
 
 
 _TFS_HOOKS = {"predict": (tfs.decode_predict, _encode_predict), "classify": (_decode_classify, _encode_classify),

@@ -27,8 +27,7 @@ from time import monotonic
 
 import orjson
 from uvicorn import Config, Server
-from uvicorn.protocols.http.httptools_impl import (HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, HttpToolsProtocol,
-                                                   RequestResponseCycle)
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 log = logging.getLogger("serving.server")
@@ -125,65 +124,6 @@ def _over_capacity_app(limit: int):
     return over_capacity
 
 
-FIXED_HEADERS = "modelyard.fixed_headers"
-"""An ASGI extension of :class:`ServingProtocol` (``scope["extensions"]`` has it): the app may send, under this
-key of its ``http.response.start`` message, a tuple of headers that many of its answers repeat (the version that
-answered). Each distinct tuple is checked once, as uvicorn checks every header it sends, and then written as
-checked: uvicorn's checks (two regular-expression searches and a copy per header) cost about 6,500 instructions
-per header and answer."""
-_FIXED_LINES: dict[tuple, bytes] = {}
-_FIXED_MAX = 4096
-_STATEFUL = frozenset({b"content-length", b"transfer-encoding", b"connection"})
-"""Headers uvicorn acts on: never fixed."""
-
-
-def _fixed_lines(fixed: tuple) -> bytes:
-    """The header lines of ``fixed``, checked as uvicorn checks a header (a RuntimeError when one is not valid,
-    as uvicorn's), and remembered."""
-    lines = []
-    for name, value in fixed:
-        name = name.lower()
-        if HEADER_RE.search(name) or name in _STATEFUL:
-            raise RuntimeError(f"Invalid fixed HTTP header name {name!r}.")
-        if HEADER_VALUE_RE.search(value):
-            raise RuntimeError("Invalid HTTP header value.")
-        lines.append(b"%s: %s\r\n" % (name, value))
-    if len(_FIXED_LINES) >= _FIXED_MAX:
-        _FIXED_LINES.clear()
-    _FIXED_LINES[fixed] = b"".join(lines)
-    return _FIXED_LINES[fixed]
-
-
-class ServingCycle(RequestResponseCycle):
-    """uvicorn's request-response cycle with :data:`FIXED_HEADERS`: uvicorn writes the response head, the fixed
-    headers' lines are added before its last, empty line."""
-
-    async def send(self, message) -> None:
-        fixed = message.get(FIXED_HEADERS)
-        if not fixed or message["type"] != "http.response.start":
-            return await RequestResponseCycle.send(self, message)
-        transport = self.transport
-        self.transport = _HeadWithLines(transport, _FIXED_LINES.get(fixed) or _fixed_lines(fixed))
-        try:
-            await RequestResponseCycle.send(self, message)
-        finally:
-            self.transport = transport
-
-
-class _HeadWithLines:
-    """The transport as uvicorn writes a response head to it (one write, ending with the empty line): ``lines``
-    go in before that line."""
-
-    __slots__ = ("transport", "lines")
-
-    def __init__(self, transport, lines: bytes):
-        self.transport = transport
-        self.lines = lines
-
-    def write(self, head: bytes) -> None:
-        self.transport.write(head[:-2] + self.lines + b"\r\n")
-
-
 class ServingProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with request head and body deadlines, the connection cap, and a drain that
     answers with ``Connection: close`` rather than closing under a request already sent."""
@@ -223,15 +163,12 @@ class ServingProtocol(HttpToolsProtocol):
     # deadlines written out rather than through _expect.
     def on_message_begin(self) -> None:
         HttpToolsProtocol.on_message_begin(self)
-        self.scope["extensions"] = {FIXED_HEADERS: {}}
         if self.phase is not _WAITING:  # else the head's deadline runs from the connection's start, or the drain's
             self.deadline = monotonic() + self.limits.header_timeout_s
         self.phase = _HEAD
 
     def on_headers_complete(self) -> None:
         HttpToolsProtocol.on_headers_complete(self)
-        if self.cycle is not None:
-            self.cycle.__class__ = ServingCycle  # uvicorn made it; it answers with FIXED_HEADERS
         self.phase = _BODY
         self.deadline = monotonic() + self.limits.body_timeout_s
         if self.server_state.draining and self.cycle is not None:
