@@ -51,6 +51,7 @@ serve: models
 
 test: install-dev $(ORT_WEB)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(if $(DATA_DIR),MODELYARD_DATA_DIR=$${MODELYARD_DATA_DIR:-$(abspath $(DATA_DIR))}) $(BIN)/python -m pytest
 
 # onnxruntime-web, vendored into the browser bundles, at the version package-lock.json pins (no CDN)

@@ -30,14 +30,22 @@ def text_drift(rows: list[Logged], manifest, vdir: Path) -> dict:
     p = manifest.preprocessing
     if not tokens:
         return {"kind": "text", "n": 0}
-    return {"kind": "text", "n": len(tokens),
-            "tokens": {"live_mean": float(np.mean(tokens)), "live_median": float(np.median(tokens)),
-                       "training_mean": p.train_mean_tokens,
-                       "ratio": float(np.mean(tokens)) / p.train_mean_tokens if p.train_mean_tokens else None},
-            "oov_rate": {"live_mean": float(np.mean(oov)), "training": p.train_oov_rate,
-                         "difference": float(np.mean(oov)) - p.train_oov_rate if p.train_oov_rate is not None
-                         else None},
-            "live_tokens": tokens}
+    return {
+        "kind": "text",
+        "n": len(tokens),
+        "tokens": {
+            "live_mean": float(np.mean(tokens)),
+            "live_median": float(np.median(tokens)),
+            "training_mean": p.train_mean_tokens,
+            "ratio": float(np.mean(tokens)) / p.train_mean_tokens if p.train_mean_tokens else None,
+        },
+        "oov_rate": {
+            "live_mean": float(np.mean(oov)),
+            "training": p.train_oov_rate,
+            "difference": float(np.mean(oov)) - p.train_oov_rate if p.train_oov_rate is not None else None,
+        },
+        "live_tokens": tokens,
+    }
 
 
 def tabular_drift(rows: list[Logged], feature_names: list[str], training: np.ndarray | None) -> dict:

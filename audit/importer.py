@@ -38,8 +38,10 @@ def read_rows(path: Path) -> list[dict]:
         raise ModelyardError(f"{path}: not a UTF-8 CSV file ({e})") from None
     missing = [c for c in REQUIRED if c not in header]
     if missing or not ({"label", "value"} & set(header)):
-        raise ModelyardError(f"{path}: missing column(s) {', '.join(missing + (['label or value'] if not ({'label', 'value'} & set(header)) else []))}; "
-                             "import the CSV that `modelyard audit sample` wrote, with its last column filled in")
+        raise ModelyardError(
+            f"{path}: missing column(s) {', '.join(missing + (['label or value'] if not ({'label', 'value'} & set(header)) else []))}; "
+            "import the CSV that `modelyard audit sample` wrote, with its last column filled in"
+        )
     return rows
 
 

@@ -27,8 +27,10 @@ def parse_since(text: str | None) -> float | None:
 
 def open_log(url: str | None) -> Engine:
     if not url:
-        raise ModelyardError("no prediction log: give --prediction-log URL (env MODELYARD_PREDICTION_LOG), the "
-                             "database the server logs to")
+        raise ModelyardError(
+            "no prediction log: give --prediction-log URL (env MODELYARD_PREDICTION_LOG), the "
+            "database the server logs to"
+        )
     return schema.connect(url)
 
 
@@ -57,17 +59,34 @@ class Logged:
         return f"{'shadow:' if self.arm == 'shadow' else ''}v{self.version}/{self.variant}"
 
 
-def predictions(engine: Engine, model: str, since: float | None = None, labelled: bool | None = None,
-                shadow: bool = False) -> list[Logged]:
+def predictions(
+    engine: Engine, model: str, since: float | None = None, labelled: bool | None = None, shadow: bool = False
+) -> list[Logged]:
     """Logged predictions of ``model`` (primary rows, or shadow rows), oldest first; ``labelled``: only those
     with (True) or without (False) ground truth."""
     p, g = schema.predictions, schema.ground_truth
     on = and_(g.c.model == p.c.model, g.c.request_id == p.c.request_id, g.c.instance == p.c.instance)
-    q = (select(p.c.request_id, p.c.instance, p.c.ts, p.c.version, p.c.variant, p.c.arm, p.c.input, p.c.output,
-                p.c.label, p.c.confidence, p.c.value, g.c.label, g.c.value, g.c.source)
-         .select_from(p.outerjoin(g, on))
-         .where(p.c.model == model, (p.c.arm == "shadow") if shadow else (p.c.arm != "shadow"))
-         .order_by(p.c.ts, p.c.id))
+    q = (
+        select(
+            p.c.request_id,
+            p.c.instance,
+            p.c.ts,
+            p.c.version,
+            p.c.variant,
+            p.c.arm,
+            p.c.input,
+            p.c.output,
+            p.c.label,
+            p.c.confidence,
+            p.c.value,
+            g.c.label,
+            g.c.value,
+            g.c.source,
+        )
+        .select_from(p.outerjoin(g, on))
+        .where(p.c.model == model, (p.c.arm == "shadow") if shadow else (p.c.arm != "shadow"))
+        .order_by(p.c.ts, p.c.id)
+    )
     if since is not None:
         q = q.where(p.c.ts >= since)
     if labelled is True:

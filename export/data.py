@@ -39,15 +39,16 @@ class ExportData:
 
     def batches(self, x: np.ndarray, size: int) -> Iterator[np.ndarray]:
         for i in range(0, len(x), size):
-            yield x[i:i + size].astype(np.float32)
+            yield x[i : i + size].astype(np.float32)
 
     def test_batches(self, size: int = 512) -> Iterator[np.ndarray]:
         return self.batches(self.x_test, size)
 
     def representative(self, rows: int = REPRESENTATIVE_ROWS, seed: int = 0) -> np.ndarray:
         """Training rows (never test rows) for int8 calibration."""
-        idx = np.sort(np.random.default_rng(seed).choice(len(self.x_train), min(rows, len(self.x_train)),
-                                                          replace=False))
+        idx = np.sort(
+            np.random.default_rng(seed).choice(len(self.x_train), min(rows, len(self.x_train)), replace=False)
+        )
         return self.x_train[idx].astype(np.float32)
 
     def latency_batch(self, size: int) -> np.ndarray:
@@ -61,9 +62,16 @@ def prepare(ds: Dataset, manifest: Manifest) -> ExportData:
         x_tr, x_te = multi_hot(ds.x_train, n, dtype=np.uint8), multi_hot(ds.x_test, n, dtype=np.uint8)
     else:
         x_tr, x_te = np.asarray(ds.x_train, np.float32), np.asarray(ds.x_test, np.float32)
-    return ExportData(name=manifest.name, task=manifest_task(manifest), x_train=x_tr,
-                      y_train=np.asarray(ds.y_train), x_test=x_te, y_test=np.asarray(ds.y_test),
-                      input_name=manifest.inputs[0].name, output_name=manifest.outputs[0].name)
+    return ExportData(
+        name=manifest.name,
+        task=manifest_task(manifest),
+        x_train=x_tr,
+        y_train=np.asarray(ds.y_train),
+        x_test=x_te,
+        y_test=np.asarray(ds.y_test),
+        input_name=manifest.inputs[0].name,
+        output_name=manifest.outputs[0].name,
+    )
 
 
 def score(metric: str, outputs: np.ndarray, y: np.ndarray) -> float:

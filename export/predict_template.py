@@ -1,8 +1,8 @@
 """Predict with this bundle's TFLite model. Needs only ai-edge-litert and numpy (no TensorFlow).
 
-    python predict.py "this movie was wonderful"          # IMDB / Reuters: a text
-    python predict.py 0.1 0 8.1 0 0.5 6.2 70 4 5 300 17 390 10     # Boston: 13 numbers
-    python predict.py CRIM=0.1 ZN=0 ... LSTAT=10                  # Boston: NAME=value pairs
+python predict.py "this movie was wonderful"          # IMDB / Reuters: a text
+python predict.py 0.1 0 8.1 0 0.5 6.2 70 4 5 300 17 390 10     # Boston: 13 numbers
+python predict.py CRIM=0.1 ZN=0 ... LSTAT=10                  # Boston: NAME=value pairs
 """
 
 import json

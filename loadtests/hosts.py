@@ -29,6 +29,7 @@ def check_loopback(url: str) -> str:
     except ValueError:
         ip = None
     if ip is None or not ip.is_loopback:
-        raise HostError(f"refusing to send load to {host or url!r}: only loopback hosts are allowed "
-                        f"(127.0.0.0/8, localhost, [::1])")
+        raise HostError(
+            f"refusing to send load to {host or url!r}: only loopback hosts are allowed (127.0.0.0/8, localhost, [::1])"
+        )
     return url

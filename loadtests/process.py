@@ -40,15 +40,30 @@ def answers(url: str, body: bytes | None = None) -> bool:
 class ServerProcess:
     """``argv`` run in its own process group with its output in ``log_path``; ``cpus`` pins it (Linux)."""
 
-    def __init__(self, argv: Sequence[str], log_path: Path, *, port: int, env: dict | None = None,
-                 cwd: Path = ROOT, cpus: set[int] | None = None):
+    def __init__(
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        port: int,
+        env: dict | None = None,
+        cwd: Path = ROOT,
+        cpus: set[int] | None = None,
+    ):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self._log = open(log_path, "wb")
         pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-        self.proc = subprocess.Popen(list(argv), cwd=cwd, env={**os.environ, **(env or {})}, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=pin)
+        self.proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=pin,
+        )
 
     @property
     def pid(self) -> int:
@@ -59,8 +74,10 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ServerNotReady(f"server exited with code {self.proc.returncode} before it was ready; "
-                                     f"log: {self.log_path}\n{self.tail()}")
+                raise ServerNotReady(
+                    f"server exited with code {self.proc.returncode} before it was ready; "
+                    f"log: {self.log_path}\n{self.tail()}"
+                )
             if answers(url, body):
                 return
             time.sleep(0.2)

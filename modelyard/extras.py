@@ -12,8 +12,24 @@ EXTRA_OF_MODULE = {
     **dict.fromkeys(("tensorflow", "tf_keras", "tensorboard", "matplotlib", "wurlitzer"), "train"),
     **dict.fromkeys(("tensorflow_model_optimization", "tf2onnx", "onnx"), "export"),
     "ai_edge_litert": "tflite",
-    **dict.fromkeys(("onnxruntime", "fastapi", "starlette", "uvicorn", "prometheus_client", "orjson", "grpc",
-                     "grpc_health", "pynvml", "yaml", "sqlalchemy", "psycopg", "fastapi_offline"), "serve"),
+    **dict.fromkeys(
+        (
+            "onnxruntime",
+            "fastapi",
+            "starlette",
+            "uvicorn",
+            "prometheus_client",
+            "orjson",
+            "grpc",
+            "grpc_health",
+            "pynvml",
+            "yaml",
+            "sqlalchemy",
+            "psycopg",
+            "fastapi_offline",
+        ),
+        "serve",
+    ),
     **dict.fromkeys(("statsmodels", "scipy"), "audit"),
     **dict.fromkeys(("locust", "k6", "psutil", "httpx", "tritonclient"), "dev"),
     "ray": "ray",
@@ -30,8 +46,10 @@ def missing_extra(error: ModuleNotFoundError) -> ModelyardError | None:
     top = (error.name or "").split(".")[0]
     if top not in EXTRA_OF_MODULE:
         return None
-    return ModelyardError(f"module '{top}' is not installed; this command needs the "
-                          f"'{EXTRA_OF_MODULE[top]}' extra: {_install_hint([top])}")
+    return ModelyardError(
+        f"module '{top}' is not installed; this command needs the "
+        f"'{EXTRA_OF_MODULE[top]}' extra: {_install_hint([top])}"
+    )
 
 
 def require(purpose: str, *modules: str) -> None:
@@ -39,4 +57,3 @@ def require(purpose: str, *modules: str) -> None:
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise ModelyardError(f"{purpose} needs {', '.join(missing)}, which is not installed: {_install_hint(missing)}")
-

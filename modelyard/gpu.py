@@ -15,6 +15,7 @@ def _init():
     if _nvml is None:
         try:
             import pynvml
+
             pynvml.nvmlInit()
             _nvml = pynvml
         except Exception:  # noqa: BLE001 - ImportError, or NVMLError (no library, driver or GPU)
@@ -49,5 +50,9 @@ def gpu_facts(cuda_device_id: int = 0) -> dict | None:
         mem = nv.nvmlDeviceGetMemoryInfo(h)
     except nv.NVMLError:
         return None
-    return {"index": cuda_device_id, "name": name.decode() if isinstance(name, bytes) else name,
-            "memory_used_bytes": int(mem.used), "memory_total_bytes": int(mem.total)}
+    return {
+        "index": cuda_device_id,
+        "name": name.decode() if isinstance(name, bytes) else name,
+        "memory_used_bytes": int(mem.used),
+        "memory_total_bytes": int(mem.total),
+    }

@@ -58,21 +58,22 @@ class ModelRepository:
         model_dir = self.root / name
         if not model_dir.is_dir():
             return []
-        return sorted(int(p.name) for p in model_dir.iterdir()
-                      if p.name.isdigit() and (p / MANIFEST_FILE).is_file())
+        return sorted(int(p.name) for p in model_dir.iterdir() if p.name.isdigit() and (p / MANIFEST_FILE).is_file())
 
     def resolve(self, name: str, version: int | None = None) -> int:
         """The given version if it exists, else the latest; a clear error when there is none."""
         versions = self.versions(name)
         if not versions:
             known = ", ".join(self.model_names()) or "none"
-            raise RepositoryError(f"no model '{name}' in {self.root} (models there: {known}); "
-                                  f"train it first: modelyard train {name}")
+            raise RepositoryError(
+                f"no model '{name}' in {self.root} (models there: {known}); train it first: modelyard train {name}"
+            )
         if version is None:
             return versions[-1]
         if version not in versions:
-            raise RepositoryError(f"model '{name}' has no version {version} in {self.root} "
-                                  f"(versions: {', '.join(map(str, versions))})")
+            raise RepositoryError(
+                f"model '{name}' has no version {version} in {self.root} (versions: {', '.join(map(str, versions))})"
+            )
         return version
 
     def path(self, name: str, version: int) -> Path:

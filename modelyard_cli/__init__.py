@@ -17,8 +17,12 @@ from report.cli import report
 from serving.cli import serve
 from training.cli import train
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Train, export, serve and load-test the IMDB, Reuters and Boston housing models.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Train, export, serve and load-test the IMDB, Reuters and Boston housing models.",
+)
 for command in (train, export, serve, loadtest, bench, report):
     app.command()(command)
 app.add_typer(audit, name="audit")

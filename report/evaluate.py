@@ -45,8 +45,10 @@ def onnx_variant(manifest: Manifest, variant: str) -> str:
     onnx = [n for n, r in manifest.variants.items() if r.format == "onnx"]
     if rec is None or rec.format != "onnx":
         why = "is not an ONNX variant" if rec is not None else "is not in the manifest"
-        raise ModelyardError(f"{manifest.name} v{manifest.version}: variant '{variant}' {why} (ONNX variants: "
-                             f"{', '.join(onnx) or 'none; run: modelyard export ' + manifest.name})")
+        raise ModelyardError(
+            f"{manifest.name} v{manifest.version}: variant '{variant}' {why} (ONNX variants: "
+            f"{', '.join(onnx) or 'none; run: modelyard export ' + manifest.name})"
+        )
     return rec.path
 
 
@@ -73,8 +75,9 @@ def _test_split(manifest: Manifest, vdir: Path, data_dir: Path) -> tuple[list, n
     raise ModelyardError(f"no stakeholder report for model '{manifest.name}' (imdb, reuters, boston)")
 
 
-def evaluate(manifest: Manifest, vdir: Path, variant: str, data_dir: Path, threads: int = 1,
-             progress: Progress | None = None) -> Evaluation:
+def evaluate(
+    manifest: Manifest, vdir: Path, variant: str, data_dir: Path, threads: int = 1, progress: Progress | None = None
+) -> Evaluation:
     path = vdir / onnx_variant(manifest, variant)
     inputs, y, shown = _test_split(manifest, vdir, data_dir)
     predictor = Predictor(open_session(path, "cpu", threads))
@@ -82,7 +85,7 @@ def evaluate(manifest: Manifest, vdir: Path, variant: str, data_dir: Path, threa
     text = manifest.preprocessing.kind == "multi_hot_text"
     outs = []
     for i in range(0, len(inputs), BATCH):
-        chunk = inputs[i:i + BATCH]
+        chunk = inputs[i : i + BATCH]
         x = multi_hot(chunk, manifest.preprocessing.num_words) if text else np.asarray(chunk, np.float32)
         outs.append(predictor.run(x))
         if progress:

@@ -39,8 +39,15 @@ def confusion_matrix(cm: np.ndarray, labels: list[str], path: Path, annotate: bo
     if annotate:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{cm[i, j]:,}", ha="center", va="center",
-                        color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=12)
+                ax.text(
+                    j,
+                    i,
+                    f"{cm[i, j]:,}",
+                    ha="center",
+                    va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black",
+                    fontsize=12,
+                )
     else:
         fig.colorbar(im, ax=ax, fraction=0.04, label="log(1 + count)")
     ax.set_title("confusion matrix (test set)")

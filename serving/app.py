@@ -31,16 +31,33 @@ from serving.feedback import OPENAPI_BODY as FEEDBACK_BODY
 from serving.feedback import feedback
 from serving.logs import new_request_id, request_id
 from serving.protocols.grpc_v2 import start_grpc_server, stop_grpc_server
-from serving.protocols.http import (COMPRESS_MIN_BYTES, JSON_MEDIA_TYPES, BodyTooLarge, accepted_encoding,
-                                    check_content_type, compress, decompress)
+from serving.protocols.http import (
+    COMPRESS_MIN_BYTES,
+    JSON_MEDIA_TYPES,
+    BodyTooLarge,
+    accepted_encoding,
+    check_content_type,
+    compress,
+    decompress,
+)
 from serving.rest import InferenceRoute, json_response
 
 log = logging.getLogger("serving.app")
 access = logging.getLogger("serving.access")
 
-_WANTED = {k: k.decode() for k in (b"x-request-id", b"content-length", b"content-type", b"content-encoding",
-                                   b"accept-encoding", b"x-api-key", b"authorization",
-                                   b"inference-header-content-length")}
+_WANTED = {
+    k: k.decode()
+    for k in (
+        b"x-request-id",
+        b"content-length",
+        b"content-type",
+        b"content-encoding",
+        b"accept-encoding",
+        b"x-api-key",
+        b"authorization",
+        b"inference-header-content-length",
+    )
+}
 """The request headers the fast path reads (as the names it reads them by); no other header is decoded."""
 
 
@@ -53,8 +70,13 @@ class InferenceRoutes:
     """
 
     _PATTERNS = (
-        (rest.tfs_call, re.compile(r"/v1/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+)|/labels/"
-                                   r"(?P<label>[^/]+))?:(?P<method>predict|classify|regress)")),
+        (
+            rest.tfs_call,
+            re.compile(
+                r"/v1/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+)|/labels/"
+                r"(?P<label>[^/]+))?:(?P<method>predict|classify|regress)"
+            ),
+        ),
         (rest.v2_infer, re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer")),
     )
     CACHE_SIZE = 1024
@@ -75,8 +97,14 @@ class InferenceRoutes:
             m = pattern.fullmatch(path)
             if m is not None:
                 method = m.groupdict().get("method")
-                found = InferenceRoute(handler, f"v1_{method}" if method else "v2_infer", m["name"],
-                                       m["version"], m.groupdict().get("label"), method)
+                found = InferenceRoute(
+                    handler,
+                    f"v1_{method}" if method else "v2_infer",
+                    m["name"],
+                    m["version"],
+                    m.groupdict().get("label"),
+                    method,
+                )
                 if len(path) <= self.CACHE_PATH_MAX:
                     if len(self.matched) >= self.CACHE_SIZE:
                         self.matched.clear()
@@ -122,9 +150,15 @@ class ServingMiddleware:
         finally:
             self.in_flight -= 1
         if self.access_log and (status >= 400 or self.log_sample >= 1 or random.random() < self.log_sample):
-            access.info("request", extra={"method": scope["method"][:16],
-                                          "path": scope["path"][:self.LOG_FIELD_MAX], "status": status,
-                                          "duration_ms": round((time.perf_counter() - t0) * 1000, 3)})
+            access.info(
+                "request",
+                extra={
+                    "method": scope["method"][:16],
+                    "path": scope["path"][: self.LOG_FIELD_MAX],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - t0) * 1000, 3),
+                },
+            )
         request_id.reset(token)
 
     def _route(self, scope, headers: dict, receive, send, rid_header) -> Awaitable[int]:
@@ -141,8 +175,13 @@ class ServingMiddleware:
                 return self._error(send, e, rid_header)
             return self._framework(scope, receive, send, rid_header)
         if method != "POST":
-            return self._error(send, ServingError(f"{method} is not allowed on {path[:self.LOG_FIELD_MAX]}; "
-                                                  "use POST", 405, {"Allow": "POST"}), rid_header)
+            return self._error(
+                send,
+                ServingError(
+                    f"{method} is not allowed on {path[: self.LOG_FIELD_MAX]}; use POST", 405, {"Allow": "POST"}
+                ),
+                rid_header,
+            )
         try:
             routed = self.dp.admit(route.name, route.version, route.label, route.route, "rest", headers)
         except ServingError as e:
@@ -205,16 +244,24 @@ class ServingMiddleware:
             return await self._error(send, e, rid_header)
         except Exception:  # noqa: BLE001 - a bug must not take the connection down without an answer
             log.exception("unhandled error")
-            return await self._error(send, ServingError(f"internal error; request id {request_id.get()}"),
-                                     rid_header)
+            return await self._error(send, ServingError(f"internal error; request id {request_id.get()}"), rid_header)
         out, extra = reply.body, reply.headers
         coding = accepted_encoding(headers.get("accept-encoding")) if len(out) >= COMPRESS_MIN_BYTES else None
         if coding is not None:
             out = compress(out, coding)
             extra = [*extra, (b"content-encoding", coding.encode())]
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", reply.content_type), (b"content-length", b"%d" % len(out)),
-                                rid_header, *extra]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", reply.content_type),
+                    (b"content-length", b"%d" % len(out)),
+                    rid_header,
+                    *extra,
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": out})
         return 200
 
@@ -238,8 +285,12 @@ class ServingMiddleware:
     @staticmethod
     async def _error(send, e: ServingError, rid_header) -> int:
         body = orjson.dumps({"error": e.message})
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)), rid_header,
-                   *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in e.headers.items())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(body)),
+            rid_header,
+            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in e.headers.items()),
+        ]
         if e.status == 413:
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": e.status, "headers": headers})
@@ -283,32 +334,73 @@ ROUTES = [
 
 
 def _body_doc(model, examples: dict) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": wire.inline_schema(model), "examples": examples}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": wire.inline_schema(model), "examples": examples}},
+        }
+    }
 
 
-_ERRORS = {400: {"model": wire.ErrorResponse, "description": "bad input; the message names the field"},
-           401: {"model": wire.ErrorResponse, "description": "missing or wrong API key"},
-           404: {"model": wire.ErrorResponse, "description": "unknown model, version or label"},
-           413: {"model": wire.ErrorResponse, "description": "body too large"},
-           415: {"model": wire.ErrorResponse, "description": "a Content-Type or Content-Encoding not accepted"},
-           503: {"model": wire.ErrorResponse, "description": "loading, or queue full (see Retry-After)"}}
+_ERRORS = {
+    400: {"model": wire.ErrorResponse, "description": "bad input; the message names the field"},
+    401: {"model": wire.ErrorResponse, "description": "missing or wrong API key"},
+    404: {"model": wire.ErrorResponse, "description": "unknown model, version or label"},
+    413: {"model": wire.ErrorResponse, "description": "body too large"},
+    415: {"model": wire.ErrorResponse, "description": "a Content-Type or Content-Encoding not accepted"},
+    503: {"model": wire.ErrorResponse, "description": "loading, or queue full (see Retry-After)"},
+}
 _INFERENCE_DOCS = [
     # (path, summary, request model, examples, response model)
-    ("/v1/models/{name}:predict", "Predict: the output tensor's rows", wire.PredictRequest, wire.TFS_EXAMPLES,
-     wire.PredictResponse),
-    ("/v1/models/{name}/versions/{version}:predict", "Predict with one version", wire.PredictRequest,
-     wire.TFS_EXAMPLES, wire.PredictResponse),
-    ("/v1/models/{name}/labels/{label}:predict", "Predict with a labelled version", wire.PredictRequest,
-     wire.TFS_EXAMPLES, wire.PredictResponse),
-    ("/v1/models/{name}:classify", "Classify (IMDB, Reuters): every label with its score", wire.ExamplesRequest,
-     wire.CLASSIFY_EXAMPLES, wire.ClassifyResponse),
-    ("/v1/models/{name}:regress", "Regress (Boston): the predicted value", wire.ExamplesRequest,
-     wire.REGRESS_EXAMPLES, wire.RegressResponse),
-    ("/v2/models/{name}/infer", "Infer (latest version, or the traffic split)", wire.InferenceRequest,
-     wire.V2_EXAMPLES, wire.InferenceResponse),
-    ("/v2/models/{name}/versions/{version}/infer", "Infer with one version", wire.InferenceRequest,
-     wire.V2_EXAMPLES, wire.InferenceResponse),
+    (
+        "/v1/models/{name}:predict",
+        "Predict: the output tensor's rows",
+        wire.PredictRequest,
+        wire.TFS_EXAMPLES,
+        wire.PredictResponse,
+    ),
+    (
+        "/v1/models/{name}/versions/{version}:predict",
+        "Predict with one version",
+        wire.PredictRequest,
+        wire.TFS_EXAMPLES,
+        wire.PredictResponse,
+    ),
+    (
+        "/v1/models/{name}/labels/{label}:predict",
+        "Predict with a labelled version",
+        wire.PredictRequest,
+        wire.TFS_EXAMPLES,
+        wire.PredictResponse,
+    ),
+    (
+        "/v1/models/{name}:classify",
+        "Classify (IMDB, Reuters): every label with its score",
+        wire.ExamplesRequest,
+        wire.CLASSIFY_EXAMPLES,
+        wire.ClassifyResponse,
+    ),
+    (
+        "/v1/models/{name}:regress",
+        "Regress (Boston): the predicted value",
+        wire.ExamplesRequest,
+        wire.REGRESS_EXAMPLES,
+        wire.RegressResponse,
+    ),
+    (
+        "/v2/models/{name}/infer",
+        "Infer (latest version, or the traffic split)",
+        wire.InferenceRequest,
+        wire.V2_EXAMPLES,
+        wire.InferenceResponse,
+    ),
+    (
+        "/v2/models/{name}/versions/{version}/infer",
+        "Infer with one version",
+        wire.InferenceRequest,
+        wire.V2_EXAMPLES,
+        wire.InferenceResponse,
+    ),
 ]
 
 
@@ -316,9 +408,15 @@ def _inference_docs() -> APIRouter:
     """Declarations of the routes :class:`InferenceRoutes` answers, for the OpenAPI schema only: never mounted."""
     router = APIRouter()
     for path, summary, request, examples, response in _INFERENCE_DOCS:
-        router.add_api_route(path, _documented_only, methods=["POST"], summary=summary,
-                             tags=_TFS if path.startswith("/v1") else _V2, openapi_extra=_body_doc(request, examples),
-                             responses={200: {"model": response}, **_ERRORS})
+        router.add_api_route(
+            path,
+            _documented_only,
+            methods=["POST"],
+            summary=summary,
+            tags=_TFS if path.startswith("/v1") else _V2,
+            openapi_extra=_body_doc(request, examples),
+            responses={200: {"model": response}, **_ERRORS},
+        )
     return router
 
 
@@ -328,15 +426,23 @@ async def _documented_only(request: Request):  # pragma: no cover - InferenceRou
 
 def _openapi(app: FastAPI) -> dict:
     if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                             routes=[*_inference_docs().routes, *app.routes])
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=[*_inference_docs().routes, *app.routes],
+        )
         for path, operations in schema["paths"].items():
             for method, op in operations.items():
                 _declare_path_parameters(path, op)
                 _document_statuses(path, method, op)
         # its handler reads the raw body: none, or an object whose "ready" (default false) is a boolean
-        schema["paths"]["/v2/repository/index"]["post"]["requestBody"] = {"required": False, "content": {
-            "application/json": {"schema": {"type": "object", "properties": {"ready": {"type": "boolean"}}}}}}
+        schema["paths"]["/v2/repository/index"]["post"]["requestBody"] = {
+            "required": False,
+            "content": {
+                "application/json": {"schema": {"type": "object", "properties": {"ready": {"type": "boolean"}}}}
+            },
+        }
         schema["paths"][_M + "/feedback"]["post"]["requestBody"] = FEEDBACK_BODY
         for unused in ("HTTPValidationError", "ValidationError"):  # FastAPI's 422 bodies, never sent
             schema["components"]["schemas"].pop(unused, None)
@@ -347,8 +453,11 @@ def _openapi(app: FastAPI) -> dict:
 def _declare_path_parameters(path: str, op: dict) -> None:
     """The inference routes' documented-only handler takes no arguments: declare their path parameters."""
     declared = {(p["name"], p["in"]) for p in op.get("parameters", [])}
-    missing = [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "title": n.title()}}
-               for n in re.findall(r"{(\w+)}", path) if (n, "path") not in declared]
+    missing = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string", "title": n.title()}}
+        for n in re.findall(r"{(\w+)}", path)
+        if (n, "path") not in declared
+    ]
     if missing:
         op["parameters"] = [*missing, *op.get("parameters", [])]
 
@@ -374,11 +483,20 @@ def _document_statuses(path: str, method: str, op: dict) -> None:
     if path == "/metrics":
         responses["200"]["content"] = {"text/plain; version=0.0.4": {"schema": {"type": "string"}}}
     if path.endswith("/infer"):  # outputs asked for as binary tensors (Triton's binary tensor data extension)
-        responses["200"]["content"]["application/octet-stream"] = {"schema": {
-            "type": "string", "format": "binary", "description": "the JSON header (InferenceResponse) of "
-            "Inference-Header-Content-Length bytes, then each binary output's bytes (binary_data_size)"}}
-        responses["200"]["headers"] = {"Inference-Header-Content-Length": {
-            "description": "length of the JSON header of a binary answer", "schema": {"type": "integer"}}}
+        responses["200"]["content"]["application/octet-stream"] = {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "the JSON header (InferenceResponse) of "
+                "Inference-Header-Content-Length bytes, then each binary output's bytes (binary_data_size)",
+            }
+        }
+        responses["200"]["headers"] = {
+            "Inference-Header-Content-Length": {
+                "description": "length of the JSON header of a binary answer",
+                "schema": {"type": "integer"},
+            }
+        }
 
 
 # ------------------------------------------------------------------ errors
@@ -419,18 +537,26 @@ async def _lifespan(app: FastAPI):
 def create_app(settings: Settings) -> ServingMiddleware:
     """The ASGI app: :class:`ServingMiddleware` (the inference fast path) in front of the FastAPI app (``.app``),
     outside FastAPI's own middleware stack so that the hot path pays for none of it."""
-    app = FastAPIOffline(title="modelyard serving", version=modelyard.__version__, lifespan=_lifespan,
-                         redoc_url=None,  # serving/console.py serves /redoc, with no request off this server
-                  description="IMDB, Reuters and Boston housing models over TF Serving REST (`/v1`) and "
-                              "KServe V2 / Open Inference Protocol (`/v2`, and gRPC). Text models take raw text, "
-                              "token ids or multi-hot vectors; Boston takes its 13 features by name or as a list.")
+    app = FastAPIOffline(
+        title="modelyard serving",
+        version=modelyard.__version__,
+        lifespan=_lifespan,
+        redoc_url=None,  # serving/console.py serves /redoc, with no request off this server
+        description="IMDB, Reuters and Boston housing models over TF Serving REST (`/v1`) and "
+        "KServe V2 / Open Inference Protocol (`/v2`, and gRPC). Text models take raw text, "
+        "token ids or multi-hot vectors; Boston takes its 13 features by name or as a list.",
+    )
     app.state.dataplane = dp = DataPlane(settings)
     app.state.settings = settings
     for method, path, handler, tags, summary in ROUTES:
         app.add_api_route(path, handler, methods=[method], tags=tags, summary=summary)
     console.mount(app)  # the web console at /ui/ (serving/console.py); /docs and /redoc from local assets
-    for exc, handler in ((ServingError, _serving_error), (StarletteHTTPException, _http_error),
-                         (RequestValidationError, _validation_error), (Exception, _internal)):
+    for exc, handler in (
+        (ServingError, _serving_error),
+        (StarletteHTTPException, _http_error),
+        (RequestValidationError, _validation_error),
+        (Exception, _internal),
+    ):
         app.add_exception_handler(exc, handler)
     app.openapi = lambda: _openapi(app)
     return ServingMiddleware(app, settings, dp)

@@ -31,8 +31,11 @@ class Unauthorized(ServingError):
     status = 401
 
     def __init__(self):
-        super().__init__("missing or invalid API key: send it as 'X-API-Key: <key>' or 'Authorization: Bearer "
-                         "<key>' (gRPC: the same metadata keys, lower-case)", headers={"WWW-Authenticate": "Bearer"})
+        super().__init__(
+            "missing or invalid API key: send it as 'X-API-Key: <key>' or 'Authorization: Bearer "
+            "<key>' (gRPC: the same metadata keys, lower-case)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 def read_keys(settings: Settings) -> list[bytes]:

@@ -41,8 +41,13 @@ from serving.tensors import InferRequest, InferResponse
 log = logging.getLogger("serving.dataplane")
 
 TRITON_TYPE = {"FP32": "TYPE_FP32", "INT64": "TYPE_INT64", "BYTES": "TYPE_STRING"}
-EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics", "model_repository",
-              "model_repository(unload_dependents)"]
+EXTENSIONS = [
+    "binary_tensor_data",
+    "model_configuration",
+    "statistics",
+    "model_repository",
+    "model_repository(unload_dependents)",
+]
 """Triton extensions this server implements (``GET /v2``), so that clients that check for them find them."""
 
 GAUGE_PERIOD_S = 1.0
@@ -97,8 +102,9 @@ class DataPlane:
         m = self.metrics
         m.sample_in_flight()
         servables = [s for st in self.registry.models.values() for vs in st.versions.values() for s in vs.values()]
-        for facts in filter(None, map(gpu_facts, sorted({s.runtime.cuda.device_id for s in servables
-                                                          if s.runtime.device == "cuda"}))):
+        for facts in filter(
+            None, map(gpu_facts, sorted({s.runtime.cuda.device_id for s in servables if s.runtime.device == "cuda"}))
+        ):
             lbl = (str(facts["index"]), facts["name"])
             m.gpu_memory_used.labels(*lbl).set(facts["memory_used_bytes"])
             m.gpu_memory_total.labels(*lbl).set(facts["memory_total_bytes"])
@@ -119,8 +125,10 @@ class DataPlane:
     async def _initial_load(self) -> None:
         with contextlib.suppress(Exception):
             await self.registry.poll()
-        log.info("initial load finished", extra={"ready": self.ready(), "models": {
-            n: sorted(st.versions) for n, st in self.registry.models.items()}})
+        log.info(
+            "initial load finished",
+            extra={"ready": self.ready(), "models": {n: sorted(st.versions) for n, st in self.registry.models.items()}},
+        )
         gc.freeze()  # what startup built (models, routes, imports) is never garbage: keep collections from rescanning it
 
     async def stop(self) -> None:
@@ -153,8 +161,15 @@ class DataPlane:
         when the scope needs one (see :mod:`serving.auth`)."""
         self.keys.check(headers, scope)
 
-    def admit(self, name: str, version: str | None, label: str | None, route: str, protocol: str,
-              headers: Mapping[str, str] | None = None) -> Routed:
+    def admit(
+        self,
+        name: str,
+        version: str | None,
+        label: str | None,
+        route: str,
+        protocol: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> Routed:
         """Admission control before any work: the API key (when ``headers`` are given), the model, and room in
         its queue: a request for a model version whose queue is full is refused (503 with Retry-After) before its
         body is read or decoded, so that refusing costs little under overload. Refusals are counted. Returns the
@@ -170,10 +185,18 @@ class DataPlane:
         return routed
 
     # ------------------------------------------------------------ inference
-    async def predict(self, name: str, version: str | int | None, label: str | None, route: str, protocol: str,
-                      decode: Callable[[ModelCodec, Request, int], Decoded],
-                      encode: Callable[[Servable, np.ndarray, Request], Answer],
-                      request: Request, routed: Routed | None = None) -> Answer:
+    async def predict(
+        self,
+        name: str,
+        version: str | int | None,
+        label: str | None,
+        route: str,
+        protocol: str,
+        decode: Callable[[ModelCodec, Request, int], Decoded],
+        encode: Callable[[Servable, np.ndarray, Request], Answer],
+        request: Request,
+        routed: Routed | None = None,
+    ) -> Answer:
         """One inference through the protocol's hooks, ``decode(codec, request, max_instances)`` and
         ``encode(servable, y, request)`` (module-level functions: nothing is built per request to carry the
         request to them); every outcome is counted. ``routed``: what :meth:`admit` chose, else the request is
@@ -212,15 +235,17 @@ class DataPlane:
         known = name in self.registry.models
         model = name if known else "_unknown"
         m = self.metrics
-        m.child(m.requests, model, str(s.version) if s else "", s.variant_name if s else "", route, protocol,
-                str(status)).inc()
+        m.child(
+            m.requests, model, str(s.version) if s else "", s.variant_name if s else "", route, protocol, str(status)
+        ).inc()
         if known:
             m.child(m.request_latency, model, route, protocol).observe(time.perf_counter() - t0)
             if status != 200 and s is not None:
                 self.stats.failure(name, s.version, time.perf_counter() - t0)
 
-    def _answered(self, s: Servable, route: str, protocol: str, total: float, decode: float, encode: float,
-                  end: float) -> None:
+    def _answered(
+        self, s: Servable, route: str, protocol: str, total: float, decode: float, encode: float, end: float
+    ) -> None:
         """:meth:`_count` and the statistics for a request answered (200) at ``end``, with the two series and
         the record it adds to looked up once per (version, variant, route, protocol), not labelled per request."""
         if s.name not in self.registry.models:  # unloaded meanwhile: counted as unknown
@@ -232,22 +257,26 @@ class DataPlane:
             m = self.metrics
             series = self._ok_series[key] = (
                 m.child(m.requests, s.name, str(s.version), s.variant_name, route, protocol, "200"),
-                m.child(m.request_latency, s.name, route, protocol), self.stats.record(s.name, s.version))
+                m.child(m.request_latency, s.name, route, protocol),
+                self.stats.record(s.name, s.version),
+            )
         requests, latency, record = series
         requests.inc()
         latency.observe(total)
         record.answered(total, decode, encode, end)
 
-    async def infer(self, req: InferRequest, name: str, version: str | None, protocol: str,
-                    routed: Routed | None = None) -> InferResponse:
+    async def infer(
+        self, req: InferRequest, name: str, version: str | None, protocol: str, routed: Routed | None = None
+    ) -> InferResponse:
         """A V2 inference (REST JSON or binary, gRPC): the request's tensors in, the model's tensors out."""
         if req.id and self.predlog is not None:  # the log keys on the id the answer carries
             request_id.set(req.id)
         top_k = req.parameters.get("top_k")
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise BadRequest("parameters.top_k: must be a positive integer")
-        return await self.predict(name, version or None, None, "v2_infer", protocol, _decode_v2, _encode_v2, req,
-                                  routed)
+        return await self.predict(
+            name, version or None, None, "v2_infer", protocol, _decode_v2, _encode_v2, req, routed
+        )
 
     # ------------------------------------------------------------ metadata
     def server_metadata(self) -> dict:
@@ -265,9 +294,14 @@ class DataPlane:
         accepted inputs with a line of documentation each, and what is served."""
         s = self.servable(name, version)
         inputs, outputs, alternatives = s.codec.v2_metadata()
-        return {"name": name, "versions": [str(v) for v in sorted(self.registry.state(name).versions)],
-                "platform": RUNTIMES[s.runtime.name].platform, "inputs": inputs, "outputs": outputs,
-                "parameters": {**alternatives, **self.describe(s)}}
+        return {
+            "name": name,
+            "versions": [str(v) for v in sorted(self.registry.state(name).versions)],
+            "platform": RUNTIMES[s.runtime.name].platform,
+            "inputs": inputs,
+            "outputs": outputs,
+            "parameters": {**alternatives, **self.describe(s)},
+        }
 
     def describe(self, s: Servable) -> dict:
         """What is served for a version: task, labels, variant, runtime and device, validation figures."""
@@ -275,13 +309,20 @@ class DataPlane:
         p = m.preprocessing
         rt = s.runtime
         st = self.registry.models[s.name]
-        return {"task": m.task, "labels": m.labels, "variant": s.variant_name, "format": s.variant.format,
-                **rt.describe(), "gpu": gpu_facts(rt.cuda.device_id) if rt.device == "cuda" else None,
-                "loaded_versions": sorted(st.versions),
-                "variants_in_manifest": {k: v.status for k, v in m.variants.items()},
-                "preprocessing": p.kind, **({"feature_names": p.feature_names} if p.kind == "tabular" else
-                                            {"num_words": p.num_words}),
-                "test_metrics": m.metrics, "labels_config": st.config.labels}
+        return {
+            "task": m.task,
+            "labels": m.labels,
+            "variant": s.variant_name,
+            "format": s.variant.format,
+            **rt.describe(),
+            "gpu": gpu_facts(rt.cuda.device_id) if rt.device == "cuda" else None,
+            "loaded_versions": sorted(st.versions),
+            "variants_in_manifest": {k: v.status for k, v in m.variants.items()},
+            "preprocessing": p.kind,
+            **({"feature_names": p.feature_names} if p.kind == "tabular" else {"num_words": p.num_words}),
+            "test_metrics": m.metrics,
+            "labels_config": st.config.labels,
+        }
 
     def version_status(self, name: str, version: str | None = None, label: str | None = None) -> dict:
         """TF Serving's ``model_version_status`` for every known version, or the one named."""
@@ -298,8 +339,13 @@ class DataPlane:
             elif v in st.loading:
                 out.append({"version": str(v), "state": "LOADING", "status": ok})
             else:
-                out.append({"version": str(v), "state": "END",
-                            "status": {"error_code": "UNKNOWN", "error_message": st.failed[v][1]}})
+                out.append(
+                    {
+                        "version": str(v),
+                        "state": "END",
+                        "status": {"error_code": "UNKNOWN", "error_message": st.failed[v][1]},
+                    }
+                )
         return {"model_version_status": out}
 
     # ------------------------------------------------------------ Triton extensions
@@ -308,27 +354,36 @@ class DataPlane:
         s = self.servable(name, version)
         inputs, outputs, _ = s.codec.v2_metadata()
         cfg = self.registry.model_config(name)
-        policy = {"latest": {"num_versions": cfg.num_versions}, "all": {},
-                  "specific": {"versions": cfg.versions}}
+        policy = {"latest": {"num_versions": cfg.num_versions}, "all": {}, "specific": {"versions": cfg.versions}}
 
         def tensors(specs):
-            return [{"name": t["name"], "data_type": TRITON_TYPE[t["datatype"]], "dims": t["shape"][1:]}
-                    for t in specs]
+            return [{"name": t["name"], "data_type": TRITON_TYPE[t["datatype"]], "dims": t["shape"][1:]} for t in specs]
+
         b = s.batcher
-        return {"name": name, "platform": RUNTIMES[s.runtime.name].platform, "backend": s.runtime.name,
-                "version_policy": {cfg.version_policy: policy[cfg.version_policy]},
-                "max_batch_size": b.max_batch_size, "input": tensors(inputs), "output": tensors(outputs),
-                "dynamic_batching": {"max_queue_delay_microseconds": int(b.max_delay * 1e6),
-                                     "default_queue_policy": {"max_queue_size": b.max_queue_size}},
-                "instance_group": [{"name": name, "kind": "KIND_GPU" if s.runtime.device == "cuda" else "KIND_CPU",
-                                    "count": 1}],
-                "parameters": {"variant": {"string_value": s.variant_name}}}
+        return {
+            "name": name,
+            "platform": RUNTIMES[s.runtime.name].platform,
+            "backend": s.runtime.name,
+            "version_policy": {cfg.version_policy: policy[cfg.version_policy]},
+            "max_batch_size": b.max_batch_size,
+            "input": tensors(inputs),
+            "output": tensors(outputs),
+            "dynamic_batching": {
+                "max_queue_delay_microseconds": int(b.max_delay * 1e6),
+                "default_queue_policy": {"max_queue_size": b.max_queue_size},
+            },
+            "instance_group": [
+                {"name": name, "kind": "KIND_GPU" if s.runtime.device == "cuda" else "KIND_CPU", "count": 1}
+            ],
+            "parameters": {"variant": {"string_value": s.variant_name}},
+        }
 
     def model_statistics(self, name: str | None = None, version: str | None = None) -> dict:
         if name:
             st = self.registry.state(name)
-            keys = [(name, self.servable(name, version).version)] if version else \
-                [(name, v) for v in sorted(st.versions)]
+            keys = (
+                [(name, self.servable(name, version).version)] if version else [(name, v) for v in sorted(st.versions)]
+            )
         else:
             keys = [(n, v) for n, st in sorted(self.registry.models.items()) for v in sorted(st.versions)]
         return {"model_stats": [self.stats.triton(n, v) for n, v in keys]}
@@ -339,12 +394,22 @@ class DataPlane:
             st = self.registry.models.get(name)
             rows = []
             for v in sorted(set(st.versions) | set(st.failed) | st.loading) if st else []:
-                state, reason = ("READY", "") if v in st.versions else ("LOADING", "") if v in st.loading \
+                state, reason = (
+                    ("READY", "")
+                    if v in st.versions
+                    else ("LOADING", "")
+                    if v in st.loading
                     else ("UNAVAILABLE", st.failed[v][1])
+                )
                 rows.append({"name": name, "version": str(v), "state": state, "reason": reason})
             if not rows:
-                rows.append({"name": name, "state": "UNAVAILABLE",
-                             "reason": "unloaded" if name in self.registry.unloaded else "no version loaded"})
+                rows.append(
+                    {
+                        "name": name,
+                        "state": "UNAVAILABLE",
+                        "reason": "unloaded" if name in self.registry.unloaded else "no version loaded",
+                    }
+                )
             out += [r for r in rows if r["state"] == "READY" or not ready_only]
         return out
 
@@ -367,6 +432,10 @@ def _decode_v2(codec: ModelCodec, req: InferRequest, max_instances: int) -> Deco
 
 
 def _encode_v2(s: Servable, y: np.ndarray, req: InferRequest) -> InferResponse:
-    return InferResponse(s.name, str(s.version), req.id or request_id.get() or new_request_id(),
-                         s.codec.encode_v2(y, req.outputs, req.parameters.get("top_k")),
-                         {"variant": s.variant_name, "runtime": s.runtime.name, "device": s.runtime.device})
+    return InferResponse(
+        s.name,
+        str(s.version),
+        req.id or request_id.get() or new_request_id(),
+        s.codec.encode_v2(y, req.outputs, req.parameters.get("top_k")),
+        {"variant": s.variant_name, "runtime": s.runtime.name, "device": s.runtime.device},
+    )

@@ -48,9 +48,13 @@ async def stop(s: Servable, metrics: Metrics, drain_timeout_s: float) -> None:
         m.loaded.labels(*lbl, s.runtime.name, s.runtime.device).set(0)
         m.provider_info.labels(*lbl, s.runtime.provider).set(0)
         return
-    for metric, labels in ((m.loaded, (*lbl, s.runtime.name, s.runtime.device)),
-                           (m.provider_info, (*lbl, s.runtime.provider)), (m.queue_wait, lbl),
-                           (m.inference, lbl), (m.batch_size, lbl)):
+    for metric, labels in (
+        (m.loaded, (*lbl, s.runtime.name, s.runtime.device)),
+        (m.provider_info, (*lbl, s.runtime.provider)),
+        (m.queue_wait, lbl),
+        (m.inference, lbl),
+        (m.batch_size, lbl),
+    ):
         with contextlib.suppress(KeyError):  # series of a retired version: /metrics does not grow per reload
             metric.remove(*labels)
 

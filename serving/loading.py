@@ -37,14 +37,22 @@ def signature(vdir: Path) -> tuple:
 
 def open_runtime(vdir: Path, rec: VariantRecord, settings: Settings, device: str | None = None) -> Runtime:
     """A variant's runtime, loaded (not warmed up), on ``device`` or the settings' device."""
-    rt = runtime_class(rec.format)(vdir / rec.path, rec, device or settings.device, settings.threads,
-                                   settings.cuda_options())
+    rt = runtime_class(rec.format)(
+        vdir / rec.path, rec, device or settings.device, settings.threads, settings.cuda_options()
+    )
     rt.load()
     return rt
 
 
-def load_version(repo: ModelRepository, name: str, version: int, variants: list[str], settings: Settings,
-                 threshold: float, named: Collection[str]) -> list[Servable]:
+def load_version(
+    repo: ModelRepository,
+    name: str,
+    version: int,
+    variants: list[str],
+    settings: Settings,
+    threshold: float,
+    named: Collection[str],
+) -> list[Servable]:
     """Verify, load and warm up one version's ``variants`` (blocking: runs in a worker thread). A variant that
     export validation rejected is refused unless it is in ``named`` (asked for on purpose)."""
     vdir = repo.path(name, version)
@@ -70,11 +78,15 @@ def load_version(repo: ModelRepository, name: str, version: int, variants: list[
 def _variant(manifest: Manifest, name: str, vname: str, named: Collection[str]) -> VariantRecord:
     rec = manifest.variants.get(vname)
     if rec is None:
-        raise RuntimeLoadError(f"no variant '{vname}' (variants: {', '.join(manifest.variants) or 'none'}); "
-                               f"export it first: modelyard export {name}")
+        raise RuntimeLoadError(
+            f"no variant '{vname}' (variants: {', '.join(manifest.variants) or 'none'}); "
+            f"export it first: modelyard export {name}"
+        )
     if rec.status == "rejected" and vname not in named:
-        raise RuntimeLoadError(f"variant '{vname}' was rejected by export validation ({rec.reason or 'no reason given'}); "
-                               f"serve it anyway with --variant {vname}")
+        raise RuntimeLoadError(
+            f"variant '{vname}' was rejected by export validation ({rec.reason or 'no reason given'}); "
+            f"serve it anyway with --variant {vname}"
+        )
     return rec
 
 

@@ -239,4 +239,6 @@ class Registry:
         self, name: str, version: str | int | None = None, label: str | None = None
     ) -> tuple[Servable, Servable | None]:
         """The servable that answers, and the shadow candidate (or None): :func:`serving.routing.resolve`."""
-        return routing.resolve(self.state(name), self.default_variant(name), version, label)
+        st = self.state(name)
+        default = routing.default_variant(st.config, self.settings.variant, self._runtime_default)
+        return routing.resolve(st, default, version, label)

@@ -34,8 +34,12 @@ class Reply:
 
 
 def json_response(obj, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status,
-                    media_type="application/json", headers=headers)
+    return Response(
+        orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 def _dp(request: Request) -> DataPlane:
@@ -46,6 +50,7 @@ def _dp(request: Request) -> DataPlane:
 @dataclass(frozen=True, slots=True)
 class InferenceRoute:
     """An inference path parsed (``serving/app.py`` keeps it per path): its handler and what the path names."""
+
     handler: Callable[..., Awaitable[Reply]]
     """``handler(dataplane, body, headers, routed, route) -> Reply``; raises ServingError."""
     route: str
@@ -57,8 +62,9 @@ class InferenceRoute:
     """TF Serving's ``predict``, ``classify`` or ``regress``."""
 
 
-def tfs_call(dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None,
-             route: InferenceRoute) -> Awaitable[Reply]:
+def tfs_call(
+    dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None, route: InferenceRoute
+) -> Awaitable[Reply]:
     """``:predict``, ``:classify`` or ``:regress``; the version and variant that answered are in headers.
     Not a coroutine itself: it hands back the data plane's, one coroutine less per request."""
     try:
@@ -92,13 +98,17 @@ def _encode_regress(s: Servable, y: np.ndarray, obj: dict) -> Reply:
     return Reply(orjson.dumps(tfs.encode_regress(s.codec, y)), s.version_headers)
 
 
-_TFS_HOOKS = {"predict": (tfs.decode_predict, _encode_predict), "classify": (_decode_classify, _encode_classify),
-              "regress": (_decode_regress, _encode_regress)}
+_TFS_HOOKS = {
+    "predict": (tfs.decode_predict, _encode_predict),
+    "classify": (_decode_classify, _encode_classify),
+    "regress": (_decode_regress, _encode_regress),
+}
 """The data plane's ``decode`` and ``encode`` hooks of each TF Serving method (``obj``: the parsed body)."""
 
 
-async def v2_infer(dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None,
-                   route: InferenceRoute) -> Reply:
+async def v2_infer(
+    dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None, route: InferenceRoute
+) -> Reply:
     """V2 infer, JSON or with binary tensors (Triton's extension) both ways."""
     try:
         req = v2.parse_infer(body, headers.get(v2.HEADER_LENGTH))
@@ -120,11 +130,15 @@ async def tfs_status(request: Request, name: str, version: str | None = None, la
 async def tfs_metadata(request: Request, name: str, version: str | None = None, label: str | None = None):
     dp = _dp(request)
     s = dp.servable(name, version, label)
-    return json_response({
-        "model_spec": {"name": name, "signature_name": "", "version": str(s.version)},
-        "metadata": {"signature_def": {"signature_def": tfs.signature_defs(s.codec, s.manifest.inputs,
-                                                                           s.manifest.outputs)}},
-        "modelyard": {**dp.describe(s), "instances": tfs.INSTANCES}})
+    return json_response(
+        {
+            "model_spec": {"name": name, "signature_name": "", "version": str(s.version)},
+            "metadata": {
+                "signature_def": {"signature_def": tfs.signature_defs(s.codec, s.manifest.inputs, s.manifest.outputs)}
+            },
+            "modelyard": {**dp.describe(s), "instances": tfs.INSTANCES},
+        }
+    )
 
 
 # ------------------------------------------------------------------ KServe V2: health, metadata

@@ -83,12 +83,14 @@ def resolve(
 ) -> tuple[Servable, Servable | None]:
     """The servable that answers, and the shadow candidate (or None). ``choose``: ``random.choices``' signature,
     which draws the traffic split."""
-    pinned = pinned_version(st, version, label)
-    if pinned is not None:
-        return servable(st, pinned, None, default), None
+    if version is not None or label is not None:  # the common request names neither: no call for it
+        pinned = pinned_version(st, version, label)
+        if pinned is not None:
+            return servable(st, pinned, None, default), None
     latest = latest_loaded(st)
-    primary = split(st, latest, default, choose) or servable(st, latest, None, default)
-    return primary, shadow_of(st, latest, primary, default)
+    cfg = st.config
+    primary = (cfg.traffic and split(st, latest, default, choose)) or servable(st, latest, None, default)
+    return primary, (shadow_of(st, latest, primary, default) if cfg.shadow is not None else None)
 
 
 def pinned_version(st: ModelState, version: str | int | None, label: str | None) -> int | None:

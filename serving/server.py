@@ -107,8 +107,10 @@ class ServingState(ServerState):
     def log_refused(self) -> None:
         """One line for the connections refused since the last call, not one per connection (under a flood)."""
         if self.refused:
-            log.warning("connections refused: the server is at its connection limit",
-                        extra={"refused": self.refused, "max_connections": self.limits.max_connections})
+            log.warning(
+                "connections refused: the server is at its connection limit",
+                extra={"refused": self.refused, "max_connections": self.limits.max_connections},
+            )
             self.refused = 0
 
 
@@ -117,10 +119,20 @@ def _over_capacity_app(limit: int):
 
     async def over_capacity(scope, receive, send) -> None:
         """The answer to every request on a connection past the cap (the app never sees it)."""
-        await send({"type": "http.response.start", "status": 503,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body)),
-                                (b"retry-after", b"1"), (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(body)),
+                    (b"retry-after", b"1"),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
+
     return over_capacity
 
 
@@ -216,8 +228,11 @@ class ServingProtocol(HttpToolsProtocol):
     def _write_error(self, status: int, message: str) -> None:
         """A JSON error written straight to the transport: no ASGI app runs for it."""
         body = orjson.dumps({"error": message})
-        head = [STATUS_LINE[status], *(b"%s: %s\r\n" % h for h in self.server_state.default_headers),
-                b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body)]
+        head = [
+            STATUS_LINE[status],
+            *(b"%s: %s\r\n" % h for h in self.server_state.default_headers),
+            b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body),
+        ]
         self.transport.write(b"".join(head) + body)
 
     # ------------------------------------------------------------ drain
@@ -280,8 +295,14 @@ class ServingServer(Server):
         self.drain.begin()
         self._arm_hard_exit()
         state = self.server_state
-        log.info("draining", extra={"connections": len(state.connections), "requests": len(state.tasks),
-                                    "drain_timeout_s": self.drain.timeout_s})
+        log.info(
+            "draining",
+            extra={
+                "connections": len(state.connections),
+                "requests": len(state.tasks),
+                "drain_timeout_s": self.drain.timeout_s,
+            },
+        )
         for server in self.servers:
             server.close()
         for sock in sockets or []:
@@ -309,8 +330,10 @@ class ServingServer(Server):
         """503 on every connection; a request whose app was only waiting for its body now sees the disconnect
         and ends by itself, the others (inferring) are cancelled."""
         state = self.server_state
-        log.error("drain timeout: answering 503 to the requests still in progress",
-                  extra={"connections": len(state.connections), "requests": len(state.tasks)})
+        log.error(
+            "drain timeout: answering 503 to the requests still in progress",
+            extra={"connections": len(state.connections), "requests": len(state.tasks)},
+        )
         for connection in list(state.connections):
             connection.abort()
         if state.tasks:
@@ -339,18 +362,32 @@ def build_server(settings) -> ServingServer:
     app = create_app(settings)
     drain = Drain(settings.drain_timeout_s)
     app.app.state.drain = drain  # the lifespan takes its gRPC grace from what is left of the drain
-    limits = ConnectionLimits(header_timeout_s=settings.header_timeout_s, body_timeout_s=settings.body_timeout_s,
-                              max_connections=settings.max_connections)
+    limits = ConnectionLimits(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_connections=settings.max_connections,
+    )
     kw = {}
     try:
         import uvloop  # noqa: F401
+
         kw["loop"] = "uvloop"
     except ImportError:
         pass
     # ws="none": no route speaks WebSocket, and every connection must be a ServingProtocol
-    config = Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                    http=ServingProtocol, ws="none", timeout_keep_alive=settings.keepalive_timeout_s,
-                    server_header=False, proxy_headers=False, **kw)
+    config = Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        http=ServingProtocol,
+        ws="none",
+        timeout_keep_alive=settings.keepalive_timeout_s,
+        server_header=False,
+        proxy_headers=False,
+        **kw,
+    )
     return ServingServer(config, limits, drain)
 
 

@@ -11,8 +11,19 @@ STAGES = ("success", "fail", "queue", "compute_input", "compute_infer", "compute
 
 
 class _Record:
-    __slots__ = ("success", "success_s", "input_s", "output_s", "fail", "fail_s", "batched", "queue_s",
-                 "infer_s", "last", "batches")
+    __slots__ = (
+        "success",
+        "success_s",
+        "input_s",
+        "output_s",
+        "fail",
+        "fail_s",
+        "batched",
+        "queue_s",
+        "infer_s",
+        "last",
+        "batches",
+    )
 
     def __init__(self):
         self.success = self.fail = self.batched = 0
@@ -72,9 +83,15 @@ class Statistics:
         """One entry of Triton's ``model_stats``."""
         r = self._records.get((model, version)) or _Record()
         last = 0 if r.last is None else int((time.time() - time.perf_counter() + r.last) * 1000)
-        return {"name": model, "version": str(version), "last_inference": last,
-                "inference_count": sum(size * n for size, (n, _) in r.batches.items()),
-                "execution_count": sum(n for n, _ in r.batches.values()),
-                "inference_stats": r.stages(),
-                "batch_stats": [{"batch_size": size, "compute_infer": {"count": n, "ns": int(s * 1e9)}}
-                                for size, (n, s) in sorted(r.batches.items())]}
+        return {
+            "name": model,
+            "version": str(version),
+            "last_inference": last,
+            "inference_count": sum(size * n for size, (n, _) in r.batches.items()),
+            "execution_count": sum(n for n, _ in r.batches.values()),
+            "inference_stats": r.stages(),
+            "batch_stats": [
+                {"batch_size": size, "compute_infer": {"count": n, "ns": int(s * 1e9)}}
+                for size, (n, s) in sorted(r.batches.items())
+            ],
+        }

@@ -41,8 +41,9 @@ def fixture_root(tmp_path_factory) -> Path:
         shutil.rmtree(root / "spare", ignore_errors=True)
         root.mkdir(parents=True, exist_ok=True)
         builder = Path(__file__).parent / "serving" / "build_fixtures.py"
-        subprocess.run([sys.executable, str(builder), str(root / "repo")], check=True, cwd=ROOT,
-                       capture_output=True, timeout=600)
+        subprocess.run(
+            [sys.executable, str(builder), str(root / "repo")], check=True, cwd=ROOT, capture_output=True, timeout=600
+        )
     return root
 
 
@@ -57,11 +58,16 @@ def tiny_onnx(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     w, b = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "W"], ["h"]), helper.make_node("Add", ["h", "b"], ["z"]),
-         helper.make_node("Sigmoid", ["z"], ["y"])], "tiny",
+        [
+            helper.make_node("MatMul", ["x", "W"], ["h"]),
+            helper.make_node("Add", ["h", "b"], ["z"]),
+            helper.make_node("Sigmoid", ["z"], ["y"]),
+        ],
+        "tiny",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
-        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")])
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 9
     d = tmp_path_factory.mktemp("tiny-onnx")

@@ -49,8 +49,10 @@ def _onnx_answer(vdir: Path, x: np.ndarray) -> np.ndarray:
 
 def check_v2_and_tfs(client: httpx.Client, repo: Path) -> None:
     """A V2 Boston request and a TF Serving IMDB ``:predict`` answer as onnxruntime does on the served ONNX."""
-    v2 = client.post("/v2/models/boston/infer", json={"inputs": [
-        {"name": "features", "shape": [1, 13], "datatype": "FP32", "data": BOSTON_ROW}]})
+    v2 = client.post(
+        "/v2/models/boston/infer",
+        json={"inputs": [{"name": "features", "shape": [1, 13], "datatype": "FP32", "data": BOSTON_ROW}]},
+    )
     assert v2.status_code == 200, v2.text
     price = next(o for o in v2.json()["outputs"] if o["name"] == "price")
     expected = _onnx_answer(_latest(repo, "boston"), np.array([BOSTON_ROW], np.float32))
@@ -60,8 +62,13 @@ def check_v2_and_tfs(client: httpx.Client, repo: Path) -> None:
     assert tfs.status_code == 200, tfs.text
     vdir = _latest(repo, "imdb")
     pre = json.loads((vdir / "manifest.json").read_text())["preprocessing"]
-    encoder = TextEncoder.from_vocab_file(vdir / pre["vocab_file"], pre["num_words"], index_from=pre["index_from"],
-                                          start_char=pre["start_char"], oov_char=pre["oov_char"])
+    encoder = TextEncoder.from_vocab_file(
+        vdir / pre["vocab_file"],
+        pre["num_words"],
+        index_from=pre["index_from"],
+        start_char=pre["start_char"],
+        oov_char=pre["oov_char"],
+    )
     expected = _onnx_answer(vdir, encoder.encode(REVIEWS))
     np.testing.assert_allclose(np.array(tfs.json()["predictions"], np.float32), expected, rtol=1e-5, atol=1e-6)
 
@@ -72,15 +79,19 @@ def check_v2_grpc(target: str, repo: Path) -> None:
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         assert stub.ServerReady(pb.ServerReadyRequest(), timeout=30).ready
-        tensor = pb.ModelInferRequest.InferInputTensor(name="features", datatype="FP32", shape=[1, 13],
-                                                       contents=pb.InferTensorContents(fp32_contents=BOSTON_ROW))
+        tensor = pb.ModelInferRequest.InferInputTensor(
+            name="features", datatype="FP32", shape=[1, 13], contents=pb.InferTensorContents(fp32_contents=BOSTON_ROW)
+        )
         answer = stub.ModelInfer(pb.ModelInferRequest(model_name="boston", inputs=[tensor]), timeout=30)
         price = next(o for o in answer.outputs if o.name == "price")
         expected = _onnx_answer(_latest(repo, "boston"), np.array([BOSTON_ROW], np.float32))
-        np.testing.assert_allclose(np.array(price.contents.fp32_contents, np.float32).reshape(expected.shape),
-                                   expected, rtol=1e-5)
-        for request, code in ((pb.ModelInferRequest(model_name="nope").SerializeToString(), grpc.StatusCode.NOT_FOUND),
-                              (b"\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT)):
+        np.testing.assert_allclose(
+            np.array(price.contents.fp32_contents, np.float32).reshape(expected.shape), expected, rtol=1e-5
+        )
+        for request, code in (
+            (pb.ModelInferRequest(model_name="nope").SerializeToString(), grpc.StatusCode.NOT_FOUND),
+            (b"\xff\xff\xff", grpc.StatusCode.INVALID_ARGUMENT),
+        ):
             call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
             try:
                 call(request, timeout=30)

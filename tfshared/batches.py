@@ -19,7 +19,7 @@ class MultiHotBatches(keras.utils.Sequence):
         return -(-len(self.y) // self.batch_size)
 
     def __getitem__(self, i: int):
-        idx = np.sort(self.order[i * self.batch_size:(i + 1) * self.batch_size])
+        idx = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
         return self.x[idx].astype(np.float32), self.y[idx]
 
     def on_epoch_end(self) -> None:

@@ -53,8 +53,10 @@ def _download(name: str) -> Dataset:
     except Exception as e:  # keras' get_file raises a bare Exception for network errors, ValueError for a bad hash
         if type(e) is not Exception and not isinstance(e, (OSError, ValueError)):
             raise
-        raise DatasetError(f"cannot download the {name} dataset with keras.datasets ({e}); offline, point "
-                           "--data-dir (or MODELYARD_DATA_DIR) at a folder with the standard Keras files") from None
+        raise DatasetError(
+            f"cannot download the {name} dataset with keras.datasets ({e}); offline, point "
+            "--data-dir (or MODELYARD_DATA_DIR) at a folder with the standard Keras files"
+        ) from None
 
 
 def _fetch(keras, name: str, where: KerasDataset) -> Dataset:
@@ -62,8 +64,11 @@ def _fetch(keras, name: str, where: KerasDataset) -> Dataset:
     (x_tr, y_tr), (x_te, y_te) = module.load_data(**({"num_words": NUM_WORDS} if where.is_text else {}))
     vocab = None
     if where.is_text:
-        vocab = Path(keras.utils.get_file(f"{name}_word_index.json", _ORIGIN + f"{name}_word_index.json",
-                                          file_hash=where.word_index_md5))
+        vocab = Path(
+            keras.utils.get_file(
+                f"{name}_word_index.json", _ORIGIN + f"{name}_word_index.json", file_hash=where.word_index_md5
+            )
+        )
         x_tr, x_te = [list(s) for s in x_tr], [list(s) for s in x_te]
     else:
         x_tr, x_te = x_tr.astype(np.float32), x_te.astype(np.float32)
@@ -72,5 +77,6 @@ def _fetch(keras, name: str, where: KerasDataset) -> Dataset:
     files = {cache.name: file_digest(cache)}
     if vocab is not None:
         files[vocab.name] = file_digest(vocab)
-    return Dataset(name, x_tr, np.asarray(y_tr), x_te, np.asarray(y_te), source="keras.datasets",
-                   files=files, vocab_file=vocab)
+    return Dataset(
+        name, x_tr, np.asarray(y_tr), x_te, np.asarray(y_te), source="keras.datasets", files=files, vocab_file=vocab
+    )

@@ -16,12 +16,22 @@ TrainTarget = Enum("TrainTarget", {name: name for name in [*RECIPES, "all"]}, ty
 
 def train(
     model: Annotated[TrainTarget, typer.Argument(help="which model to train")],
-    data_dir: Annotated[Optional[Path], typer.Option(help="folder with the Keras dataset files "
-                                                     "(env MODELYARD_DATA_DIR); unset: download with keras.datasets")] = None,
-    repo: Annotated[Optional[Path], typer.Option(help="model repository (env MODELYARD_REPO; default ./models)")] = None,
+    data_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="folder with the Keras dataset files (env MODELYARD_DATA_DIR); unset: download with keras.datasets"
+        ),
+    ] = None,
+    repo: Annotated[
+        Optional[Path], typer.Option(help="model repository (env MODELYARD_REPO; default ./models)")
+    ] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="maximum epochs (default: per-model recipe)")] = None,
-    extra_data: Annotated[Optional[Path], typer.Option(help="audited production rows (`modelyard audit sample`'s "
-                                                       "CSV, filled in) added to the training split only")] = None,
+    extra_data: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="audited production rows (`modelyard audit sample`'s CSV, filled in) added to the training split only"
+        ),
+    ] = None,
 ) -> None:
     """Train on the real data and publish a new numbered version to the model repository."""
     settings = load_settings(data_dir=data_dir, repo=repo)
@@ -47,5 +57,12 @@ def train(
 
     repository = ModelRepository(settings.repo)
     for name, ds in zip(names, datasets):
-        train_one(RECIPES[name], ds, repository, settings.runs_dir, epochs=epochs, seed=settings.seed,
-                  extra_data=extra.record if extra else None)
+        train_one(
+            RECIPES[name],
+            ds,
+            repository,
+            settings.runs_dir,
+            epochs=epochs,
+            seed=settings.seed,
+            extra_data=extra.record if extra else None,
+        )

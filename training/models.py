@@ -39,8 +39,11 @@ def reuters_model(recipe: Recipe, x_train: np.ndarray):
     x = _dense_stack(keras.layers, inputs, 64, recipe.dropout)
     outputs = keras.layers.Dense(len(recipe.labels), activation="softmax", name=recipe.output_name)(x)
     model = keras.Model(inputs, outputs, name=recipe.name)
-    model.compile(optimizer=keras.optimizers.RMSprop(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(3, name="top3_accuracy")])
+    model.compile(
+        optimizer=keras.optimizers.RMSprop(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(3, name="top3_accuracy")],
+    )
     return model
 
 

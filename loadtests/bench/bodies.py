@@ -39,7 +39,7 @@ def pad(ids: Sequence[Sequence[int]], length: int | None = None) -> np.ndarray:
         raise ValueError(f"a sequence is longer than {length} ids")
     out = np.zeros((len(ids), length), dtype=np.int64)
     for r, i in enumerate(ids):
-        out[r, :len(i)] = i
+        out[r, : len(i)] = i
     return out
 
 
@@ -91,7 +91,7 @@ def read_records(path: Path) -> list[bytes]:
         (n,) = struct.unpack_from("<I", data, i)
         if i + 4 + n > len(data):
             raise ValueError(f"{path}: truncated record at byte {i}")
-        out.append(data[i + 4:i + 4 + n])
+        out.append(data[i + 4 : i + 4 + n])
         i += 4 + n
     if not out:
         raise ValueError(f"{path}: no records")

@@ -36,8 +36,9 @@ def _bodies(model: str, manifest: dict, data_dir: Path | None, folder: Path, n: 
     return write_all(folder, model, inputs, text=pre["kind"] != "tabular", input_name=name)
 
 
-def _prediction_log_ab(model: str, repo: Path, data_dir: Path | None, rate: int, seconds: float, rounds: int,
-                       out: Path, say) -> None:
+def _prediction_log_ab(
+    model: str, repo: Path, data_dir: Path | None, rate: int, seconds: float, rounds: int, out: Path, say
+) -> None:
     """``modelyard bench --prediction-log-ab``: :mod:`loadtests.bench.predlog_ab`, its figures in ``out``."""
     from loadtests.bench import load, predlog_ab
     from modelyard.errors import ModelyardError
@@ -62,31 +63,51 @@ def _prediction_log_ab(model: str, repo: Path, data_dir: Path | None, rate: int,
 
 def bench(
     model: Annotated[str, typer.Option(help="model to serve: imdb, reuters or boston")] = "imdb",
-    repo: Annotated[Path, typer.Option(help="model repository with the exported model (env MODELYARD_REPO)")]
-    = Path(os.environ.get("MODELYARD_REPO", "models")),
-    data_dir: Annotated[Optional[Path], typer.Option(help="Keras dataset files, for the request bodies "
-                                                     "(env MODELYARD_DATA_DIR)")] = None,
-    servers: Annotated[str, typer.Option(help=f"comma-separated, in order: {SERVERS} (the -v2 and -grpc ones "
-                                         "speak KServe V2 REST and gRPC, the others TF Serving REST)")] = SERVERS,
+    repo: Annotated[Path, typer.Option(help="model repository with the exported model (env MODELYARD_REPO)")] = Path(
+        os.environ.get("MODELYARD_REPO", "models")
+    ),
+    data_dir: Annotated[
+        Optional[Path], typer.Option(help="Keras dataset files, for the request bodies (env MODELYARD_DATA_DIR)")
+    ] = None,
+    servers: Annotated[
+        str,
+        typer.Option(
+            help=f"comma-separated, in order: {SERVERS} (the -v2 and -grpc ones "
+            "speak KServe V2 REST and gRPC, the others TF Serving REST)"
+        ),
+    ] = SERVERS,
     p99_ms: Annotated[float, typer.Option(min=1, help="p99 target for the throughput figure (ms)")] = 50.0,
     rate: Annotated[float, typer.Option(min=1, help="fixed request rate for the latency figures (req/s)")] = 1000.0,
     rounds: Annotated[int, typer.Option(min=1, help="rounds; every server is measured once per round")] = 3,
     step_s: Annotated[float, typer.Option(min=1, help="seconds per connection count in the sweep")] = 3.0,
     rate_s: Annotated[float, typer.Option(min=1, help="seconds at the fixed rate")] = 8.0,
-    connections: Annotated[str, typer.Option(help="connection counts of the sweep, comma-separated")]
-    = ",".join(map(str, CONNECTIONS)),
-    peers_venv: Annotated[Path, typer.Option(help="virtual environment with LitServe, BentoML and MLServer "
-                                             "(make bench-peers)")] = Path(".bench-peers"),
-    device: Annotated[str, typer.Option(help="cpu, or cuda: modelyard serves on the GPU, and the in-process GPU/CPU "
-                                        "table of every model (loadtests/bench/gpu_check.py) is written first")]
-    = "cpu",
-    pin: Annotated[bool, typer.Option("--pin/--no-pin", help="servers on the first half of the CPUs, load "
-                                      "generators on the other half")] = True,
+    connections: Annotated[str, typer.Option(help="connection counts of the sweep, comma-separated")] = ",".join(
+        map(str, CONNECTIONS)
+    ),
+    peers_venv: Annotated[
+        Path, typer.Option(help="virtual environment with LitServe, BentoML and MLServer (make bench-peers)")
+    ] = Path(".bench-peers"),
+    device: Annotated[
+        str,
+        typer.Option(
+            help="cpu, or cuda: modelyard serves on the GPU, and the in-process GPU/CPU "
+            "table of every model (loadtests/bench/gpu_check.py) is written first"
+        ),
+    ] = "cpu",
+    pin: Annotated[
+        bool,
+        typer.Option("--pin/--no-pin", help="servers on the first half of the CPUs, load generators on the other half"),
+    ] = True,
     out: Annotated[Path, typer.Option(help="folder for bench.json, bench.md and bench.png")] = Path("reports/bench"),
-    prediction_log_ab: Annotated[bool, typer.Option(
-        "--prediction-log-ab", help="instead: what the prediction log costs, as server CPU per request of two "
-        "modelyard servers of IMDB side by side, the log off and on (SQLite, sample rate 1.0), both loaded at "
-        "--rate for --rate-s seconds, --rounds times (loadtests/bench/predlog_ab.py); writes predlog_ab.json")] = False,
+    prediction_log_ab: Annotated[
+        bool,
+        typer.Option(
+            "--prediction-log-ab",
+            help="instead: what the prediction log costs, as server CPU per request of two "
+            "modelyard servers of IMDB side by side, the log off and on (SQLite, sample rate 1.0), both loaded at "
+            "--rate for --rate-s seconds, --rounds times (loadtests/bench/predlog_ab.py); writes predlog_ab.json",
+        ),
+    ] = False,
 ) -> None:
     """Measure modelyard against a naive FastAPI route, LitServe, BentoML, MLServer and the HTTP, gRPC and engine
     ceilings, serving the same ONNX model on loopback: throughput at a p99 target, latency at a fixed rate, CPU
@@ -128,8 +149,11 @@ def bench(
     have = installed(py, {PEERS[k] for k in wanted_peers})
     missing = [k for k in wanted_peers if PEERS[k] not in have]
     if missing:
-        why = (f"no peers environment at {peers_venv}" if py is None else
-               f"{', '.join(sorted({PEERS[k] for k in missing}))} not installed in {peers_venv}")
+        why = (
+            f"no peers environment at {peers_venv}"
+            if py is None
+            else f"{', '.join(sorted({PEERS[k] for k in missing}))} not installed in {peers_venv}"
+        )
         if servers != SERVERS:
             raise ModelyardError(f"{', '.join(missing)}: {why}; create it with `make bench-peers`")
         console.print(f"[yellow]{why} (make bench-peers): measuring without {', '.join(missing)}[/yellow]")
@@ -142,22 +166,43 @@ def bench(
     single.mkdir()
     (single / model).symlink_to(vdir.parent.resolve(), target_is_directory=True)
     pre = manifest["preprocessing"]
-    setup = Setup(model=model, repo=single, onnx=onnx.resolve(), route=f"/v1/models/{model}:predict",
-                  width=pre["num_words"] if pre["kind"] != "tabular" else 0, peers_python=py, device=device)
+    setup = Setup(
+        model=model,
+        repo=single,
+        onnx=onnx.resolve(),
+        route=f"/v1/models/{model}:predict",
+        width=pre["num_words"] if pre["kind"] != "tabular" else 0,
+        peers_python=py,
+        device=device,
+    )
     if device == "cuda":
         from loadtests.bench import gpu_check
 
-        if gpu_check.main(["--repo", str(repo), "--data-dir", str(data_dir or "../shared/datasets"),
-                           "--out", str(out / "gpu")]) != 0:
+        if (
+            gpu_check.main(
+                ["--repo", str(repo), "--data-dir", str(data_dir or "../shared/datasets"), "--out", str(out / "gpu")]
+            )
+            != 0
+        ):
             raise ModelyardError(f"the GPU check failed; see {out / 'gpu' / 'gpu_check.md'}")
     bodies = _bodies(model, manifest, data_dir, out)
     server_cpus, loadgen_cpus = split_cpus() if pin else (None, None)
-    opts = Options(p99_target_ms=p99_ms, rate=rate, step_s=step_s, rate_s=rate_s, rounds=rounds,
-                   server_cpus=server_cpus, loadgen_cpus=loadgen_cpus, connections=sweep)
+    opts = Options(
+        p99_target_ms=p99_ms,
+        rate=rate,
+        step_s=step_s,
+        rate_s=rate_s,
+        rounds=rounds,
+        server_cpus=server_cpus,
+        loadgen_cpus=loadgen_cpus,
+        connections=sweep,
+    )
     started = time.time()
-    console.print(f"[bold]modelyard bench[/bold]: {model} ({onnx}), servers {', '.join(keys)}; server CPUs "
-                  f"{sorted(server_cpus) if server_cpus else 'unpinned'}, load generator CPUs "
-                  f"{sorted(loadgen_cpus) if loadgen_cpus else 'unpinned'}")
+    console.print(
+        f"[bold]modelyard bench[/bold]: {model} ({onnx}), servers {', '.join(keys)}; server CPUs "
+        f"{sorted(server_cpus) if server_cpus else 'unpinned'}, load generator CPUs "
+        f"{sorted(loadgen_cpus) if loadgen_cpus else 'unpinned'}"
+    )
     results = run_bench(setup, bodies, keys, opts, out, console.print)
 
     # the engine ceiling: in-process onnxruntime, same CPUs and threads, at the batch sizes modelyard formed
@@ -168,8 +213,9 @@ def bench(
     if server_cpus:
         os.sched_setaffinity(0, server_cpus)
     try:
-        engine = engine_throughput(onnx, x, batch_sizes=tuple(sizes), device=device, threads=setup.threads,
-                                   seconds=1.0, repeats=rounds)
+        engine = engine_throughput(
+            onnx, x, batch_sizes=tuple(sizes), device=device, threads=setup.threads, seconds=1.0, repeats=rounds
+        )
     finally:
         if previous:
             os.sched_setaffinity(0, previous)
@@ -185,18 +231,32 @@ def bench(
     used = sorted(set(protocols.values()), key=["tfs", "v2-rest", "v2-grpc"].index)
     bodies_line = report.bodies_line(body_bytes, used, bodies)
     engine_line = "Engine ceiling (in-process onnxruntime, 1 thread, same CPUs): " + ", ".join(
-        f"batch {e['batch']}: {e['rows_per_s']:,.0f} rows/s" for e in engine)
-    machine_line = (f"Machine: {facts['cpu']}, {facts['logical_cpus']} logical CPUs, {facts['memory_gib']} GiB; "
-                    f"servers on CPUs {facts['server_cpus']}, load generators (wrk, k6, gRPC) on "
-                    f"{facts['loadgen_cpus']}; Python {facts['python']}; {facts['wrk']}; {facts['k6']}")
-    md = (f"{table}\n{engine_line}\n\n{machine_line}\n\nModel: {model} ONNX fp32, one row per request "
-          f"(real test inputs), {rounds} rounds, median (min–max). {bodies_line}\n")
+        f"batch {e['batch']}: {e['rows_per_s']:,.0f} rows/s" for e in engine
+    )
+    machine_line = (
+        f"Machine: {facts['cpu']}, {facts['logical_cpus']} logical CPUs, {facts['memory_gib']} GiB; "
+        f"servers on CPUs {facts['server_cpus']}, load generators (wrk, k6, gRPC) on "
+        f"{facts['loadgen_cpus']}; Python {facts['python']}; {facts['wrk']}; {facts['k6']}"
+    )
+    md = (
+        f"{table}\n{engine_line}\n\n{machine_line}\n\nModel: {model} ONNX fp32, one row per request "
+        f"(real test inputs), {rounds} rounds, median (min–max). {bodies_line}\n"
+    )
     (out / "bench.md").write_text(md)
     png = report.plot(results, rows, p99_ms, out / "bench.png", f"modelyard bench: {model}, one row per request")
-    path = report.write(out, {"model": model, "onnx": str(onnx), "options": {
-        "p99_target_ms": p99_ms, "rate": rate, "rounds": rounds, "step_s": step_s, "rate_s": rate_s},
-        "body_bytes": body_bytes, "machine": facts, "engine_ceiling": engine, "summary": rows,
-        "raw": {k: [m.__dict__ for m in ms] for k, ms in results.items()},
-        "elapsed_s": round(time.time() - started, 1)})
+    path = report.write(
+        out,
+        {
+            "model": model,
+            "onnx": str(onnx),
+            "options": {"p99_target_ms": p99_ms, "rate": rate, "rounds": rounds, "step_s": step_s, "rate_s": rate_s},
+            "body_bytes": body_bytes,
+            "machine": facts,
+            "engine_ceiling": engine,
+            "summary": rows,
+            "raw": {k: [m.__dict__ for m in ms] for k, ms in results.items()},
+            "elapsed_s": round(time.time() - started, 1),
+        },
+    )
     console.print(md)
     console.print(f"wrote {path}, {out / 'bench.md'}, {png}")

@@ -39,11 +39,31 @@ def start_server(root: Path, repo: Path, log: Path, extra: tuple[str, ...] = ())
     with ``extra`` flags; ready."""
     port = free_port()
     grpc_off = ["--grpc-port", "0"] if "grpc_port" in (root / "modelyard" / "settings.py").read_text() else []
-    server = ServerProcess([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port),
-                            "--poll-interval-s", "0", "--variant", "onnx_fp32", "--device", "cpu", *grpc_off,
-                            *extra],
-                           log, port=port, cwd=root, cpus={0},
-                           env={"MODELYARD_THREADS": "1", "MODELYARD_ACCESS_LOG": "false", "PYTHONPATH": str(root)})
+    server = ServerProcess(
+        [
+            sys.executable,
+            "-m",
+            "modelyard",
+            "serve",
+            "--repo",
+            str(repo),
+            "--port",
+            str(port),
+            "--poll-interval-s",
+            "0",
+            "--variant",
+            "onnx_fp32",
+            "--device",
+            "cpu",
+            *grpc_off,
+            *extra,
+        ],
+        log,
+        port=port,
+        cwd=root,
+        cpus={0},
+        env={"MODELYARD_THREADS": "1", "MODELYARD_ACCESS_LOG": "false", "PYTHONPATH": str(root)},
+    )
     try:
         server.wait_ready(server.url + "/v2/health/ready", 120)
     except BaseException:
@@ -52,8 +72,9 @@ def start_server(root: Path, repo: Path, log: Path, extra: tuple[str, ...] = ())
     return server
 
 
-def cpu_per_request(root: Path, repo: Path, bodies: Path, rate: int, seconds: float, log: Path,
-                    extra: tuple[str, ...] = ()) -> tuple[float, load.RatePoint]:
+def cpu_per_request(
+    root: Path, repo: Path, bodies: Path, rate: int, seconds: float, log: Path, extra: tuple[str, ...] = ()
+) -> tuple[float, load.RatePoint]:
     """(µs of server CPU per answered request, k6's point) for the checkout at ``root`` started with ``extra``
     flags, at ``rate`` req/s."""
     server = start_server(root, repo, log, extra)
@@ -87,13 +108,20 @@ def main(argv: list[str] | None = None) -> int:
         bodies = imdb_bodies(a.repo, a.data_dir, Path(d))
         for rnd in range(a.rounds):
             for name, root in (("before", a.before), ("after", a.after)):
-                results[name].append(cpu_per_request(root.resolve(), a.repo.resolve(), bodies, a.rate, a.seconds,
-                                                     Path(d) / f"{name}.log")[0])
-            print(f"round {rnd + 1}: before {results['before'][-1]:.1f} us, after {results['after'][-1]:.1f} us",
-                  flush=True)
+                results[name].append(
+                    cpu_per_request(
+                        root.resolve(), a.repo.resolve(), bodies, a.rate, a.seconds, Path(d) / f"{name}.log"
+                    )[0]
+                )
+            print(
+                f"round {rnd + 1}: before {results['before'][-1]:.1f} us, after {results['after'][-1]:.1f} us",
+                flush=True,
+            )
     b, f = statistics.median(results["before"]), statistics.median(results["after"])
-    print(f"server CPU per request at {a.rate:,} req/s, median of {a.rounds} rounds: before {b:.1f} us, "
-          f"after {f:.1f} us, change {100 * (f / b - 1):+.1f}%")
+    print(
+        f"server CPU per request at {a.rate:,} req/s, median of {a.rounds} rounds: before {b:.1f} us, "
+        f"after {f:.1f} us, change {100 * (f / b - 1):+.1f}%"
+    )
     return 0
 
 

@@ -52,19 +52,36 @@ def at_once(servers: dict, bodies: Path, rate: int, seconds: float) -> dict[str,
         runs = {name: pool.submit(load.k6, url, bodies, rate, seconds, {1}) for name, (_, url) in servers.items()}
         points = {name: run.result() for name, run in runs.items()}
     time.sleep(SETTLE_S)
-    return {name: ((sum(proc.cpu_times()[:2]) - before[name]) / (points[name].achieved_rps * seconds) * 1e6,
-                   points[name]) for name, (proc, _) in servers.items()}
+    return {
+        name: ((sum(proc.cpu_times()[:2]) - before[name]) / (points[name].achieved_rps * seconds) * 1e6, points[name])
+        for name, (proc, _) in servers.items()
+    }
 
 
-def measure(repo: Path, data_dir: Path | None, rate: int = 1000, seconds: float = 6, rounds: int = 6,
-            sample_rate: float = 1.0, say: Callable[[str], object] = print, in_turn: bool = False) -> dict:
+def measure(
+    repo: Path,
+    data_dir: Path | None,
+    rate: int = 1000,
+    seconds: float = 6,
+    rounds: int = 6,
+    sample_rate: float = 1.0,
+    say: Callable[[str], object] = print,
+    in_turn: bool = False,
+) -> dict:
     """µs of server CPU per request, log off and on, per round, with the medians and each round's change."""
     results: dict[str, list[float]] = {"off": [], "on": []}
     changes = []
     with tempfile.TemporaryDirectory() as d, contextlib.ExitStack() as stack:
         bodies = imdb_bodies(repo, data_dir, Path(d))
-        arms = {"off": (), "on": ("--prediction-log", f"sqlite:///{Path(d) / 'predictions.db'}",
-                                  "--log-sample-rate", str(sample_rate))}
+        arms = {
+            "off": (),
+            "on": (
+                "--prediction-log",
+                f"sqlite:///{Path(d) / 'predictions.db'}",
+                "--log-sample-rate",
+                str(sample_rate),
+            ),
+        }
         servers = {}
         for name, extra in arms.items():
             server = start_server(ROOT, repo.resolve(), Path(d) / f"{name}.log", extra)
@@ -75,8 +92,11 @@ def measure(repo: Path, data_dir: Path | None, rate: int = 1000, seconds: float 
         for rnd in range(rounds):
             line = []
             order = ("off", "on") if rnd % 2 == 0 else ("on", "off")
-            got = {name: window(*servers[name], bodies, rate, seconds) for name in order} if in_turn else \
-                at_once(servers, bodies, rate, seconds)
+            got = (
+                {name: window(*servers[name], bodies, rate, seconds) for name in order}
+                if in_turn
+                else at_once(servers, bodies, rate, seconds)
+            )
             for name in order:
                 us, point = got[name]
                 results[name].append(us)
@@ -84,18 +104,29 @@ def measure(repo: Path, data_dir: Path | None, rate: int = 1000, seconds: float 
             changes.append(100 * (results["on"][-1] / results["off"][-1] - 1))
             say(f"round {rnd + 1}: " + ", ".join(line) + f": {changes[-1]:+.1f}%")
     off, on = statistics.median(results["off"]), statistics.median(results["on"])
-    return {"rate": rate, "seconds": seconds, "rounds": rounds, "sample_rate": sample_rate,
-            "windows": "in turn" if in_turn else "at once", "us_per_request": results,
-            "change_pct_per_round": changes, "median_off_us": off, "median_on_us": on,
-            "change_of_medians_pct": 100 * (on / off - 1), "median_change_pct": statistics.median(changes)}
+    return {
+        "rate": rate,
+        "seconds": seconds,
+        "rounds": rounds,
+        "sample_rate": sample_rate,
+        "windows": "in turn" if in_turn else "at once",
+        "us_per_request": results,
+        "change_pct_per_round": changes,
+        "median_off_us": off,
+        "median_on_us": on,
+        "change_of_medians_pct": 100 * (on / off - 1),
+        "median_change_pct": statistics.median(changes),
+    }
 
 
 def summary(r: dict) -> str:
-    return (f"server CPU per request at {r['rate']:,} req/s each, {r['rounds']} rounds ({r['windows']}): "
-            f"log off {r['median_off_us']:.1f} us, "
-            f"log on (sample rate {r['sample_rate']}) {r['median_on_us']:.1f} us (medians), change "
-            f"{r['change_of_medians_pct']:+.1f}%; median of the rounds' changes {r['median_change_pct']:+.1f}% "
-            f"({', '.join(f'{c:+.1f}%' for c in r['change_pct_per_round'])})")
+    return (
+        f"server CPU per request at {r['rate']:,} req/s each, {r['rounds']} rounds ({r['windows']}): "
+        f"log off {r['median_off_us']:.1f} us, "
+        f"log on (sample rate {r['sample_rate']}) {r['median_on_us']:.1f} us (medians), change "
+        f"{r['change_of_medians_pct']:+.1f}%; median of the rounds' changes {r['median_change_pct']:+.1f}% "
+        f"({', '.join(f'{c:+.1f}%' for c in r['change_pct_per_round'])})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(psutil.Process().cpu_affinity()) < 2:
         print("needs two CPUs: the server on one, k6 on the other", file=sys.stderr)
         return 2
-    r = measure(a.repo, a.data_dir, a.rate, a.seconds, a.rounds, a.sample_rate, lambda s: print(s, flush=True),
-                a.in_turn)
+    r = measure(
+        a.repo, a.data_dir, a.rate, a.seconds, a.rounds, a.sample_rate, lambda s: print(s, flush=True), a.in_turn
+    )
     print(summary(r))
     if a.out:
         a.out.write_text(json.dumps(r, indent=2))

@@ -33,9 +33,24 @@ def footprint(pid: int) -> tuple[int, float, float]:
 def measure(repo: Path, extra: list[str], log: Path) -> str:
     port = free_port()
     t0 = time.monotonic()
-    server = ServerProcess([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port),
-                            "--grpc-port", "0", *extra], log, port=port,
-                           env={"RAY_USAGE_STATS_ENABLED": "0", "MODELYARD_ACCESS_LOG": "false"})
+    server = ServerProcess(
+        [
+            sys.executable,
+            "-m",
+            "modelyard",
+            "serve",
+            "--repo",
+            str(repo),
+            "--port",
+            str(port),
+            "--grpc-port",
+            "0",
+            *extra,
+        ],
+        log,
+        port=port,
+        env={"RAY_USAGE_STATS_ENABLED": "0", "MODELYARD_ACCESS_LOG": "false"},
+    )
     try:
         server.wait_ready(server.url + "/v2/health/ready", 300)
         ready_s = time.monotonic() - t0
@@ -53,8 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         print("standalone:", measure(args.repo, [], Path(tmp) / "standalone.log"))
-        print(f"ray, {args.replicas} replica(s):",
-              measure(args.repo, ["--ray", "--replicas", str(args.replicas)], Path(tmp) / "ray.log"))
+        print(
+            f"ray, {args.replicas} replica(s):",
+            measure(args.repo, ["--ray", "--replicas", str(args.replicas)], Path(tmp) / "ray.log"),
+        )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@ def open_log(settings, registry, metrics_registry) -> PredictionLog | None:
     from serving.predlog.schema import connect  # SQLAlchemy is imported only when the log is on
     from serving.predlog.writer import PredictionLog
 
-    return PredictionLog(connect(settings.prediction_log), metrics_registry, registry.model_config,
-                         settings.log_sample_rate, settings.prediction_log_retention_days,
-                         settings.prediction_log_queue_size, live_window_s=settings.prediction_log_live_window_s)
+    return PredictionLog(
+        connect(settings.prediction_log),
+        metrics_registry,
+        registry.model_config,
+        settings.log_sample_rate,
+        settings.prediction_log_retention_days,
+        settings.prediction_log_queue_size,
+        live_window_s=settings.prediction_log_live_window_s,
+    )

@@ -23,13 +23,27 @@ class LiveQuality:
     def __init__(self, metrics_registry, window_s: float):
         self.window_s = window_s
         labels = ["model", "version", "variant", "role"]
-        self.accuracy = Gauge("modelyard_live_accuracy", "Share of logged predictions that match the ground truth "
-                              "received in the sliding window (MODELYARD_PREDICTION_LOG_LIVE_WINDOW_S); role: "
-                              "primary (answered) or shadow", labels, registry=metrics_registry)
-        self.mae = Gauge("modelyard_live_mae", "Mean absolute error of logged predictions against the ground truth "
-                         "received in the sliding window (regression)", labels, registry=metrics_registry)
-        self.labelled = Gauge("modelyard_live_labelled_predictions", "Logged predictions whose ground truth "
-                              "arrived in the sliding window", labels, registry=metrics_registry)
+        self.accuracy = Gauge(
+            "modelyard_live_accuracy",
+            "Share of logged predictions that match the ground truth "
+            "received in the sliding window (MODELYARD_PREDICTION_LOG_LIVE_WINDOW_S); role: "
+            "primary (answered) or shadow",
+            labels,
+            registry=metrics_registry,
+        )
+        self.mae = Gauge(
+            "modelyard_live_mae",
+            "Mean absolute error of logged predictions against the ground truth "
+            "received in the sliding window (regression)",
+            labels,
+            registry=metrics_registry,
+        )
+        self.labelled = Gauge(
+            "modelyard_live_labelled_predictions",
+            "Logged predictions whose ground truth arrived in the sliding window",
+            labels,
+            registry=metrics_registry,
+        )
         self._last = float("-inf")
 
     def due(self) -> bool:
@@ -42,16 +56,22 @@ class LiveQuality:
         cutoff = (now or time.time()) - self.window_s
         figures: dict[tuple, list] = {}
         with engine.connect() as conn:
-            truth = {(m, r, i): (lab, val) for m, r, i, lab, val in conn.execute(
-                select(g.c.model, g.c.request_id, g.c.instance, g.c.label, g.c.value).where(g.c.ts >= cutoff))}
+            truth = {
+                (m, r, i): (lab, val)
+                for m, r, i, lab, val in conn.execute(
+                    select(g.c.model, g.c.request_id, g.c.instance, g.c.label, g.c.value).where(g.c.ts >= cutoff)
+                )
+            }
             keys = list(truth)
             for k in range(0, len(keys), CHUNK):
-                q = select(p.c.model, p.c.request_id, p.c.instance, p.c.version, p.c.variant, p.c.arm, p.c.label,
-                           p.c.value).where(tuple_(p.c.model, p.c.request_id, p.c.instance).in_(keys[k:k + CHUNK]))
+                q = select(
+                    p.c.model, p.c.request_id, p.c.instance, p.c.version, p.c.variant, p.c.arm, p.c.label, p.c.value
+                ).where(tuple_(p.c.model, p.c.request_id, p.c.instance).in_(keys[k : k + CHUNK]))
                 for model, rid, inst, version, variant, arm, label, value in conn.execute(q):
                     t_label, t_value = truth[(model, rid, inst)]
-                    f = figures.setdefault((model, str(version), variant, "shadow" if arm == "shadow" else "primary"),
-                                           [0, 0, 0.0, 0])
+                    f = figures.setdefault(
+                        (model, str(version), variant, "shadow" if arm == "shadow" else "primary"), [0, 0, 0.0, 0]
+                    )
                     f[0] += 1
                     if value is not None and t_value is not None:
                         f[2] += abs(value - t_value)

@@ -11,8 +11,21 @@ import orjson
 
 from modelyard.encoding import IdRows
 
-COLUMNS = ("request_id", "instance", "ts", "model", "version", "variant", "arm", "input", "output", "label",
-           "confidence", "value", "latency_ms")
+COLUMNS = (
+    "request_id",
+    "instance",
+    "ts",
+    "model",
+    "version",
+    "variant",
+    "arm",
+    "input",
+    "output",
+    "label",
+    "confidence",
+    "value",
+    "latency_ms",
+)
 RID_MAX = 128
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
@@ -71,8 +84,10 @@ def outputs(codec, y: np.ndarray) -> list[tuple[str, str | None, float | None, f
     conf = scores[np.arange(len(win)), win].tolist()
     labels = codec.labels
     dumps = orjson.dumps
-    return [(dumps({"label": labels[w], "probability": c, "scores": s}, _plain, _NUMPY).decode(), labels[w], c, None)
-            for w, c, s in zip(win, conf, scores)]
+    return [
+        (dumps({"label": labels[w], "probability": c, "scores": s}, _plain, _NUMPY).decode(), labels[w], c, None)
+        for w, c, s in zip(win, conf, scores)
+    ]
 
 
 def rows(entries: list[Entry]) -> tuple[list[tuple], dict[str, int]]:
@@ -91,7 +106,7 @@ def rows(entries: list[Entry]) -> tuple[list[tuple], dict[str, int]]:
             n = len(e.y)
             ins = inputs(codec, e.x, e.texts) or [None] * n
             rid, ms = e.request_id[:RID_MAX], e.latency_s * 1000.0
-            for i, (inp, (o, label, conf, value)) in enumerate(zip(ins, outs[k:k + n])):
+            for i, (inp, (o, label, conf, value)) in enumerate(zip(ins, outs[k : k + n])):
                 out.append((rid, i, e.ts, name, version, variant, e.arm, inp, o, label, conf, value, ms))
             k += n
         per_model[name] = per_model.get(name, 0) + k

@@ -12,8 +12,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import (Column, Connection, Engine, Float, Index, Integer, MetaData, String, Table, Text,
-                        create_engine, event, func, insert, select)
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -26,7 +41,8 @@ metadata = MetaData()
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
 
 predictions = Table(
-    "predictions", metadata,
+    "predictions",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("request_id", String(128), nullable=False),
     # Row of the request (a request may send several instances).
@@ -56,7 +72,8 @@ Index("ix_predictions_lookup", predictions.c.model, predictions.c.request_id, pr
 Index("ix_predictions_ts", predictions.c.ts)
 
 ground_truth = Table(
-    "ground_truth", metadata,
+    "ground_truth",
+    metadata,
     Column("model", String(64), primary_key=True),
     Column("request_id", String(128), primary_key=True),
     Column("instance", Integer, primary_key=True),
@@ -87,8 +104,9 @@ def database_url(url: str):
     try:
         u = make_url(url)
     except ArgumentError:
-        raise ModelyardError(f"prediction log: '{url}' is not a database URL (sqlite:///path or "
-                             "postgresql://user@host/db)") from None
+        raise ModelyardError(
+            f"prediction log: '{url}' is not a database URL (sqlite:///path or postgresql://user@host/db)"
+        ) from None
     if u.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
         return u.set(drivername="postgresql+psycopg")
     if u.drivername == "sqlite":
@@ -121,8 +139,10 @@ def connect(url: str) -> Engine:
         migrate(engine)
     except SQLAlchemyError as e:
         engine.dispose()
-        raise ModelyardError(f"prediction log {u.render_as_string(hide_password=True)}: "
-                             f"{str(e.orig) if getattr(e, 'orig', None) else e}".strip()) from None
+        raise ModelyardError(
+            f"prediction log {u.render_as_string(hide_password=True)}: "
+            f"{str(e.orig) if getattr(e, 'orig', None) else e}".strip()
+        ) from None
     return engine
 
 
@@ -132,8 +152,10 @@ def migrate(engine: Engine) -> int:
         schema_version.create(conn, checkfirst=True)
         current = conn.execute(select(func.max(schema_version.c.version))).scalar() or 0
     if current > SCHEMA_VERSION:
-        raise ModelyardError(f"prediction log: schema version {current} is newer than this modelyard's "
-                             f"({SCHEMA_VERSION}); upgrade modelyard")
+        raise ModelyardError(
+            f"prediction log: schema version {current} is newer than this modelyard's "
+            f"({SCHEMA_VERSION}); upgrade modelyard"
+        )
     for step in range(current, SCHEMA_VERSION):
         with engine.begin() as conn:
             MIGRATIONS[step](conn)

@@ -46,9 +46,17 @@ class PredictionLog:
     ``log_sample_rate``, else ``sample_rate``, says what share of its requests is kept; its traffic split names
     the arm)."""
 
-    def __init__(self, engine: Engine, metrics_registry, model_config, sample_rate: float = 1.0,
-                 retention_days: float = 30.0, queue_size: int = 10000, flush_s: float = 0.25,
-                 live_window_s: float = DAY_S):
+    def __init__(
+        self,
+        engine: Engine,
+        metrics_registry,
+        model_config,
+        sample_rate: float = 1.0,
+        retention_days: float = 30.0,
+        queue_size: int = 10000,
+        flush_s: float = 0.25,
+        live_window_s: float = DAY_S,
+    ):
         self.engine = engine
         self.model_config = model_config
         self.default_rate = sample_rate
@@ -63,12 +71,16 @@ class PredictionLog:
         self._conn: Connection | None = None
         """The writer thread's own connection, kept between batches (checking one out of the pool pings the
         database each time); dropped when a batch fails, so that the next one reconnects."""
-        self.rows_total = Counter("modelyard_prediction_log_rows_total",
-                                  "Prediction log rows by model and outcome: written, dropped (the writer's queue "
-                                  "was full), failed (the database refused them)", ["model", "outcome"],
-                                  registry=metrics_registry)
-        self.queue_depth = Gauge("modelyard_prediction_log_queue_depth", "Requests waiting for the writer thread",
-                                 registry=metrics_registry)
+        self.rows_total = Counter(
+            "modelyard_prediction_log_rows_total",
+            "Prediction log rows by model and outcome: written, dropped (the writer's queue "
+            "was full), failed (the database refused them)",
+            ["model", "outcome"],
+            registry=metrics_registry,
+        )
+        self.queue_depth = Gauge(
+            "modelyard_prediction_log_queue_depth", "Requests waiting for the writer thread", registry=metrics_registry
+        )
         self.queue_depth.set_function(lambda: len(self.buffer))
         self._dropped = {}
         self._stop = threading.Event()
@@ -87,8 +99,15 @@ class PredictionLog:
         rate = self.default_rate if cfg.log_sample_rate is None else cfg.log_sample_rate
         if rate < 1.0 and (rate <= 0.0 or random.random() >= rate):
             return
-        arm = "version" if version is not None else f"label:{label}" if label is not None else \
-            "split" if cfg.traffic else "latest"
+        arm = (
+            "version"
+            if version is not None
+            else f"label:{label}"
+            if label is not None
+            else "split"
+            if cfg.traffic
+            else "latest"
+        )
         self._put(Entry(request_id.get() or "", time.time(), servable, arm, decoded.x, decoded.texts, y, latency_s))
 
     def record_shadow(self, shadow, y, latency_s: float) -> None:
@@ -147,8 +166,9 @@ class PredictionLog:
         full = len(out) - len(out) % INSERT_ROWS
         with self._conn.begin():
             for i in range(0, full, INSERT_ROWS):
-                self._conn.exec_driver_sql(self._insert_many,
-                                           tuple(itertools.chain.from_iterable(out[i:i + INSERT_ROWS])))
+                self._conn.exec_driver_sql(
+                    self._insert_many, tuple(itertools.chain.from_iterable(out[i : i + INSERT_ROWS]))
+                )
             if full < len(out):
                 self._conn.exec_driver_sql(self._insert_one, out[full:])
 
@@ -178,8 +198,11 @@ class PredictionLog:
             with self.engine.begin() as conn:
                 n = conn.execute(delete(p).where(p.c.ts < cutoff)).rowcount
                 if n:
-                    alive = select(p.c.id).where(p.c.model == g.c.model, p.c.request_id == g.c.request_id,
-                                                 p.c.instance == g.c.instance).exists()
+                    alive = (
+                        select(p.c.id)
+                        .where(p.c.model == g.c.model, p.c.request_id == g.c.request_id, p.c.instance == g.c.instance)
+                        .exists()
+                    )
                     conn.execute(delete(g).where(~alive))
         except SQLAlchemyError as e:
             log.error("prediction log: retention delete failed", extra={"reason": str(e)[:500]})

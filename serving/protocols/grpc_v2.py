@@ -28,8 +28,17 @@ from serving.errors import BadRequest, NotFound, ServingError
 from serving.logs import new_request_id, request_id
 from serving.protocols.proto import grpc_predict_v2_pb2 as pb
 from serving.protocols.proto import grpc_predict_v2_pb2_grpc as pb_grpc
-from serving.tensors import (NUMPY_DTYPES, InferRequest, InferResponse, RequestedOutput, Tensor, check_datatype,
-                             check_shape, from_raw, to_raw)
+from serving.tensors import (
+    NUMPY_DTYPES,
+    InferRequest,
+    InferResponse,
+    RequestedOutput,
+    Tensor,
+    check_datatype,
+    check_shape,
+    from_raw,
+    to_raw,
+)
 
 log = logging.getLogger("serving.grpc")
 
@@ -37,20 +46,40 @@ SERVICE = "inference.GRPCInferenceService"
 HEALTH_POLL_S = 0.5
 """How often the health service re-reads ``DataPlane.ready()`` (readiness has no change events)."""
 
-CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
-            "INT64": "int64_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
-            "UINT32": "uint_contents", "UINT64": "uint64_contents", "FP32": "fp32_contents",
-            "FP64": "fp64_contents", "BYTES": "bytes_contents"}
+CONTENTS = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
 """The typed ``InferTensorContents`` field of each datatype, as the proto's comments assign them; FP16 has none
 and travels only raw."""
-_FIELD_DTYPES = {"bool_contents": np.dtype(np.bool_), "int_contents": np.dtype("<i4"),
-                 "int64_contents": np.dtype("<i8"), "uint_contents": np.dtype("<u4"),
-                 "uint64_contents": np.dtype("<u8"), "fp32_contents": np.dtype("<f4"),
-                 "fp64_contents": np.dtype("<f8")}
+_FIELD_DTYPES = {
+    "bool_contents": np.dtype(np.bool_),
+    "int_contents": np.dtype("<i4"),
+    "int64_contents": np.dtype("<i8"),
+    "uint_contents": np.dtype("<u4"),
+    "uint64_contents": np.dtype("<u8"),
+    "fp32_contents": np.dtype("<f4"),
+    "fp64_contents": np.dtype("<f8"),
+}
 """The numpy dtype of each numeric contents field's protobuf type (wider than INT8/16 and UINT8/16)."""
 
-_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
-          404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED, 503: grpc.StatusCode.UNAVAILABLE}
+_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    404: grpc.StatusCode.NOT_FOUND,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+}
 
 
 class GrpcStartupError(ModelyardError):
@@ -62,11 +91,15 @@ def decode_request(req: pb.ModelInferRequest) -> tuple[InferRequest, bool]:
     """The request's tensors, and whether they came as ``raw_input_contents`` (then the answer is raw too)."""
     raw = len(req.raw_input_contents) > 0
     if raw and len(req.raw_input_contents) != len(req.inputs):
-        raise BadRequest(f"raw_input_contents: {len(req.raw_input_contents)} buffers for {len(req.inputs)} inputs; "
-                         "send one per input, in the order of inputs")
+        raise BadRequest(
+            f"raw_input_contents: {len(req.raw_input_contents)} buffers for {len(req.inputs)} inputs; "
+            "send one per input, in the order of inputs"
+        )
     inputs = [decode_input(t, i, req.raw_input_contents[i] if raw else None) for i, t in enumerate(req.inputs)]
-    outputs = [RequestedOutput(o.name, decode_parameters(o.parameters, f"outputs[{i}] '{o.name}'.parameters"))
-               for i, o in enumerate(req.outputs)]
+    outputs = [
+        RequestedOutput(o.name, decode_parameters(o.parameters, f"outputs[{i}] '{o.name}'.parameters"))
+        for i, o in enumerate(req.outputs)
+    ]
     return InferRequest(inputs, outputs or None, req.id or None, decode_parameters(req.parameters, "parameters")), raw
 
 
@@ -111,8 +144,9 @@ def decode_parameters(params, where: str) -> dict:
     for key, p in params.items():
         choice = p.WhichOneof("parameter_choice")
         if choice is None:
-            raise BadRequest(f"{where}['{key}']: no value; V2 gRPC parameters are bool_param, int64_param or "
-                             "string_param")
+            raise BadRequest(
+                f"{where}['{key}']: no value; V2 gRPC parameters are bool_param, int64_param or string_param"
+            )
         out[key] = getattr(p, choice)
     return out
 
@@ -151,8 +185,9 @@ def encode_parameters(target, params: dict) -> None:
 
 def tensor_metadata(specs: list[dict]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
     """The fields the proto has; the REST metadata's other keys stay out."""
-    return [pb.ModelMetadataResponse.TensorMetadata(name=s["name"], datatype=s["datatype"], shape=s["shape"])
-            for s in specs]
+    return [
+        pb.ModelMetadataResponse.TensorMetadata(name=s["name"], datatype=s["datatype"], shape=s["shape"]) for s in specs
+    ]
 
 
 # ------------------------------------------------------------ the service
@@ -191,6 +226,7 @@ def rpc(method=None, *, scope: str = PROTECTED):
             request_id.reset(token)
             context.set_trailing_metadata((("x-request-id", rid),))  # as REST's X-Request-Id header
         await context.abort(*(status or (grpc.StatusCode.INTERNAL, f"internal error; request id {rid}")))
+
     return handler
 
 
@@ -209,7 +245,8 @@ def generic_handler(servicer: V2Servicer) -> grpc.GenericRpcHandler:
     handlers = {}
     for name in pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods_by_name:
         handlers[name] = grpc.unary_unary_rpc_method_handler(
-            getattr(servicer, name), response_serializer=getattr(pb, name + "Response").SerializeToString)
+            getattr(servicer, name), response_serializer=getattr(pb, name + "Response").SerializeToString
+        )
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
@@ -237,8 +274,13 @@ class V2Servicer(pb_grpc.GRPCInferenceServiceServicer):
     @rpc(scope=METADATA)
     async def ModelMetadata(self, request: pb.ModelMetadataRequest) -> pb.ModelMetadataResponse:
         m = self.dataplane.model_metadata(request.name, request.version or None)
-        return pb.ModelMetadataResponse(name=m["name"], versions=m["versions"], platform=m["platform"],
-                                        inputs=tensor_metadata(m["inputs"]), outputs=tensor_metadata(m["outputs"]))
+        return pb.ModelMetadataResponse(
+            name=m["name"],
+            versions=m["versions"],
+            platform=m["platform"],
+            inputs=tensor_metadata(m["inputs"]),
+            outputs=tensor_metadata(m["outputs"]),
+        )
 
     @rpc
     async def ModelInfer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
@@ -260,8 +302,7 @@ class V2Servicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.RepositoryModelLoadResponse(model_name=request.model_name, isLoaded=True)
 
     @rpc
-    async def RepositoryModelUnload(self, request: pb.RepositoryModelUnloadRequest
-                                    ) -> pb.RepositoryModelUnloadResponse:
+    async def RepositoryModelUnload(self, request: pb.RepositoryModelUnloadRequest) -> pb.RepositoryModelUnloadResponse:
         await self._admin().unload_model(request.model_name)
         return pb.RepositoryModelUnloadResponse(model_name=request.model_name, isUnloaded=True)
 
@@ -322,9 +363,13 @@ async def start_grpc_server(dataplane, settings) -> grpc.aio.Server | None:
     limit = settings.grpc_max_message_bytes
     # so_reuseport off: with it (gRPC's default) a second server on a busy port would share it silently; on with
     # workers, whose supervisor checked the port (check_port) and starts one gRPC server per worker on it
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
-                                      ("grpc.max_send_message_length", limit),
-                                      ("grpc.so_reuseport", int(settings.worker_count() > 1))])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.so_reuseport", int(settings.worker_count() > 1)),
+        ]
+    )
     server.add_generic_rpc_handlers((generic_handler(V2Servicer(dataplane)),))
     checker = Health(dataplane)
     health_pb2_grpc.add_HealthServicer_to_server(checker.servicer, server)
@@ -357,8 +402,10 @@ def check_port(settings) -> None:
 
 
 def bind_error(address: str, port: int, detail: str) -> GrpcStartupError:
-    return GrpcStartupError(f"gRPC cannot listen on {address} (grpc_port {port}, MODELYARD_GRPC_PORT): the port is "
-                            f"in use or the address is not this machine's ({detail}); 0 turns the gRPC endpoint off")
+    return GrpcStartupError(
+        f"gRPC cannot listen on {address} (grpc_port {port}, MODELYARD_GRPC_PORT): the port is "
+        f"in use or the address is not this machine's ({detail}); 0 turns the gRPC endpoint off"
+    )
 
 
 async def stop_grpc_server(server: grpc.aio.Server | None, grace_s: float) -> None:

@@ -21,8 +21,10 @@ class BodyTooLarge(ServingError):
     status = 413
 
     def __init__(self, limit: int):
-        super().__init__(f"request body is larger than the limit of {limit} bytes (MODELYARD_MAX_BODY_BYTES), "
-                         "after decompression; send fewer instances per request")
+        super().__init__(
+            f"request body is larger than the limit of {limit} bytes (MODELYARD_MAX_BODY_BYTES), "
+            "after decompression; send fewer instances per request"
+        )
 
 
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/x-www-form-urlencoded", "application/octet-stream"})
@@ -41,8 +43,7 @@ def check_content_type(content_type: str | None) -> None:
         return
     media = content_type.partition(";")[0].strip().lower()
     if media and media not in JSON_MEDIA_TYPES and not media.endswith("+json"):
-        raise UnsupportedMediaType(f"Content-Type: {media[:100]!r} is not accepted; send the body as "
-                                   "application/json")
+        raise UnsupportedMediaType(f"Content-Type: {media[:100]!r} is not accepted; send the body as application/json")
 
 
 def parse_json(body: bytes) -> Any:
@@ -101,6 +102,7 @@ def _refuse_duplicate_keys(body: bytes) -> None:
                 raise BadRequest(f"body: the key {k[:100]!r} appears twice in one object; send each key once")
             seen[k] = v
         return seen
+
     json.loads(body, object_pairs_hook=pairs)
 
 

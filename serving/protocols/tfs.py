@@ -19,15 +19,22 @@ from serving.codecs import IDS, TEXT, Decoded, ModelCodec, numbers
 from serving.errors import BadRequest
 
 SIGNATURE = "serving_default"
-SIGNATURES = {"predict": (SIGNATURE,), "classify": (SIGNATURE, "classification"),
-              "regress": (SIGNATURE, "regression")}
+SIGNATURES = {"predict": (SIGNATURE,), "classify": (SIGNATURE, "classification"), "regress": (SIGNATURE, "regression")}
 """The signature names each route accepts (absent or empty: the first)."""
-INSTANCES = ("row format: raw text, {\"b64\": ...}, {\"text\": ...}, {\"ids\": [...]}, {\"multi_hot\": [...]} or "
-             "the multi-hot row (IMDB, Reuters); 13 numbers, {\"features\": [...]} or the features by name (Boston); "
-             "columnar: {\"inputs\": {name: column}}")
+INSTANCES = (
+    'row format: raw text, {"b64": ...}, {"text": ...}, {"ids": [...]}, {"multi_hot": [...]} or '
+    'the multi-hot row (IMDB, Reuters); 13 numbers, {"features": [...]} or the features by name (Boston); '
+    'columnar: {"inputs": {name: column}}'
+)
 """What ``:predict`` instances may be, for the metadata."""
-TF_DTYPE = {"float32": "DT_FLOAT", "int64": "DT_INT64", "int32": "DT_INT32", "int8": "DT_INT8", "uint8": "DT_UINT8",
-            "string": "DT_STRING"}
+TF_DTYPE = {
+    "float32": "DT_FLOAT",
+    "int64": "DT_INT64",
+    "int32": "DT_INT32",
+    "int8": "DT_INT8",
+    "uint8": "DT_UINT8",
+    "string": "DT_STRING",
+}
 
 
 def check_request(body, method: str, key: str) -> None:
@@ -37,8 +44,9 @@ def check_request(body, method: str, key: str) -> None:
     name = body.get("signature_name")
     known = SIGNATURES[method]
     if name not in (None, "") and name not in known:
-        raise BadRequest(f"signature_name: '{name}' is not a signature of this model for :{method} "
-                         f"(signatures: {', '.join(known)})")
+        raise BadRequest(
+            f"signature_name: '{name}' is not a signature of this model for :{method} (signatures: {', '.join(known)})"
+        )
 
 
 def text_value(v):
@@ -91,8 +99,11 @@ def decode_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
     first = inst[0]
     one = len(inst) == 1
     if isinstance(first, dict):
-        if len(first) == 1 and IDS in first and (one or all(
-                isinstance(i, dict) and len(i) == 1 and IDS in i for i in inst)):
+        if (
+            len(first) == 1
+            and IDS in first
+            and (one or all(isinstance(i, dict) and len(i) == 1 and IDS in i for i in inst))
+        ):
             return Decoded(codec.id_rows([first[IDS]] if one else [i[IDS] for i in inst], what, ".ids"))
     elif isinstance(first, str):
         if one or all(isinstance(i, str) for i in inst):
@@ -111,8 +122,10 @@ def _mixed_text_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
         if isinstance(i, dict) and text_value(i) is None:
             keys = [k for k in i if k in (TEXT, IDS, codec.input_name)]
             if len(i) != 1 or len(keys) != 1:
-                raise BadRequest(f"{where}: expected one key of {TEXT}, {IDS}, {codec.input_name}; "
-                                 f"got {', '.join(map(str, i)) or 'none'}")
+                raise BadRequest(
+                    f"{where}: expected one key of {TEXT}, {IDS}, {codec.input_name}; "
+                    f"got {', '.join(map(str, i)) or 'none'}"
+                )
             key = keys[0]
             value = i[key]
             where += f".{key}"
@@ -127,22 +140,26 @@ def _mixed_text_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
         elif isinstance(value, list) and key in (None, codec.input_name):
             parts.append(codec.rows(numbers(value, where), where))
         else:
-            raise BadRequest(f"{where}: must be text (a string or {{\"b64\": ...}}), {{\"ids\": [...]}} or a "
-                             f"multi-hot list, got {type(value).__name__}")
-    return Decoded(np.concatenate([p.dense() if isinstance(p, IdRows) else p for p in parts]), tokens or None,
-                   oov or None)
+            raise BadRequest(
+                f'{where}: must be text (a string or {{"b64": ...}}), {{"ids": [...]}} or a '
+                f"multi-hot list, got {type(value).__name__}"
+            )
+    return Decoded(
+        np.concatenate([p.dense() if isinstance(p, IdRows) else p for p in parts]), tokens or None, oov or None
+    )
 
 
 def _feature_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
     """Boston: lists of 13 numbers, ``{"features": [...]}`` (the signature's input by name), or named features."""
     key = codec.input_name
     try:
-        rows = features_to_rows([i[key] if isinstance(i, dict) and set(i) == {key} else i for i in inst],
-                                codec.feature_names)
+        rows = features_to_rows(
+            [i[key] if isinstance(i, dict) and set(i) == {key} else i for i in inst], codec.feature_names
+        )
     except EncodingError as e:
         msg = str(e)
         if msg.startswith("instance "):
-            index, _, rest = msg[len("instance "):].partition(": ")
+            index, _, rest = msg[len("instance ") :].partition(": ")
             raise BadRequest(f"{what}[{index}]: {rest}") from None
         raise BadRequest(f"{what}: {msg}") from None
     return Decoded(rows)
@@ -151,8 +168,9 @@ def _feature_instances(codec: ModelCodec, inst: list, what: str) -> Decoded:
 def decode_columns(codec: ModelCodec, cols: dict, max_instances: int) -> Decoded:
     if codec.kind == "tabular":
         if set(cols) == {codec.input_name}:
-            arr = codec.rows(numbers(cols[codec.input_name], f"inputs.{codec.input_name}"),
-                             f"inputs.{codec.input_name}")
+            arr = codec.rows(
+                numbers(cols[codec.input_name], f"inputs.{codec.input_name}"), f"inputs.{codec.input_name}"
+            )
             codec.check_count(len(arr), f"inputs.{codec.input_name}", max_instances)
             return Decoded(arr)
         codec.check_feature_names(cols, "inputs: ")
@@ -226,10 +244,16 @@ def check_method(codec: ModelCodec, method: str) -> None:
 # ------------------------------------------------------------------ metadata
 def signature_defs(codec: ModelCodec, inputs, outputs) -> dict:
     """The exported serving signature (what ``:predict`` answers from), and the classify / regress signature."""
+
     def sig(specs):
-        return {t.name: {"dtype": TF_DTYPE.get(t.dtype, "DT_INVALID"), "name": t.name,
-                         "tensor_shape": {"dim": [{"size": str(d if d is not None else -1)} for d in t.shape]}}
-                for t in specs}
+        return {
+            t.name: {
+                "dtype": TF_DTYPE.get(t.dtype, "DT_INVALID"),
+                "name": t.name,
+                "tensor_shape": {"dim": [{"size": str(d if d is not None else -1)} for d in t.shape]},
+            }
+            for t in specs
+        }
 
     def tensor(name, dtype, dims):
         return {"dtype": dtype, "name": name, "tensor_shape": {"dim": [{"size": str(d)} for d in dims]}}
@@ -237,11 +261,18 @@ def signature_defs(codec: ModelCodec, inputs, outputs) -> dict:
     defs = {SIGNATURE: {"inputs": sig(inputs), "outputs": sig(outputs), "method_name": "tensorflow/serving/predict"}}
     examples = {"inputs": tensor("inputs", "DT_STRING", [-1])}
     if isinstance(codec.task, Regression):
-        defs["regression"] = {**examples, "outputs": {"outputs": tensor("outputs", "DT_FLOAT", [-1, 1])},
-                              "method_name": "tensorflow/serving/regress"}
+        defs["regression"] = {
+            **examples,
+            "outputs": {"outputs": tensor("outputs", "DT_FLOAT", [-1, 1])},
+            "method_name": "tensorflow/serving/regress",
+        }
     else:
-        defs["classification"] = {**examples, "outputs": {
-            "classes": tensor("classes", "DT_STRING", [-1, len(codec.labels)]),
-            "scores": tensor("scores", "DT_FLOAT", [-1, len(codec.labels)])},
-            "method_name": "tensorflow/serving/classify"}
+        defs["classification"] = {
+            **examples,
+            "outputs": {
+                "classes": tensor("classes", "DT_STRING", [-1, len(codec.labels)]),
+                "scores": tensor("scores", "DT_FLOAT", [-1, len(codec.labels)]),
+            },
+            "method_name": "tensorflow/serving/classify",
+        }
     return defs

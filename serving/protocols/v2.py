@@ -14,8 +14,17 @@ import orjson
 
 from serving.errors import BadRequest
 from serving.protocols.http import parse_json
-from serving.tensors import (NUMPY_DTYPES, InferRequest, InferResponse, RequestedOutput, Tensor, check_datatype,
-                             check_shape, from_raw, to_raw)
+from serving.tensors import (
+    NUMPY_DTYPES,
+    InferRequest,
+    InferResponse,
+    RequestedOutput,
+    Tensor,
+    check_datatype,
+    check_shape,
+    from_raw,
+    to_raw,
+)
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -25,8 +34,10 @@ def parse_infer(body: bytes, header_length: str | None) -> InferRequest:
     binary = memoryview(b"")
     if header_length is not None:
         if not header_length.isascii() or not header_length.isdigit() or int(header_length) > len(body):
-            raise BadRequest(f"Inference-Header-Content-Length: {header_length!r} is not a length within the "
-                             f"body of {len(body)} bytes")
+            raise BadRequest(
+                f"Inference-Header-Content-Length: {header_length!r} is not a length within the "
+                f"body of {len(body)} bytes"
+            )
         n = int(header_length)
         binary = memoryview(body)[n:]
         body = body[:n]
@@ -60,11 +71,12 @@ def _parameters(value, where: str) -> dict:
 def _outputs(value) -> list[RequestedOutput] | None:
     if value is None:
         return None
-    if not isinstance(value, list) or not all(isinstance(o, Mapping) and isinstance(o.get("name"), str)
-                                              for o in value):
+    if not isinstance(value, list) or not all(isinstance(o, Mapping) and isinstance(o.get("name"), str) for o in value):
         raise BadRequest('outputs: must be a list of {"name": ..., "parameters": {...}}')
-    return [RequestedOutput(o["name"], _parameters(o.get("parameters"), f"outputs[{i}].parameters"))
-            for i, o in enumerate(value)]
+    return [
+        RequestedOutput(o["name"], _parameters(o.get("parameters"), f"outputs[{i}].parameters"))
+        for i, o in enumerate(value)
+    ]
 
 
 def _input(t, i: int, binary: memoryview) -> tuple[Tensor, int]:
@@ -87,8 +99,9 @@ def _input(t, i: int, binary: memoryview) -> tuple[Tensor, int]:
             raise BadRequest(f"{where}.data: field required (or parameters.binary_data_size with binary data)")
         return json_tensor(name, datatype, shape, t["data"], where), 0
     if not isinstance(size, int) or isinstance(size, bool) or size < 0 or size > len(binary):
-        raise BadRequest(f"{where}.parameters.binary_data_size: {size!r}, but {len(binary)} bytes of binary "
-                         "data are left")
+        raise BadRequest(
+            f"{where}.parameters.binary_data_size: {size!r}, but {len(binary)} bytes of binary data are left"
+        )
     return from_raw(name, datatype, shape, binary[:size], where), size
 
 
@@ -118,8 +131,10 @@ def _check_kind(arr: np.ndarray, datatype: str, where: str) -> None:
         info = np.iinfo(NUMPY_DTYPES[datatype])
         ok = kind in "iu" and (not arr.size or info.min <= arr.min() and arr.max() <= info.max) or arr.size == 0
         if not ok and kind in "iuf":
-            raise BadRequest(f"{where}.data: {datatype} holds integers in [{info.min}, {info.max}]; got a value "
-                             "outside that range, or with a fraction or an exponent")
+            raise BadRequest(
+                f"{where}.data: {datatype} holds integers in [{info.min}, {info.max}]; got a value "
+                "outside that range, or with a fraction or an exponent"
+            )
     else:
         ok = kind in "iuf" or arr.size == 0
     if not ok:
@@ -161,8 +176,15 @@ def encode_infer(resp: InferResponse, binary_output: bool) -> tuple[bytes, int |
         else:
             out["data"] = t.data.ravel().tolist()
         outputs.append(out)
-    header = orjson.dumps({"model_name": resp.model_name, "model_version": resp.model_version, "id": resp.id,
-                           "parameters": resp.parameters, "outputs": outputs})
+    header = orjson.dumps(
+        {
+            "model_name": resp.model_name,
+            "model_version": resp.model_version,
+            "id": resp.id,
+            "parameters": resp.parameters,
+            "outputs": outputs,
+        }
+    )
     if not blobs:
         return header, None
     return b"".join([header, *blobs]), len(header)

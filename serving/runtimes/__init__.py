@@ -36,15 +36,18 @@ def register(name: str, info: RuntimeInfo) -> None:
 
 register("onnx", RuntimeInfo("serving.runtimes.onnx", "onnx_fp32", "onnxruntime_onnx", ("onnxruntime",), gpu=True))
 register("tflite", RuntimeInfo("serving.runtimes.tflite", "tflite_fp32", "tflite", ("ai_edge_litert",)))
-register("savedmodel", RuntimeInfo("serving.runtimes.savedmodel", "savedmodel", "tensorflow_savedmodel",
-                                   ("tensorflow",), gpu=True))
+register(
+    "savedmodel",
+    RuntimeInfo("serving.runtimes.savedmodel", "savedmodel", "tensorflow_savedmodel", ("tensorflow",), gpu=True),
+)
 
 
 def runtime_info(name: str) -> RuntimeInfo:
     """The runtime named by ``--runtime``; an unknown name is one line naming the known ones."""
     if name not in RUNTIMES:
-        raise ModelyardError(f"--runtime (env MODELYARD_RUNTIME): '{name}' is not a runtime; choose from "
-                             f"{', '.join(RUNTIMES)}")
+        raise ModelyardError(
+            f"--runtime (env MODELYARD_RUNTIME): '{name}' is not a runtime; choose from {', '.join(RUNTIMES)}"
+        )
     return RUNTIMES[name]
 
 

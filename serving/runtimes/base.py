@@ -26,8 +26,14 @@ class Runtime(ABC):
 
     name: str = "base"
 
-    def __init__(self, path: Path, variant: VariantRecord, device: str = "auto", threads: int = 0,
-                 cuda: CudaOptions | None = None):
+    def __init__(
+        self,
+        path: Path,
+        variant: VariantRecord,
+        device: str = "auto",
+        threads: int = 0,
+        cuda: CudaOptions | None = None,
+    ):
         self.path = Path(path)
         self.variant = variant
         self.requested_device = device
@@ -58,8 +64,13 @@ class Runtime(ABC):
                 raise RuntimeLoadError(f"{self.path}: warm-up returned {out.shape[0]} rows for {n}")
 
     def describe(self) -> dict:
-        return {"runtime": self.name, "device": self.device, "provider": self.provider, "input": self.input_name,
-                "output": self.output_name}
+        return {
+            "runtime": self.name,
+            "device": self.device,
+            "provider": self.provider,
+            "input": self.input_name,
+            "output": self.output_name,
+        }
 
     def close(self) -> None:
         """Release the artifact (best effort)."""

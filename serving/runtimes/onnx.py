@@ -23,13 +23,17 @@ class OnnxRuntime(Runtime):
 
     def load(self) -> None:
         import onnxruntime as ort
+
         ort.set_default_logger_severity(3)
         if not self.path.is_file():
             raise RuntimeLoadError(f"{self.path}: no such ONNX file")
         global _CUDA_FAILURE
         sess = None
-        if (self.requested_device in ("auto", "cuda") and _CUDA_FAILURE is None
-                and onnxrun.CUDA in ort.get_available_providers()):
+        if (
+            self.requested_device in ("auto", "cuda")
+            and _CUDA_FAILURE is None
+            and onnxrun.CUDA in ort.get_available_providers()
+        ):
             try:
                 sess = onnxrun.open_session(self.path, "cuda", self.threads, self.cuda)
             except onnxrun.CudaUnavailable as e:
@@ -38,9 +42,11 @@ class OnnxRuntime(Runtime):
                     log.info("no usable GPU; running on CPU", extra={"reason": _CUDA_FAILURE})
         if sess is None:
             if self.requested_device == "cuda":
-                raise RuntimeLoadError("--device cuda: onnxruntime cannot run on a GPU here "
-                                       f"({_CUDA_FAILURE or 'this onnxruntime has no CUDAExecutionProvider'}); "
-                                       "use --device auto or cpu")
+                raise RuntimeLoadError(
+                    "--device cuda: onnxruntime cannot run on a GPU here "
+                    f"({_CUDA_FAILURE or 'this onnxruntime has no CUDAExecutionProvider'}); "
+                    "use --device auto or cpu"
+                )
             try:
                 sess = onnxrun.open_session(self.path, "cpu", self.threads)
             except Exception as e:  # noqa: BLE001

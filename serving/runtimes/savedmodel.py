@@ -17,6 +17,7 @@ class SavedModelRuntime(Runtime):
         os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
+
         gpus = tf.config.list_physical_devices("GPU")
         if self.requested_device == "cuda" and not gpus:
             raise RuntimeLoadError("--device cuda: TensorFlow sees no GPU here; use --device auto or cpu")

@@ -26,8 +26,10 @@ class TFLiteRuntime(Runtime):
         self._predictor = tfliterun.Predictor(self.interpreter)
         inp, out = self._predictor.input, self._predictor.output
         if inp["dtype"] != np.float32:
-            raise RuntimeLoadError(f"{self.path}: input is {inp['dtype'].__name__}, the server needs float32 I/O "
-                                   "(int8-I/O files are for edge devices)")
+            raise RuntimeLoadError(
+                f"{self.path}: input is {inp['dtype'].__name__}, the server needs float32 I/O "
+                "(int8-I/O files are for edge devices)"
+            )
         self.input_name, self.output_name = inp["name"], out["name"]
         self._lock = threading.Lock()
 

@@ -45,8 +45,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "models"
         shutil.copytree(args.repo, root, ignore=shutil.ignore_patterns(BROWSER_DIR, ".*"))
-        subprocess.run([sys.executable, "-m", "modelyard", "export", "all", "--browser", "--repo", str(root)],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "modelyard", "export", "all", "--browser", "--repo", str(root)], check=True
+        )
         repo = ModelRepository(root)
         rows = []
         load_before = os.getloadavg()[0]
@@ -60,13 +61,19 @@ def main() -> None:
                 sizes = file_sizes(folder)
                 size, gz = sum(s for s, _ in sizes.values()), sum(g for _, g in sizes.values())
                 chosen = json.loads((folder / "bundle.json").read_text())["variant"]
-                rows.append(f"| {name} v{version} | {chosen} | {size / 1e6:.2f} MB | {gz / 1e6:.2f} MB | "
-                            f"{sizes['model.js'][1] / 1e3:.0f} kB | {statistics.median(times):.0f} ms "
-                            f"({min(times):.0f}-{max(times):.0f}) |")
-    print(f"\nload average (1 min) before and after the page loads: {load_before:.1f}, {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
-    print(f"\n| bundle | runs | size | gzip | of which model (gzip) | first prediction, median of {args.loads} "
-          "loads (min-max) |\n|---|---|---|---|---|---|")
+                rows.append(
+                    f"| {name} v{version} | {chosen} | {size / 1e6:.2f} MB | {gz / 1e6:.2f} MB | "
+                    f"{sizes['model.js'][1] / 1e3:.0f} kB | {statistics.median(times):.0f} ms "
+                    f"({min(times):.0f}-{max(times):.0f}) |"
+                )
+    print(
+        f"\nload average (1 min) before and after the page loads: {load_before:.1f}, {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"\n| bundle | runs | size | gzip | of which model (gzip) | first prediction, median of {args.loads} "
+        "loads (min-max) |\n|---|---|---|---|---|---|"
+    )
     print("\n".join(rows))
 
 

@@ -28,8 +28,16 @@ def repo(tmp_path, tiny_onnx) -> ModelRepository:
         manifest = make_manifest("boston")
         manifest.variants = {
             "onnx_fp32": VariantRecord(format="onnx", path="onnx/fp32.onnx", metric="mae", value=2.5, gzip_bytes=900),
-            "onnx_int8": VariantRecord(format="onnx", path="onnx/int8.onnx", metric="mae", value=9.0, gzip_bytes=300,
-                                       status="rejected", reason="mae worse by 6.5")}
+            "onnx_int8": VariantRecord(
+                format="onnx",
+                path="onnx/int8.onnx",
+                metric="mae",
+                value=9.0,
+                gzip_bytes=300,
+                status="rejected",
+                reason="mae worse by 6.5",
+            ),
+        }
         stage.manifest = manifest
     return repo
 
@@ -39,8 +47,12 @@ def _tree(root):
 
 
 def _export(repo: ModelRepository, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "modelyard", "export", "boston", "--browser", "--repo",
-                           str(repo.root), *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "modelyard", "export", "boston", "--browser", "--repo", str(repo.root), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_bundle_takes_the_smallest_accepted_variant_and_is_in_the_manifest(repo):
@@ -54,11 +66,14 @@ def test_bundle_takes_the_smallest_accepted_variant_and_is_in_the_manifest(repo)
     assert again.variant == "onnx_int8" and repo.verify("boston", 1) == []
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--browser-variant", "tflite_int8"), "is not an ONNX variant of boston v1"),
-    (("--edge",), "--browser builds only the browser bundle"),
-    (("--version", "7"), "has no version 7"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--browser-variant", "tflite_int8"), "is not an ONNX variant of boston v1"),
+        (("--edge",), "--browser builds only the browser bundle"),
+        (("--version", "7"), "has no version 7"),
+    ],
+)
 def test_bad_requests_are_one_line_and_change_nothing(repo, args, message):
     before = _tree(repo.root)
     run = _export(repo, *args)

@@ -14,18 +14,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(args, repo):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "export", *args, "--repo", str(repo)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "export", *args, "--repo", str(repo)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["mnist"], "unknown model 'mnist'"),
-    (["boston", "--version", "7"], "has no version 7"),
-    (["boston", "--prune", "1.5"], "outside 0-0.99"),
-    (["boston", "--prune", "-0.1"], "outside 0-0.99"),
-    (["boston", "--formats", "tflite,pb"], "unknown format 'pb'"),
-    (["boston", "--quantize", "int4"], "unknown quantization 'int4'"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["mnist"], "unknown model 'mnist'"),
+        (["boston", "--version", "7"], "has no version 7"),
+        (["boston", "--prune", "1.5"], "outside 0-0.99"),
+        (["boston", "--prune", "-0.1"], "outside 0-0.99"),
+        (["boston", "--formats", "tflite,pb"], "unknown format 'pb'"),
+        (["boston", "--quantize", "int4"], "unknown quantization 'int4'"),
+    ],
+)
 def test_errors_are_one_line(tiny_trained, args, needle):
     r = _run(args, tiny_trained["root"])
     assert r.returncode != 0

@@ -18,8 +18,14 @@ def _no_tf_env(tmp: Path) -> dict:
 
 
 def _predict(bundle: Path, args, env):
-    return subprocess.run([sys.executable, str(bundle / "predict.py"), *args], cwd=bundle.parent.parent, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(bundle / "predict.py"), *args],
+        cwd=bundle.parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_text_bundle_without_tensorflow(exported, tmp_path):

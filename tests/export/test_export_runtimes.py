@@ -49,8 +49,11 @@ def test_export_and_serving_open_onnx_with_the_same_session_options(fixture_root
         monkeypatch.setenv("MODELYARD_THREADS", threads)
     runner, runtime = served(fixture_root / "repo", "boston", "onnx_fp32")
     want = int(threads or 0) or onnxrun.intra_op_threads()
-    assert runner.options == onnxrun.describe_options(runtime.session) == {
-        "provider": onnxrun.CPU, "intra_op_threads": want, "inter_op_threads": 1, "spinning": False}
+    assert (
+        runner.options
+        == onnxrun.describe_options(runtime.session)
+        == {"provider": onnxrun.CPU, "intra_op_threads": want, "inter_op_threads": 1, "spinning": False}
+    )
 
 
 @pytest.mark.parametrize("variant", list(RUNTIMES))
@@ -70,8 +73,12 @@ async def interleaved_ms(runner, runtime, x: np.ndarray, rounds: int = ROUNDS) -
     (the inference seconds it reports to its observer, the batch metrics; one request per batch), in
     alternating rounds of :data:`CALLS` calls: the medians of the rounds' medians."""
     seconds: list[float] = []
-    batcher = Batcher(runtime.predict, BatchPolicy.from_settings(Settings()), name="latency",
-                      observer=lambda rows, waits, elapsed: seconds.append(elapsed))
+    batcher = Batcher(
+        runtime.predict,
+        BatchPolicy.from_settings(Settings()),
+        name="latency",
+        observer=lambda rows, waits, elapsed: seconds.append(elapsed),
+    )
     batcher.start()
     for _ in range(20):  # warm, and past the first batches that the batcher runs in its thread
         await batcher.submit(x)

@@ -47,11 +47,18 @@ class _Const:
 def test_a_bad_variant_is_recorded_as_rejected(tmp_path):
     (tmp_path / "m.bin").write_bytes(b"x" * 100)
     y = np.array([0, 1] * 50)
-    data = ExportData("imdb", Binary(None, 1), np.zeros((10, 4), np.uint8), np.zeros(10),
-                      np.eye(4, dtype=np.uint8)[np.arange(100) % 4], y, "multi_hot", "probability")
+    data = ExportData(
+        "imdb",
+        Binary(None, 1),
+        np.zeros((10, 4), np.uint8),
+        np.zeros(10),
+        np.eye(4, dtype=np.uint8)[np.arange(100) % 4],
+        y,
+        "multi_hot",
+        "probability",
+    )
     reference = y[:, None].astype(np.float32)  # the float model is perfect
-    rec, _ = validate("tflite_int8", "tflite", "m.bin", tmp_path, _Const(), data, reference, 1.0,
-                      runs_b1=2, runs_b64=2)
+    rec, _ = validate("tflite_int8", "tflite", "m.bin", tmp_path, _Const(), data, reference, 1.0, runs_b1=2, runs_b64=2)
     assert rec.status == "rejected" and "50.00 points" in rec.reason
     assert rec.value == 0.5 and rec.delta == -0.5 and rec.max_abs_diff == 1.0
     assert rec.size_bytes == 100
@@ -71,7 +78,8 @@ def test_interleaved_latency_times_every_runner_in_each_round():
             time.sleep(self.seconds)
             return x
 
-    ms = interleaved_latency_ms({"slow": Sleeper("slow", 0.002), "fast": Sleeper("fast", 0)}, np.zeros((1, 1)),
-                                rounds=3, calls=2)
+    ms = interleaved_latency_ms(
+        {"slow": Sleeper("slow", 0.002), "fast": Sleeper("fast", 0)}, np.zeros((1, 1)), rounds=3, calls=2
+    )
     assert ms["slow"] >= 2 > ms["fast"]
     assert calls == (["slow"] * 3 + ["fast"] * 3) * 3  # per round: one warm-up and two timed calls each

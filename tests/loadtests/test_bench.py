@@ -21,8 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _m(points: list[tuple[int, float, float, int]], rate=(0.5, 2.0), batch=None) -> Measurement:
-    return Measurement(sweep=[Point(c, rps, 0.1, p99, err, 1000) for c, rps, p99, err in points],
-                       fixed_rate=RatePoint(100, 100, *rate, 0, 0), mean_batch_rows=batch)
+    return Measurement(
+        sweep=[Point(c, rps, 0.1, p99, err, 1000) for c, rps, p99, err in points],
+        fixed_rate=RatePoint(100, 100, *rate, 0, 0),
+        mean_batch_rows=batch,
+    )
 
 
 def test_best_point_meets_the_target_without_errors():
@@ -32,10 +35,11 @@ def test_best_point_meets_the_target_without_errors():
 
 
 def test_summary_ratios_use_medians_of_rounds():
-    results = {"modelyard": [_m([(8, 3000, 5, 0)], batch=4), _m([(8, 3300, 5, 0)], batch=6),
-                             _m([(8, 2400, 5, 0)], batch=5)],
-               "fastapi": [_m([(8, 1000, 5, 0)]), _m([(8, 1100, 5, 0)]), _m([(8, 900, 5, 0)])],
-               "http-ceiling": [_m([(8, 6000, 1, 0)]), _m([(8, 6000, 1, 0)]), _m([(8, 6000, 1, 0)])]}
+    results = {
+        "modelyard": [_m([(8, 3000, 5, 0)], batch=4), _m([(8, 3300, 5, 0)], batch=6), _m([(8, 2400, 5, 0)], batch=5)],
+        "fastapi": [_m([(8, 1000, 5, 0)]), _m([(8, 1100, 5, 0)]), _m([(8, 900, 5, 0)])],
+        "http-ceiling": [_m([(8, 6000, 1, 0)]), _m([(8, 6000, 1, 0)]), _m([(8, 6000, 1, 0)])],
+    }
     titles = {k: k for k in results}
     roles = {"modelyard": "modelyard", "fastapi": "baseline", "http-ceiling": "ceiling"}
     engine = [{"batch": 1, "rows_per_s": 10000.0}, {"batch": 5, "rows_per_s": 30000.0}]
@@ -52,12 +56,39 @@ def test_bench_end_to_end(fixture_root, data_dir, tmp_path):
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (apt-get install wrk); .ci/run installs it")
     out = tmp_path / "bench"
-    r = subprocess.run([sys.executable, "-m", "modelyard", "bench", "--model", "boston",
-                        "--repo", str(fixture_root / "repo"), "--data-dir", str(data_dir),
-                        "--servers", "modelyard,modelyard-grpc,fastapi,http-ceiling", "--rounds", "1",
-                        "--connections", "1,4", "--step-s", "1", "--rate", "100", "--rate-s", "1", "--out", str(out)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "COLUMNS": "200", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelyard",
+            "bench",
+            "--model",
+            "boston",
+            "--repo",
+            str(fixture_root / "repo"),
+            "--data-dir",
+            str(data_dir),
+            "--servers",
+            "modelyard,modelyard-grpc,fastapi,http-ceiling",
+            "--rounds",
+            "1",
+            "--connections",
+            "1,4",
+            "--step-s",
+            "1",
+            "--rate",
+            "100",
+            "--rate-s",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     result = json.loads((out / "bench.json").read_text())
     rows = {row["server"]: row for row in result["summary"]}

@@ -8,8 +8,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OUTSIDE_THE_CORE = ("modelyard_cli", "tfshared", "training", "export", "serving", "report", "audit", "loadtests",
-                    "tensorflow", "tf_keras")
+OUTSIDE_THE_CORE = (
+    "modelyard_cli",
+    "tfshared",
+    "training",
+    "export",
+    "serving",
+    "report",
+    "audit",
+    "loadtests",
+    "tensorflow",
+    "tf_keras",
+)
 
 CODE = f"""
 import importlib, pkgutil, sys

@@ -26,7 +26,15 @@ def test_encoder_reproduces_keras_ids_for_train_review_576(data_dir):
 
 
 def test_tokenize_follows_keras_rules():
-    assert tokenize("Hello, World!<br /><br />It's GREAT\tfun") == ["hello", "world", "br", "br", "it's", "great", "fun"]
+    assert tokenize("Hello, World!<br /><br />It's GREAT\tfun") == [
+        "hello",
+        "world",
+        "br",
+        "br",
+        "it's",
+        "great",
+        "fun",
+    ]
     assert tokenize("  ...  ") == []
 
 

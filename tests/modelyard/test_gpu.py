@@ -46,6 +46,7 @@ def nvml(monkeypatch):
         monkeypatch.setattr(gpu, "_nvml", None)
         monkeypatch.setitem(sys.modules, "pynvml", module)
         monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
     yield install
 
 
@@ -59,8 +60,12 @@ def test_no_package_or_no_gpu_means_no_facts(nvml):
 
 def test_facts_of_the_cuda_device(nvml, monkeypatch):
     nvml(FakeNVML())
-    assert gpu.gpu_facts(0) == {"index": 0, "name": "NVIDIA H100 80GB HBM3", "memory_used_bytes": 1000,
-                                "memory_total_bytes": 80 * 2**30}
+    assert gpu.gpu_facts(0) == {
+        "index": 0,
+        "name": "NVIDIA H100 80GB HBM3",
+        "memory_used_bytes": 1000,
+        "memory_total_bytes": 80 * 2**30,
+    }
     assert gpu.gpu_facts(5) is None
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-b")
     assert gpu.gpu_facts(0)["name"] == "NVIDIA H200" and gpu.gpu_facts(1) is None

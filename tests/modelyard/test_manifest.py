@@ -24,13 +24,16 @@ def test_preprocessing_kind_selects_schema(tmp_path):
     assert isinstance(Manifest.read(path).preprocessing, TextPreprocessing)
 
 
-@pytest.mark.parametrize("edit, where", [
-    (lambda d: d.pop("task"), "task"),
-    (lambda d: d.update(version=0), "version"),
-    (lambda d: d.update(schema_version=2), "schema_version"),
-    (lambda d: d["preprocessing"].update(kind="images"), "preprocessing"),
-    (lambda d: d.update(surprise=1), "surprise"),
-])
+@pytest.mark.parametrize(
+    "edit, where",
+    [
+        (lambda d: d.pop("task"), "task"),
+        (lambda d: d.update(version=0), "version"),
+        (lambda d: d.update(schema_version=2), "schema_version"),
+        (lambda d: d["preprocessing"].update(kind="images"), "preprocessing"),
+        (lambda d: d.update(surprise=1), "surprise"),
+    ],
+)
 def test_invalid_manifest_names_the_field(tmp_path, edit, where):
     data = json.loads(make_manifest().to_json())
     edit(data)
@@ -51,9 +54,12 @@ def _text_version(root, name: str, vocab: dict) -> tuple[Manifest, object]:
     vdir = root / name
     vdir.mkdir()
     (vdir / "vocab.json").write_text(json.dumps(vocab))
-    m = make_manifest().model_copy(update={
-        "preprocessing": TextPreprocessing(vocab_file="vocab.json", num_words=100),
-        "files": {"vocab.json": hashlib.sha256((vdir / "vocab.json").read_bytes()).hexdigest()}})
+    m = make_manifest().model_copy(
+        update={
+            "preprocessing": TextPreprocessing(vocab_file="vocab.json", num_words=100),
+            "files": {"vocab.json": hashlib.sha256((vdir / "vocab.json").read_bytes()).hexdigest()},
+        }
+    )
     return m, vdir
 
 

@@ -30,10 +30,14 @@ def test_regression_agrees_within_five_percent_or_half_a_unit():
     assert Regression(None, 1).agree(y, np.array([[20.9], [3.6]], np.float32)).tolist() == [True, False]
 
 
-@pytest.mark.parametrize("task, metric, higher, loss, field", [
-    (Binary, "accuracy", True, "binary_crossentropy", "label"),
-    (Multiclass, "accuracy", True, "sparse_categorical_crossentropy", "label"),
-    (Regression, "mae", False, "mse", "value")])
+@pytest.mark.parametrize(
+    "task, metric, higher, loss, field",
+    [
+        (Binary, "accuracy", True, "binary_crossentropy", "label"),
+        (Multiclass, "accuracy", True, "sparse_categorical_crossentropy", "label"),
+        (Regression, "mae", False, "mse", "value"),
+    ],
+)
 def test_each_task_says_its_metric_loss_and_answer(task, metric, higher, loss, field):
     t = task(["x", "y"], 2)
     assert (t.metric, t.higher_is_better, t.loss, t.truth_field) == (metric, higher, loss, field)
@@ -43,8 +47,13 @@ def test_each_task_says_its_metric_loss_and_answer(task, metric, higher, loss, f
 def test_a_manifest_gives_its_task_with_labels_width_and_threshold():
     boston = make_manifest()
     assert isinstance(manifest_task(boston), Regression) and manifest_task(boston).width == 1
-    topics = boston.model_copy(update={"task": "multiclass_classification", "labels": ["a", "b", "c"], "outputs": [
-        TensorSpec(name="probabilities", dtype="float32", shape=[None, 3])]})
+    topics = boston.model_copy(
+        update={
+            "task": "multiclass_classification",
+            "labels": ["a", "b", "c"],
+            "outputs": [TensorSpec(name="probabilities", dtype="float32", shape=[None, 3])],
+        }
+    )
     t = manifest_task(topics)
     assert isinstance(t, Multiclass) and t.labels == ["a", "b", "c"] and t.width == 3
     reviews = boston.model_copy(update={"task": "binary_classification"})

@@ -28,7 +28,7 @@ def test_batches_of_any_size_give_the_rows_answers(fixture_root):
     with np.load(fixture_root / "repo" / "boston" / "1" / "reference.npz") as z:
         x = z["x"].astype(np.float32)
     p = tfliterun.Predictor(tfliterun.open_interpreter(path))
-    one_by_one = np.concatenate([p.run(x[i:i + 1]) for i in range(len(x))])
+    one_by_one = np.concatenate([p.run(x[i : i + 1]) for i in range(len(x))])
     for rows in (len(x), 5, 1, len(x) - 1):  # resized up and down
         np.testing.assert_allclose(p.run(x[:rows]), one_by_one[:rows], rtol=1e-6, atol=1e-6)
 

@@ -16,8 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def _stage_commands(tmp_path: Path, data_dir: str) -> list[str]:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    r = subprocess.run(["make", "-n", "models", f"DATA_DIR={data_dir}", f"REPO={tmp_path / 'models'}"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    r = subprocess.run(
+        ["make", "-n", "models", f"DATA_DIR={data_dir}", f"REPO={tmp_path / 'models'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert r.returncode == 0, r.stderr
     return re.findall(r"modelyard (?:train|export) [^|;]*", r.stdout)
 

@@ -27,6 +27,7 @@ def start_server(tmp_path):
         s = Server(repo, tmp_path / f"server{len(servers)}.log", args, env)
         servers.append(s)
         return s
+
     yield start
     for s in servers:
         s.stop()

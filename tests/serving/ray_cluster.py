@@ -27,8 +27,14 @@ def main() -> None:
             if command == "quit":
                 break
             actors = cluster.global_state.actor_table(None).values()
-            print(json.dumps(sorted({a["Address"]["NodeID"] for a in actors
-                                     if a["ActorClassName"] == arg and a["State"] == "ALIVE"})), flush=True)
+            print(
+                json.dumps(
+                    sorted(
+                        {a["Address"]["NodeID"] for a in actors if a["ActorClassName"] == arg and a["State"] == "ALIVE"}
+                    )
+                ),
+                flush=True,
+            )
     finally:
         cluster.shutdown()
 

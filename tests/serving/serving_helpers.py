@@ -25,10 +25,17 @@ class Server(ServerProcess):
     def __init__(self, repo: Path, log_path: Path, args: tuple[str, ...] = (), env: dict | None = None):
         port = free_port()
         self.grpc_port = free_port()
-        super().__init__([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port),
-                          *args], log_path, port=port,
-                         env={"MODELYARD_POLL_INTERVAL_S": "0.3", "MODELYARD_ACCESS_LOG": "false",
-                              "MODELYARD_GRPC_PORT": str(self.grpc_port), **(env or {})})
+        super().__init__(
+            [sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port), *args],
+            log_path,
+            port=port,
+            env={
+                "MODELYARD_POLL_INTERVAL_S": "0.3",
+                "MODELYARD_ACCESS_LOG": "false",
+                "MODELYARD_GRPC_PORT": str(self.grpc_port),
+                **(env or {}),
+            },
+        )
         self.grpc_url = f"127.0.0.1:{self.grpc_port}"
         self.client = httpx.Client(base_url=self.url, timeout=30)
         self.wait_ready(self.url + "/v2/health/ready", 60)
@@ -75,10 +82,8 @@ def in_process(repo: Path, **settings):
     from modelyard.settings import Settings
     from serving.app import create_app
 
-    app = create_app(Settings(**{"repo": repo, "poll_interval_s": 0, "grpc_port": 0, "access_log": False,
-                                 **settings}))
-    with start_blocking_portal() as portal, portal.wrap_async_context_manager(
-            app.app.router.lifespan_context(app.app)):
+    app = create_app(Settings(**{"repo": repo, "poll_interval_s": 0, "grpc_port": 0, "access_log": False, **settings}))
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(app.app.router.lifespan_context(app.app)):
         client = InProcessClient(portal, app)
         deadline = time.monotonic() + 60
         while client.get("/v2/health/ready").status_code != 200:

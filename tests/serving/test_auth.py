@@ -7,8 +7,17 @@ from serving_helpers import in_process
 
 TEXT = {"instances": ["a good movie"]}
 KEY = "clé-1"
-GUARDED = ["/v1/models/imdb", "/v1/models/imdb/metadata", "/v2/models/imdb", "/v2/models/imdb/ready",
-           "/v2/models/imdb/config", "/v2/models/imdb/stats", "/v2", "/docs", "/openapi.json"]
+GUARDED = [
+    "/v1/models/imdb",
+    "/v1/models/imdb/metadata",
+    "/v2/models/imdb",
+    "/v2/models/imdb/ready",
+    "/v2/models/imdb/config",
+    "/v2/models/imdb/stats",
+    "/v2",
+    "/docs",
+    "/openapi.json",
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +49,14 @@ def test_everything_but_health_and_metrics_needs_a_key(keyed):
 def test_every_key_of_the_file_works_and_compares_as_utf8(keyed):
     for k in (KEY, "second-key"):
         assert keyed.post("/v1/models/imdb:predict", json=TEXT, headers=_key(k)).status_code == 200
-        assert keyed.post("/v2/models/imdb/infer", headers={"Authorization": b"Bearer " + k.encode()}, json={
-            "inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["fine"]}]}).status_code == 200
+        assert (
+            keyed.post(
+                "/v2/models/imdb/infer",
+                headers={"Authorization": b"Bearer " + k.encode()},
+                json={"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["fine"]}]},
+            ).status_code
+            == 200
+        )
     latin1 = {"X-API-Key": KEY.encode("latin-1")}  # the same characters, other bytes
     assert keyed.post("/v1/models/imdb:predict", json=TEXT, headers=latin1).status_code == 401
     assert keyed.post("/v1/models/imdb:predict", json=TEXT, headers=_key("# rotation")).status_code == 401

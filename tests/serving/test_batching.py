@@ -23,6 +23,7 @@ def _model(seen: list):
     def predict(x: np.ndarray) -> np.ndarray:
         seen.append(x.copy())
         return _expected(x)
+
     return predict
 
 

@@ -62,8 +62,10 @@ def test_a_body_shorter_than_its_content_length_gets_408(repo_copy, start_server
     s = start_server(repo_copy, env={"MODELYARD_BODY_TIMEOUT_S": "1"})
     sock = connect(s)
     t0 = time.monotonic()
-    sock.sendall(b"POST /v1/models/imdb:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 100\r\n\r\n{\"instances\": [")
+    sock.sendall(
+        b"POST /v1/models/imdb:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 100\r\n\r\n{"instances": ['
+    )
     status, headers, body = parse(read_until_closed(sock))
     assert status == 408 and headers["connection"] == "close"
     assert body == {"error": "request body stopped arriving for 1 s"}

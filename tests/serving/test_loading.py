@@ -32,7 +32,9 @@ def test_each_variant_is_loaded_warm_and_answers_as_the_keras_model(repo, fixtur
     servables = _load(repo, ["onnx_fp32", "tflite_fp32"])
     try:
         assert [(s.name, s.version, s.variant_name, s.runtime.name) for s in servables] == [
-            ("boston", 1, "onnx_fp32", "onnx"), ("boston", 1, "tflite_fp32", "tflite")]
+            ("boston", 1, "onnx_fp32", "onnx"),
+            ("boston", 1, "tflite_fp32", "tflite"),
+        ]
         assert servables[0].codec is servables[1].codec and servables[0].batcher is None  # started by the registry
         for s in servables:
             np.testing.assert_allclose(s.runtime.predict(ref["x"].astype(np.float32)), ref["y"], atol=1e-4)
@@ -55,8 +57,11 @@ def test_a_missing_or_rejected_variant_says_what_to_do(repo):
     m = json.loads(path.read_text())
     m["variants"]["tflite_fp32"].update(status="rejected", reason="MAE 9.1 over the 0.5 budget")
     path.write_text(json.dumps(m))
-    with pytest.raises(RuntimeLoadError, match=r"rejected by export validation \(MAE 9.1 over the 0.5 budget\); "
-                                               "serve it anyway with --variant tflite_fp32"):
+    with pytest.raises(
+        RuntimeLoadError,
+        match=r"rejected by export validation \(MAE 9.1 over the 0.5 budget\); "
+        "serve it anyway with --variant tflite_fp32",
+    ):
         _load(repo, ["onnx_fp32", "tflite_fp32"])
     servables = _load(repo, ["tflite_fp32"], named={"tflite_fp32"})  # asked for on purpose: served
     assert [s.variant.status for s in servables] == ["rejected"]

@@ -38,10 +38,19 @@ def logged(fixture_root, tmp_path_factory):
     repo = d / "models"
     shutil.copytree(fixture_root / "repo", repo)
     cfg = d / "serving.json"
-    cfg.write_text(json.dumps({"models": {
-        "imdb": {"traffic": [{"variant": "onnx_fp32", "weight": 1}, {"variant": "tflite_fp32", "weight": 1}]},
-        "boston": {"shadow": {"variant": "tflite_fp32"}},
-        "reuters": {"log_sample_rate": 0.0}}}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "models": {
+                    "imdb": {
+                        "traffic": [{"variant": "onnx_fp32", "weight": 1}, {"variant": "tflite_fp32", "weight": 1}]
+                    },
+                    "boston": {"shadow": {"variant": "tflite_fp32"}},
+                    "reuters": {"log_sample_rate": 0.0},
+                }
+            }
+        )
+    )
     db = d / "log.db"
     with in_process(repo, config=cfg, prediction_log=f"sqlite:///{db}") as client:
         yield client, db
@@ -49,8 +58,11 @@ def logged(fixture_root, tmp_path_factory):
 
 def test_a_row_per_instance_with_input_output_and_arm(logged):
     client, db = logged
-    r = client.post("/v1/models/imdb:predict", json={"instances": [REVIEW, "dull and far too long"]},
-                    headers={"X-Request-Id": "rid-text"})
+    r = client.post(
+        "/v1/models/imdb:predict",
+        json={"instances": [REVIEW, "dull and far too long"]},
+        headers={"X-Request-Id": "rid-text"},
+    )
     assert r.status_code == 200
     assert r.headers["x-request-id"] == "rid-text"
     got = wait_rows(db, 2, "SELECT * FROM predictions WHERE request_id = 'rid-text' ORDER BY instance")
@@ -70,8 +82,21 @@ def test_a_row_per_instance_with_input_output_and_arm(logged):
 
 def test_v2_id_is_the_logged_id_and_features_are_named(logged):
     client, db = logged
-    features = {"CRIM": 0.1, "ZN": 0.0, "INDUS": 7.0, "CHAS": 0.0, "NOX": 0.5, "RM": 6.2, "AGE": 60.0,
-                "DIS": 4.0, "RAD": 4.0, "TAX": 300.0, "PTRATIO": 18.0, "B": 390.0, "LSTAT": 10.0}
+    features = {
+        "CRIM": 0.1,
+        "ZN": 0.0,
+        "INDUS": 7.0,
+        "CHAS": 0.0,
+        "NOX": 0.5,
+        "RM": 6.2,
+        "AGE": 60.0,
+        "DIS": 4.0,
+        "RAD": 4.0,
+        "TAX": 300.0,
+        "PTRATIO": 18.0,
+        "B": 390.0,
+        "LSTAT": 10.0,
+    }
     r = client.post("/v1/models/boston:predict", json={"instances": [features]})
     rid = r.headers["x-request-id"]
     got = wait_rows(db, 2, f"SELECT * FROM predictions WHERE request_id = '{rid}' ORDER BY arm")
@@ -82,8 +107,7 @@ def test_v2_id_is_the_logged_id_and_features_are_named(logged):
     assert primary["value"] == pytest.approx(r.json()["predictions"][0][0], rel=1e-6)
     assert shadow["value"] == pytest.approx(primary["value"], rel=1e-3)
 
-    body = {"id": "client-chosen-id", "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
-                                                 "data": [REVIEW]}]}
+    body = {"id": "client-chosen-id", "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [REVIEW]}]}
     r = client.post("/v2/models/imdb/versions/1/infer", json=body)
     assert r.json()["id"] == "client-chosen-id"
     got = wait_rows(db, 1, "SELECT * FROM predictions WHERE request_id = 'client-chosen-id'")
@@ -113,14 +137,21 @@ def test_feedback_stores_replaces_and_reports_unknown_ids(logged):
     r = client.post("/v2/models/imdb/feedback", json={"request_id": "fb-1", "label": 0})
     assert r.status_code == 200 and r.json()["status"] == "replaced" and "last one counts" in r.json()["note"]
     assert rows(db, "SELECT label, source FROM ground_truth WHERE request_id = 'fb-1'") == [
-        {"label": "negative", "source": "feedback"}]
+        {"label": "negative", "source": "feedback"}
+    ]
 
-    r = client.post("/v2/models/imdb/feedback", json={"items": [
-        {"request_id": "fb-2", "instance": 1, "label": "positive"},
-        {"request_id": "fb-2", "label": "positive"},
-        {"request_id": "nope", "label": "positive"},
-        {"request_id": "fb-1", "label": "great"},
-        {"request_id": "fb-1", "value": 3.0}]})
+    r = client.post(
+        "/v2/models/imdb/feedback",
+        json={
+            "items": [
+                {"request_id": "fb-2", "instance": 1, "label": "positive"},
+                {"request_id": "fb-2", "label": "positive"},
+                {"request_id": "nope", "label": "positive"},
+                {"request_id": "fb-1", "label": "great"},
+                {"request_id": "fb-1", "value": 3.0},
+            ]
+        },
+    )
     assert r.status_code == 200
     items = r.json()["items"]
     assert [i["status"] for i in items] == ["stored", "invalid", "unknown_request_id", "invalid", "invalid"]
@@ -148,8 +179,12 @@ def test_a_full_queue_drops_and_counts_without_failing_requests(fixture_root, tm
         blocker.execute("BEGIN EXCLUSIVE")
         try:
             t0 = time.monotonic()
-            statuses = [client.post("/v1/models/imdb:predict", json={"instances": [REVIEW]},
-                                    headers={"X-Request-Id": f"q{i}"}).status_code for i in range(8)]
+            statuses = [
+                client.post(
+                    "/v1/models/imdb:predict", json={"instances": [REVIEW]}, headers={"X-Request-Id": f"q{i}"}
+                ).status_code
+                for i in range(8)
+            ]
             elapsed = time.monotonic() - t0
             dropped = _metric(client, 'modelyard_prediction_log_rows_total{model="imdb",outcome="dropped"}')
         finally:
@@ -187,9 +222,11 @@ def test_a_failed_insert_is_counted_and_the_writer_reconnects(fixture_root, tmp_
 
     db = tmp_path / "log.db"
     with in_process(fixture_root / "repo", prediction_log=f"sqlite:///{db}") as client:
+
         def predict(rid):
-            return client.post("/v1/models/imdb:predict", json={"instances": [REVIEW]},
-                               headers={"X-Request-Id": rid}).status_code
+            return client.post(
+                "/v1/models/imdb:predict", json={"instances": [REVIEW]}, headers={"X-Request-Id": rid}
+            ).status_code
 
         assert predict("before") == 200
         assert len(wait_rows(db, 1)) == 1
@@ -243,11 +280,14 @@ def test_schema_is_versioned_and_migrated_once(tmp_path):
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-@pytest.mark.parametrize("url, message", [
-    ("mysql://h/db", "unsupported database 'mysql'"),
-    ("sqlite://", "needs a file"),
-    ("not a url", "not a database URL"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("mysql://h/db", "unsupported database 'mysql'"),
+        ("sqlite://", "needs a file"),
+        ("not a url", "not a database URL"),
+    ],
+)
 def test_bad_urls_are_named(url, message):
     from modelyard.errors import ModelyardError
     from serving.predlog import schema
@@ -266,13 +306,37 @@ def test_retention_deletes_old_rows_and_their_truth(tmp_path):
     engine = schema.connect(f"sqlite:///{tmp_path / 'log.db'}")
     now = time.time()
     with engine.begin() as c:
-        c.execute(insert(schema.predictions), [
-            {"request_id": rid, "instance": 0, "ts": ts, "model": "imdb", "version": 1, "variant": "v",
-             "arm": "latest", "output": "{}", "latency_ms": 1.0} for rid, ts in (("old", now - 3 * DAY_S),
-                                                                                  ("new", now))])
-        c.execute(insert(schema.ground_truth), [{"model": "imdb", "request_id": rid, "instance": 0,
-                                                 "label": "positive", "source": "feedback", "ts": now}
-                                                for rid in ("old", "new")])
+        c.execute(
+            insert(schema.predictions),
+            [
+                {
+                    "request_id": rid,
+                    "instance": 0,
+                    "ts": ts,
+                    "model": "imdb",
+                    "version": 1,
+                    "variant": "v",
+                    "arm": "latest",
+                    "output": "{}",
+                    "latency_ms": 1.0,
+                }
+                for rid, ts in (("old", now - 3 * DAY_S), ("new", now))
+            ],
+        )
+        c.execute(
+            insert(schema.ground_truth),
+            [
+                {
+                    "model": "imdb",
+                    "request_id": rid,
+                    "instance": 0,
+                    "label": "positive",
+                    "source": "feedback",
+                    "ts": now,
+                }
+                for rid in ("old", "new")
+            ],
+        )
     log = PredictionLog(engine, CollectorRegistry(), None, retention_days=2)
     assert log.apply_retention() == 1
     db = tmp_path / "log.db"
@@ -284,17 +348,28 @@ def test_live_accuracy_gauges_follow_the_ground_truth(logged):
     client, db = logged
     dp = client._client._transport.app.dp
     for i in range(4):
-        client.post("/v1/models/imdb/versions/1:predict", json={"instances": [REVIEW]},
-                    headers={"X-Request-Id": f"live-{i}"})
-    got = wait_rows(db, 4, "SELECT request_id, label FROM predictions WHERE request_id LIKE 'live-%' ORDER BY request_id")
+        client.post(
+            "/v1/models/imdb/versions/1:predict", json={"instances": [REVIEW]}, headers={"X-Request-Id": f"live-{i}"}
+        )
+    got = wait_rows(
+        db, 4, "SELECT request_id, label FROM predictions WHERE request_id LIKE 'live-%' ORDER BY request_id"
+    )
     # three right, one wrong
-    items = [{"request_id": g["request_id"], "label": g["label"] if i < 3 else
-              ("negative" if g["label"] == "positive" else "positive")} for i, g in enumerate(got)]
+    items = [
+        {
+            "request_id": g["request_id"],
+            "label": g["label"] if i < 3 else ("negative" if g["label"] == "positive" else "positive"),
+        }
+        for i, g in enumerate(got)
+    ]
     assert client.post("/v2/models/imdb/feedback", json={"items": items}).json()["counts"]["stored"] == 4
     dp.predlog.live.refresh(dp.predlog.engine)
-    labelled = rows(db, "SELECT p.variant, p.label = g.label AS ok FROM predictions p JOIN ground_truth g "
-                        "ON g.request_id = p.request_id AND g.instance = p.instance AND g.model = p.model "
-                        "WHERE p.model = 'imdb' AND p.arm != 'shadow'")
+    labelled = rows(
+        db,
+        "SELECT p.variant, p.label = g.label AS ok FROM predictions p JOIN ground_truth g "
+        "ON g.request_id = p.request_id AND g.instance = p.instance AND g.model = p.model "
+        "WHERE p.model = 'imdb' AND p.arm != 'shadow'",
+    )
     for variant in {r["variant"] for r in labelled}:
         mine = [r["ok"] for r in labelled if r["variant"] == variant]
         series = f'{{model="imdb",role="primary",variant="{variant}",version="1"}}'
@@ -302,8 +377,7 @@ def test_live_accuracy_gauges_follow_the_ground_truth(logged):
         assert _metric(client, "modelyard_live_accuracy" + series) == pytest.approx(sum(mine) / len(mine))
 
 
-def test_a_real_server_logs_grpc_and_rest_and_returns_the_request_id(fixture_root, repo_copy, start_server,
-                                                                     tmp_path):
+def test_a_real_server_logs_grpc_and_rest_and_returns_the_request_id(fixture_root, repo_copy, start_server, tmp_path):
     """``modelyard serve --prediction-log``: a gRPC ModelInfer and a REST predict are logged under the id each
     answer carries (gRPC: trailing metadata and the V2 id; REST: the X-Request-Id header)."""
     import grpc
@@ -316,12 +390,19 @@ def test_a_real_server_logs_grpc_and_rest_and_returns_the_request_id(fixture_roo
     rid = server.client.post("/v1/models/imdb:predict", json={"instances": [REVIEW]}).headers["x-request-id"]
     with grpc.insecure_channel(server.grpc_url) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
-        req = pb.ModelInferRequest(model_name="imdb", inputs=[pb.ModelInferRequest.InferInputTensor(
-            name="text", datatype="BYTES", shape=[1], contents=pb.InferTensorContents(bytes_contents=[b"dull"]))])
+        req = pb.ModelInferRequest(
+            model_name="imdb",
+            inputs=[
+                pb.ModelInferRequest.InferInputTensor(
+                    name="text", datatype="BYTES", shape=[1], contents=pb.InferTensorContents(bytes_contents=[b"dull"])
+                )
+            ],
+        )
         resp, call = stub.ModelInfer.with_call(req, metadata=[("x-request-id", "grpc-1")])
     assert resp.id == "grpc-1" and ("x-request-id", "grpc-1") in call.trailing_metadata()
-    got = wait_rows(db, 2, f"SELECT request_id, input FROM predictions WHERE request_id IN ('{rid}', 'grpc-1') "
-                           "ORDER BY request_id")
+    got = wait_rows(
+        db, 2, f"SELECT request_id, input FROM predictions WHERE request_id IN ('{rid}', 'grpc-1') ORDER BY request_id"
+    )
     assert {g["request_id"]: json.loads(g["input"]) for g in got} == {rid: {"text": REVIEW}, "grpc-1": {"text": "dull"}}
     assert server.stop() == 0
 
@@ -329,8 +410,10 @@ def test_a_real_server_logs_grpc_and_rest_and_returns_the_request_id(fixture_roo
 def test_live_mae_gauge_for_boston_primary_and_shadow(logged):
     client, db = logged
     dp = client._client._transport.app.dp
-    row = {f: 1.0 for f in ("CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B",
-                            "LSTAT")}
+    row = {
+        f: 1.0
+        for f in ("CRIM", "ZN", "INDUS", "CHAS", "NOX", "RM", "AGE", "DIS", "RAD", "TAX", "PTRATIO", "B", "LSTAT")
+    }
     client.post("/v1/models/boston:predict", json={"instances": [row]}, headers={"X-Request-Id": "mae-1"})
     got = wait_rows(db, 2, "SELECT arm, value FROM predictions WHERE request_id = 'mae-1' ORDER BY arm")
     assert client.post("/v2/models/boston/feedback", json={"request_id": "mae-1", "value": 20.0}).status_code == 200

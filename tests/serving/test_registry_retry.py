@@ -45,8 +45,9 @@ def _wait_state(s, version: int, state: str, timeout: float = 15) -> dict:
 
 
 def _failures(s, version: int) -> float:
-    m = re.search(rf'modelyard_model_load_failures_total{{model="imdb",version="{version}"}} (\S+)',
-                  s.client.get("/metrics").text)
+    m = re.search(
+        rf'modelyard_model_load_failures_total{{model="imdb",version="{version}"}} (\S+)', s.client.get("/metrics").text
+    )
     return float(m.group(1)) if m else 0.0
 
 

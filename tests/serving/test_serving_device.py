@@ -13,15 +13,20 @@ import pytest
 from serving_helpers import ROOT, reference
 
 NO_GPU = {"CUDA_VISIBLE_DEVICES": ""}
-CPU_INFO = ('modelyard_model_provider_info{model="boston",provider="CPUExecutionProvider",variant="onnx_fp32",'
-            'version="1"} 1.0')
+CPU_INFO = (
+    'modelyard_model_provider_info{model="boston",provider="CPUExecutionProvider",variant="onnx_fp32",version="1"} 1.0'
+)
 
 
 def test_auto_without_a_gpu_runs_on_cpu_and_says_so(repo_copy, start_server):
     s = start_server(repo_copy, env=NO_GPU)
     v2 = s.client.get("/v2/models/boston").json()["parameters"]
-    assert (v2["device"], v2["provider"], v2["providers"], v2["gpu"]) == ("cpu", "CPUExecutionProvider",
-                                                                          ["CPUExecutionProvider"], None)
+    assert (v2["device"], v2["provider"], v2["providers"], v2["gpu"]) == (
+        "cpu",
+        "CPUExecutionProvider",
+        ["CPUExecutionProvider"],
+        None,
+    )
     v1 = s.client.get("/v1/models/imdb/metadata").json()["modelyard"]
     assert (v1["device"], v1["provider"], v1["gpu"]) == ("cpu", "CPUExecutionProvider", None)
     text = s.client.get("/metrics").text
@@ -32,9 +37,14 @@ def test_auto_without_a_gpu_runs_on_cpu_and_says_so(repo_copy, start_server):
 
 
 def test_device_cuda_without_a_gpu_is_a_startup_error(repo_copy):
-    r = subprocess.run([sys.executable, "-m", "modelyard", "serve", "--repo", str(repo_copy), "--device", "cuda",
-                        "--port", "1"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                       env={**os.environ, **NO_GPU})
+    r = subprocess.run(
+        [sys.executable, "-m", "modelyard", "serve", "--repo", str(repo_copy), "--device", "cuda", "--port", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **NO_GPU},
+    )
     assert r.returncode == 2, r.stderr[-2000:]
     assert "--device cuda: onnxruntime cannot run on a GPU here" in r.stderr and "--device auto or cpu" in r.stderr
 

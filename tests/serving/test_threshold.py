@@ -15,8 +15,10 @@ from serving.serving_config import ServeConfig
 
 
 def _infer(client, texts):
-    r = client.post("/v2/models/imdb/infer", json={
-        "inputs": [{"name": "text", "shape": [len(texts)], "datatype": "BYTES", "data": texts}]})
+    r = client.post(
+        "/v2/models/imdb/infer",
+        json={"inputs": [{"name": "text", "shape": [len(texts)], "datatype": "BYTES", "data": texts}]},
+    )
     assert r.status_code == 200, r.text
     outs = {o["name"]: o["data"] for o in r.json()["outputs"]}
     return np.asarray(outs["probability"], np.float32), outs["label"], outs["label_probability"]
@@ -24,7 +26,7 @@ def _infer(client, texts):
 
 def _positive_count(client) -> float:
     for line in client.get("/metrics").text.splitlines():
-        if line.startswith('modelyard_predictions_total{') and 'model="imdb"' in line and 'positive' in line:
+        if line.startswith("modelyard_predictions_total{") and 'model="imdb"' in line and "positive" in line:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

@@ -30,16 +30,35 @@ def test_boston_beats_mean_price(data_dir, repo_dir, tmp_path):
 
 
 def test_cli_trains_into_repo(data_dir, repo_dir, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "modelyard", "train", "boston", "--data-dir", str(data_dir),
-                          "--repo", str(repo_dir), "--epochs", "2"], capture_output=True, text=True, cwd=tmp_path)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelyard",
+            "train",
+            "boston",
+            "--data-dir",
+            str(data_dir),
+            "--repo",
+            str(repo_dir),
+            "--epochs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     assert "K-fold (K=4) validation MAE per fold" in run.stdout
     assert ModelRepository(repo_dir).versions("boston") == [1]
 
 
 def test_cli_missing_dataset_is_one_clear_line(repo_dir, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "modelyard", "train", "reuters", "--data-dir", str(tmp_path),
-                          "--repo", str(repo_dir)], capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "modelyard", "train", "reuters", "--data-dir", str(tmp_path), "--repo", str(repo_dir)],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2
     assert run.stderr.strip().startswith("error: missing dataset file") and "reuters.npz" in run.stderr
     assert "Traceback" not in run.stderr

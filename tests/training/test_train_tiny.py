@@ -19,7 +19,12 @@ def test_text_model_publishes_complete_version(tiny_text_dataset, repo_dir, tmp_
     m = train(RECIPES["imdb"], tiny_text_dataset, repo, tmp_path / "runs", epochs=3, num_words=TINY_WORDS, verbose=0)
     vdir = repo.path("imdb", 1)
     assert sorted(p.name for p in vdir.iterdir()) == [
-        "manifest.json", "model.keras", "training_history.png", "training_report.json", "vocab.json"]
+        "manifest.json",
+        "model.keras",
+        "training_history.png",
+        "training_report.json",
+        "vocab.json",
+    ]
     assert repo.verify("imdb", 1) == []
     assert m.inputs[0].shape == [None, TINY_WORDS] and m.outputs[0].shape == [None, 1]
     assert m.labels == ["negative", "positive"] and m.preprocessing.num_words == TINY_WORDS
@@ -54,9 +59,19 @@ def test_a_new_model_is_one_recipe(tiny_boston_dataset, repo_dir, tmp_path):
     """A model the trainer has never heard of, with its own features and a held-out share instead of K-fold:
     everything model-specific comes from the recipe."""
     names = [f"f{i}" for i in range(13)]
-    recipe = Recipe("houses", models.boston_model, TabularFeatures(names), Regression, max_epochs=3,
-                    batch_size=16, patience=2, labels=None, output_name="value", output_description="a value",
-                    val_fraction=0.25)
+    recipe = Recipe(
+        "houses",
+        models.boston_model,
+        TabularFeatures(names),
+        Regression,
+        max_epochs=3,
+        batch_size=16,
+        patience=2,
+        labels=None,
+        output_name="value",
+        output_description="a value",
+        val_fraction=0.25,
+    )
     repo = ModelRepository(repo_dir)
     m = train(recipe, tiny_boston_dataset, repo, tmp_path / "runs", verbose=0)
     assert repo.verify("houses", 1) == []

@@ -16,7 +16,11 @@ class Model:
     def __init__(self) -> None:
         self.sess, self.input_name = session()
 
-    @bentoml.api(route=ROUTE, batchable=True, max_batch_size=int(os.environ.get("MODELYARD_BENCH_MAX_BATCH", "64")),
-                 max_latency_ms=int(os.environ.get("MODELYARD_BENCH_MAX_LATENCY_MS", "1000")))
+    @bentoml.api(
+        route=ROUTE,
+        batchable=True,
+        max_batch_size=int(os.environ.get("MODELYARD_BENCH_MAX_BATCH", "64")),
+        max_latency_ms=int(os.environ.get("MODELYARD_BENCH_MAX_LATENCY_MS", "1000")),
+    )
     def predict(self, instances: list[Any]) -> list:
         return self.sess.run(None, {self.input_name: to_input(instances)})[0].tolist()

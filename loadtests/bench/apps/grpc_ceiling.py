@@ -13,9 +13,11 @@ import grpc
 from serving.protocols.proto import grpc_predict_v2_pb2 as pb
 
 SERVICE = "inference.GRPCInferenceService"
-ANSWER = pb.ModelInferResponse(model_name=os.environ.get("MODELYARD_BENCH_MODEL", "model"), outputs=[
-    pb.ModelInferResponse.InferOutputTensor(name="output", datatype="FP32", shape=[1, 1])],
-    raw_output_contents=[b"\x00\x00\x00\x3f"]).SerializeToString()
+ANSWER = pb.ModelInferResponse(
+    model_name=os.environ.get("MODELYARD_BENCH_MODEL", "model"),
+    outputs=[pb.ModelInferResponse.InferOutputTensor(name="output", datatype="FP32", shape=[1, 1])],
+    raw_output_contents=[b"\x00\x00\x00\x3f"],
+).SerializeToString()
 
 
 async def infer(request: bytes, context) -> bytes:

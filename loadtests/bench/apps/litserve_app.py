@@ -32,8 +32,16 @@ class ModelAPI(ls.LitAPI):
 
 
 if __name__ == "__main__":
-    api = ModelAPI(max_batch_size=int(os.environ.get("MODELYARD_BENCH_MAX_BATCH", "64")),
-                   batch_timeout=float(os.environ.get("MODELYARD_BENCH_DELAY_MS", "2")) / 1000, api_path=ROUTE)
+    api = ModelAPI(
+        max_batch_size=int(os.environ.get("MODELYARD_BENCH_MAX_BATCH", "64")),
+        batch_timeout=float(os.environ.get("MODELYARD_BENCH_DELAY_MS", "2")) / 1000,
+        api_path=ROUTE,
+    )
     server = ls.LitServer(api, accelerator="cpu", workers_per_device=1, fast_queue=True)
-    server.run(port=int(os.environ["MODELYARD_BENCH_PORT"]), host="127.0.0.1", num_api_servers=1,
-               generate_client_file=False, log_level="warning")
+    server.run(
+        port=int(os.environ["MODELYARD_BENCH_PORT"]),
+        host="127.0.0.1",
+        num_api_servers=1,
+        generate_client_file=False,
+        log_level="warning",
+    )

@@ -36,24 +36,50 @@ def _free_port() -> int:
 
 
 def settings(http_port: int, grpc_port: int, metrics_port: int, workers: int) -> dict:
-    return {"debug": False, "host": "127.0.0.1", "http_port": http_port, "grpc_port": grpc_port,
-            "metrics_port": metrics_port, "parallel_workers": workers, "load_models_at_startup": True}
+    return {
+        "debug": False,
+        "host": "127.0.0.1",
+        "http_port": http_port,
+        "grpc_port": grpc_port,
+        "metrics_port": metrics_port,
+        "parallel_workers": workers,
+        "load_models_at_startup": True,
+    }
 
 
 def model_settings(name: str, max_batch_size: int, max_batch_time_s: float) -> dict:
-    return {"name": name, "implementation": IMPLEMENTATION,
-            "max_batch_size": max_batch_size, "max_batch_time": max_batch_time_s}
+    return {
+        "name": name,
+        "implementation": IMPLEMENTATION,
+        "max_batch_size": max_batch_size,
+        "max_batch_time": max_batch_time_s,
+    }
 
 
 def write_folder(folder: Path, env: dict) -> Path:
     model = env.get("MODELYARD_BENCH_MODEL", "model")
     (folder / model).mkdir(parents=True, exist_ok=True)
-    (folder / "settings.json").write_text(json.dumps(settings(
-        int(env["MODELYARD_BENCH_PORT"]), int(env["MODELYARD_BENCH_GRPC_PORT"]), _free_port(),
-        int(env.get("MODELYARD_BENCH_MLSERVER_WORKERS", "0"))), indent=2))
-    (folder / model / "model-settings.json").write_text(json.dumps(model_settings(
-        model, int(env.get("MODELYARD_BENCH_MAX_BATCH", "64")),
-        float(env.get("MODELYARD_BENCH_DELAY_MS", "2")) / 1000), indent=2))
+    (folder / "settings.json").write_text(
+        json.dumps(
+            settings(
+                int(env["MODELYARD_BENCH_PORT"]),
+                int(env["MODELYARD_BENCH_GRPC_PORT"]),
+                _free_port(),
+                int(env.get("MODELYARD_BENCH_MLSERVER_WORKERS", "0")),
+            ),
+            indent=2,
+        )
+    )
+    (folder / model / "model-settings.json").write_text(
+        json.dumps(
+            model_settings(
+                model,
+                int(env.get("MODELYARD_BENCH_MAX_BATCH", "64")),
+                float(env.get("MODELYARD_BENCH_DELAY_MS", "2")) / 1000,
+            ),
+            indent=2,
+        )
+    )
     return folder
 
 

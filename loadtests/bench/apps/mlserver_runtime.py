@@ -22,5 +22,6 @@ class OnnxRuntime(MLModel):
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         x = NumpyCodec.decode_input(payload.inputs[0])
         y = self.sess.run(None, {self.input_name: v2_to_input(x)})[0]
-        return InferenceResponse(model_name=self.name, model_version=self.version,
-                                 outputs=[NumpyCodec.encode_output(self.output_name, y)])
+        return InferenceResponse(
+            model_name=self.name, model_version=self.version, outputs=[NumpyCodec.encode_output(self.output_name, y)]
+        )

@@ -16,17 +16,24 @@ def _env_path(name: str, default: str) -> Path:
 
 
 def layout() -> install.Layout:
-    return install.Layout(state=_env_path("GPU_KIT_STATE", "/tmp/gpu-kit"), site=_env_path("GPU_KIT_SITE", "/tmp/site"),
-                          venv=_env_path("GPU_KIT_VENV", "/tmp/gpu-venv"))
+    return install.Layout(
+        state=_env_path("GPU_KIT_STATE", "/tmp/gpu-kit"),
+        site=_env_path("GPU_KIT_SITE", "/tmp/site"),
+        venv=_env_path("GPU_KIT_VENV", "/tmp/gpu-venv"),
+    )
 
 
 def new_run(lay: install.Layout, started: float) -> measure.Run:
     """The steps and their arguments from GPU_KIT_STEPS, BENCH_ARGS, GPU_CHECK_ARGS; results into $OUT."""
-    return measure.Run(layout=lay, root=ROOT, out=_env_path("OUT", str(lay.state / "out")),
-                       deadline=started + float(os.environ.get("GPU_KIT_DEADLINE_S") or 585),
-                       steps=(os.environ.get("GPU_KIT_STEPS") or measure.STEPS).split(),
-                       bench_args=os.environ.get("BENCH_ARGS", measure.BENCH_ARGS),
-                       gpu_check_args=os.environ.get("GPU_CHECK_ARGS", ""))
+    return measure.Run(
+        layout=lay,
+        root=ROOT,
+        out=_env_path("OUT", str(lay.state / "out")),
+        deadline=started + float(os.environ.get("GPU_KIT_DEADLINE_S") or 585),
+        steps=(os.environ.get("GPU_KIT_STEPS") or measure.STEPS).split(),
+        bench_args=os.environ.get("BENCH_ARGS", measure.BENCH_ARGS),
+        gpu_check_args=os.environ.get("GPU_CHECK_ARGS", ""),
+    )
 
 
 def call(kit: Path, k: int, n: int) -> int:
@@ -41,11 +48,13 @@ def call(kit: Path, k: int, n: int) -> int:
     have = [i for i in range(1, n + 1) if i not in missing]
     print(f"call {k} of {n}: this machine has parts {' '.join(map(str, have))} of kit {info['kit']}")
     if k < n:
-        print(f"next: python3 -m loadtests.bench.gpu_kit device{kit_flag} {k + 1} {n}   carry: [\"{rel}/{k + 1}\"]")
+        print(f'next: python3 -m loadtests.bench.gpu_kit device{kit_flag} {k + 1} {n}   carry: ["{rel}/{k + 1}"]')
         return 0
     if missing:
-        raise ModelyardError(f"parts {' '.join(map(str, missing))} are missing: /tmp was lost between calls (the "
-                             f"machine went idle); run calls 1..{n} again, back to back")
+        raise ModelyardError(
+            f"parts {' '.join(map(str, missing))} are missing: /tmp was lost between calls (the "
+            f"machine went idle); run calls 1..{n} again, back to back"
+        )
     install.check_python(info["python"])
     run = new_run(lay, started)
     run.out.mkdir(parents=True, exist_ok=True)
@@ -53,8 +62,14 @@ def call(kit: Path, k: int, n: int) -> int:
     t0 = time.time()
     try:
         meta = parts.unpack(info, lay.state, lay.kit)
-        install.install(lay, meta, ROOT, use_pip=not os.environ.get("GPU_KIT_NO_PIP"),
-                        manual_venv=bool(os.environ.get("GPU_KIT_MANUAL_VENV")), log=run.say)
+        install.install(
+            lay,
+            meta,
+            ROOT,
+            use_pip=not os.environ.get("GPU_KIT_NO_PIP"),
+            manual_venv=bool(os.environ.get("GPU_KIT_MANUAL_VENV")),
+            log=run.say,
+        )
     except ModelyardError as e:
         run.say(f"gpu_kit: install failed: {e}")
         raise

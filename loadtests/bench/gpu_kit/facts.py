@@ -26,12 +26,16 @@ def versions() -> list[str]:
     import pydantic
     import uvicorn
 
-    return [f"{sys.executable} {sys.version.split()[0]}", f"onnxruntime {ort.__version__} {ort.__file__}",
-            f"providers {ort.get_available_providers()}",
-            f"numpy {numpy.__version__} fastapi {fastapi.__version__} uvicorn {uvicorn.__version__} "
-            f"pydantic {pydantic.__version__}",
-            tool_version(["wrk", "--version"]), tool_version(["k6", "version"]),
-            tool_version(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"])]
+    return [
+        f"{sys.executable} {sys.version.split()[0]}",
+        f"onnxruntime {ort.__version__} {ort.__file__}",
+        f"providers {ort.get_available_providers()}",
+        f"numpy {numpy.__version__} fastapi {fastapi.__version__} uvicorn {uvicorn.__version__} "
+        f"pydantic {pydantic.__version__}",
+        tool_version(["wrk", "--version"]),
+        tool_version(["k6", "version"]),
+        tool_version(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]),
+    ]
 
 
 def verified_models(kit: Path) -> tuple[list[str], list[str]]:
@@ -44,8 +48,9 @@ def verified_models(kit: Path) -> tuple[list[str], list[str]]:
         version = repo.resolve(name)
         found = repo.verify(name, version)
         problems += [f"{name}/{version}: {p}" for p in found]
-        lines.append(f"model {name}/{version}: " + ("verified against its manifest" if not found else
-                                                     f"{len(found)} problem(s)"))
+        lines.append(
+            f"model {name}/{version}: " + ("verified against its manifest" if not found else f"{len(found)} problem(s)")
+        )
     return lines, problems
 
 

@@ -29,13 +29,17 @@ PROTO = "grpc_predict_v2.proto"
 
 def kserve_descriptor(folder: Path) -> bytes:
     """The serialized FileDescriptorProto of KServe's V2 proto, from the kserve wheel (downloaded, not installed)."""
-    subprocess.run([sys.executable, "-m", "pip", "download", f"kserve=={KSERVE}", "--no-deps", "--quiet", "-d",
-                    str(folder)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", f"kserve=={KSERVE}", "--no-deps", "--quiet", "-d", str(folder)],
+        check=True,
+    )
     wheel = next(folder.glob(f"kserve-{KSERVE}-*.whl"))
     source = zipfile.ZipFile(wheel).read(MEMBER).decode()
     module = {"__name__": "kserve_grpc_predict_v2_pb2"}  # built in a private pool, as our own code is
-    exec(compile(source.replace("_descriptor_pool.Default()", "_descriptor_pool.DescriptorPool()"), MEMBER, "exec"),
-         module)
+    exec(
+        compile(source.replace("_descriptor_pool.Default()", "_descriptor_pool.DescriptorPool()"), MEMBER, "exec"),
+        module,
+    )
     return module["DESCRIPTOR"].serialized_pb
 
 
@@ -44,10 +48,24 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as d:
         descriptors = Path(d) / "kserve.pb"
-        descriptors.write_bytes(descriptor_pb2.FileDescriptorSet(
-            file=[descriptor_pb2.FileDescriptorProto.FromString(kserve_descriptor(Path(d)))]).SerializeToString())
-        subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"--descriptor_set_in={descriptors}",
-                        f"--python_out={HERE}", f"--pyi_out={HERE}", f"--grpc_python_out={HERE}", PROTO], check=True)
+        descriptors.write_bytes(
+            descriptor_pb2.FileDescriptorSet(
+                file=[descriptor_pb2.FileDescriptorProto.FromString(kserve_descriptor(Path(d)))]
+            ).SerializeToString()
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grpc_tools.protoc",
+                f"--descriptor_set_in={descriptors}",
+                f"--python_out={HERE}",
+                f"--pyi_out={HERE}",
+                f"--grpc_python_out={HERE}",
+                PROTO,
+            ],
+            check=True,
+        )
     stubs, messages = HERE / "grpc_predict_v2_pb2_grpc.py", HERE / "grpc_predict_v2_pb2.py"
     _edit(stubs, "import grpc_predict_v2_pb2 as ", "from . import grpc_predict_v2_pb2 as ")
     _edit(messages, "DESCRIPTOR = _descriptor_pool.Default().", "DESCRIPTOR = _descriptor_pool.DescriptorPool().")
