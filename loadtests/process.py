@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +20,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 class ServerNotReady(RuntimeError):
     pass
+
+
+def serve_argv(repo: Path, port: int, *extra: str, root: Path = ROOT) -> list[str]:
+    """``python -m modelyard serve`` of the checkout at ``root`` as the benchmarks start it: ``repo`` on ``port``,
+    no repository polling, the onnx_fp32 variant on CPU, and no gRPC port (where the checkout has gRPC), then
+    ``extra`` flags."""
+    grpc_off = ["--grpc-port", "0"] if "grpc_port" in (root / "modelyard" / "settings.py").read_text() else []
+    argv = [sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port), *grpc_off]
+    return argv + ["--poll-interval-s", "0", "--variant", "onnx_fp32", "--device", "cpu", *extra]
 
 
 def free_port() -> int:

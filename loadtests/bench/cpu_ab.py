@@ -22,7 +22,7 @@ import psutil
 
 from loadtests.bench import load
 from loadtests.bench.cli import _bodies
-from loadtests.process import ROOT, ServerProcess, free_port
+from loadtests.process import ROOT, ServerProcess, free_port, serve_argv
 from modelyard.manifest import MANIFEST_FILE
 from modelyard.repository import ModelRepository
 
@@ -38,26 +38,8 @@ def start_server(root: Path, repo: Path, log: Path, extra: tuple[str, ...] = ())
     """The checkout at ``root`` serving IMDB from ``repo`` on the first CPU (one thread, no access log), started
     with ``extra`` flags; ready."""
     port = free_port()
-    grpc_off = ["--grpc-port", "0"] if "grpc_port" in (root / "modelyard" / "settings.py").read_text() else []
     server = ServerProcess(
-        [
-            sys.executable,
-            "-m",
-            "modelyard",
-            "serve",
-            "--repo",
-            str(repo),
-            "--port",
-            str(port),
-            "--poll-interval-s",
-            "0",
-            "--variant",
-            "onnx_fp32",
-            "--device",
-            "cpu",
-            *grpc_off,
-            *extra,
-        ],
+        serve_argv(repo, port, *extra, root=root),
         log,
         port=port,
         cwd=root,

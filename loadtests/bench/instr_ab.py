@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from loadtests.bench.cpu_ab import imdb_bodies
-from loadtests.process import ROOT, ServerProcess, free_port
+from loadtests.process import ROOT, ServerProcess, free_port, serve_argv
 
 
 WARM_UP = 300
@@ -43,27 +43,8 @@ def instructions(root: Path, repo: Path, bodies: list[bytes], requests: int, out
     """Instructions per request of the checkout at ``root``'s server: the request window's count less an idle
     window's of the same length (see the module's docstring)."""
     port = free_port()
-    grpc_off = ["--grpc-port", "0"] if "grpc_port" in (root / "modelyard" / "settings.py").read_text() else []
-    argv = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}.%p",
-        sys.executable,
-        "-m",
-        "modelyard",
-        "serve",
-        "--repo",
-        str(repo),
-        "--port",
-        str(port),
-        "--poll-interval-s",
-        "0",
-        "--variant",
-        "onnx_fp32",
-        "--device",
-        "cpu",
-        *grpc_off,
-    ]
+    callgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p"]
+    argv = callgrind + serve_argv(repo, port, root=root)
     server = ServerProcess(
         argv,
         out.with_suffix(".log"),

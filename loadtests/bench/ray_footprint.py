@@ -33,20 +33,9 @@ def footprint(pid: int) -> tuple[int, float, float]:
 def measure(repo: Path, extra: list[str], log: Path) -> str:
     port = free_port()
     t0 = time.monotonic()
+    serve = [sys.executable, "-m", "modelyard", "serve", "--repo", str(repo), "--port", str(port), "--grpc-port", "0"]
     server = ServerProcess(
-        [
-            sys.executable,
-            "-m",
-            "modelyard",
-            "serve",
-            "--repo",
-            str(repo),
-            "--port",
-            str(port),
-            "--grpc-port",
-            "0",
-            *extra,
-        ],
+        serve + extra,
         log,
         port=port,
         env={"RAY_USAGE_STATS_ENABLED": "0", "MODELYARD_ACCESS_LOG": "false"},

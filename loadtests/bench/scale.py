@@ -23,7 +23,7 @@ import psutil
 
 from loadtests.bench import load
 from loadtests.bench.cli import _bodies
-from loadtests.process import ServerProcess, free_port
+from loadtests.process import ServerProcess, free_port, serve_argv
 from modelyard.manifest import MANIFEST_FILE
 from modelyard.repository import ModelRepository
 
@@ -54,24 +54,7 @@ def _tree_cpu(pid: int) -> float:
 
 
 def _commands(kind: str, n: int, repo: Path, port: int) -> tuple[list[str], dict]:
-    serve = [
-        sys.executable,
-        "-m",
-        "modelyard",
-        "serve",
-        "--repo",
-        str(repo),
-        "--port",
-        str(port),
-        "--grpc-port",
-        "0",
-        "--poll-interval-s",
-        "0",
-        "--variant",
-        "onnx_fp32",
-        "--device",
-        "cpu",
-    ]
+    serve = serve_argv(repo, port)
     env = {"MODELYARD_THREADS": "1", "MODELYARD_ACCESS_LOG": "false"}
     if kind == "modelyard":
         return serve + ["--workers", str(n)], env
