@@ -4,7 +4,11 @@ versions are published, watching for failed requests, latency that creeps up, an
 1. The repository is copied into a temporary folder (only the models under load) and ``modelyard serve`` is
    started on it, on a free loopback port, pinned to the first half of the CPUs; k6 runs on the rest.
 2. Capacity: unless ``--rate`` is given, a short closed-loop k6 run (``CAPACITY_VUS`` users, each sending its
-   next request when the last is answered) measures the requests/s the server sustains on this machine.
+   next request when the last is answered) measures the server's throughput on this machine; then short
+   open-loop runs step down from it (``PROBE_FRACTIONS``) to the first rate answered with p99 ≤
+   ``PROBE_P99_MS``, no failure and (nearly) every request sent on schedule: the capacity. (A closed loop's
+   batches are larger than an open loop's, so its throughput is more than one core sustains in open loop: 70%
+   of it kept a core 85-95% busy and the latency climbed until the connection cap refused requests.)
 3. Soak: k6's ``constant-arrival-rate`` executor (open loop: requests start on schedule whether or not earlier
    ones were answered, so a stall shows as latency, not as a slower client) sends ``rate_fraction`` × capacity
    requests/s for the duration: the load test's mix of real test-set inputs (every model, TF Serving REST and
@@ -61,6 +65,9 @@ def _split_cpus() -> tuple[set[int] | None, set[int] | None]:
 SERVER_CPUS, K6_CPUS = _split_cpus()
 
 CAPACITY_VUS = 16
+PROBE_FRACTIONS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
+"""The open-loop rates tried, as fractions of the closed-loop throughput, highest first."""
+PROBE_P99_MS = 50.0
 """Closed-loop users of the capacity run: enough to saturate the server here (the bench's sweep peaks at 16-64)."""
 
 K6_SCRIPT = r"""
@@ -196,6 +203,8 @@ class SoakResult:
     rate_fraction: float | None
     rate: float
     reload_every_s: float = 0.0
+    closed_loop_rps: float | None = None
+    """The closed-loop throughput the capacity probes stepped down from."""
     requests: int = 0
     failures: int = 0
     dropped: int = 0
@@ -560,6 +569,37 @@ def soak(opts: SoakOptions) -> SoakResult:
         os.environ.update(saved)
 
 
+def _open_loop_rates(rate: float) -> dict[str, str]:
+    """k6's open-loop settings for ``rate`` requests/s: 50 ms of arrivals as users to start with, more (up to the
+    max) when answers are slower."""
+    return {
+        "SOAK_MODE": "open",
+        "SOAK_RATE": str(round(rate)),
+        "SOAK_VUS": str(max(20, int(rate * 0.05))),
+        "SOAK_MAX_VUS": str(max(100, min(2000, int(rate)))),
+    }
+
+
+def _open_loop_capacity(script: Path, base: dict, closed: float, probe_s: float, report: Path) -> float:
+    """The highest of ``PROBE_FRACTIONS`` × ``closed`` that an open loop of ``probe_s`` seconds gets answered with
+    p99 ≤ ``PROBE_P99_MS``, no failure and at most 1% of its requests left unsent; the lowest when none is."""
+    rate = closed
+    for fraction in PROBE_FRACTIONS:
+        rate = max(1, round(closed * fraction))
+        name = f"k6-probe-{rate}"
+        env = {**base, **_open_loop_rates(rate), "SOAK_DURATION": f"{probe_s:g}s"}
+        summary = _run_k6(
+            script, {**env, "SOAK_SUMMARY": str(report / f"{name}.json")}, report / f"{name}.log", probe_s + 120
+        )
+        m = summary["metrics"]
+        p99 = _metric(m, "http_req_duration", "p(99)")
+        failed = _metric(m, "soak_failed", "count") or 0
+        unsent = _metric(m, "dropped_iterations", "count") or 0  # a few while k6 starts its users are no verdict
+        if p99 is not None and p99 <= PROBE_P99_MS and not failed and unsent <= 0.01 * rate * probe_s:
+            return rate
+    return rate
+
+
 def _soak(
     opts, server, repo, requests, script, report, weights, window, n_windows, segment, n_segments, capacity_s
 ) -> SoakResult:
@@ -576,7 +616,7 @@ def _soak(
         "SOAK_SEGMENT_MS": str(int(segment * 1000)),
         "SOAK_SEGMENTS": str(n_segments),
     }
-    capacity = None
+    capacity = closed = None
     if opts.rate is None:
         summary = _run_k6(
             script,
@@ -593,9 +633,10 @@ def _soak(
         ok = (_metric(summary["metrics"], "http_reqs", "count") or 0) - (
             _metric(summary["metrics"], "soak_failed", "count") or 0
         )
-        capacity = ok / capacity_s
-        if capacity < 1:
+        closed = ok / capacity_s
+        if closed < 1:
             raise LoadTestError(f"the capacity run completed no request; see {report / 'k6-capacity.log'}")
+        capacity = _open_loop_capacity(script, base, closed, capacity_s, report)
     rate = opts.rate if opts.rate is not None else capacity * opts.rate_fraction
     rate = max(1, round(rate))
     res = SoakResult(
@@ -605,6 +646,7 @@ def _soak(
         window_s=window,
         capacity_rps=round(capacity, 1) if capacity else None,
         capacity_measured=capacity is not None,
+        closed_loop_rps=round(closed, 1) if closed else None,
         rate_fraction=opts.rate_fraction if opts.rate is None else None,
         rate=rate,
         reload_every_s=opts.reload_every_s,
@@ -620,17 +662,13 @@ def _soak(
         started["publisher"] = p = Publisher(repo, server.url, list(weights), t0, opts.reload_every_s, opts.duration_s)
         p.start()
 
-    vus = max(20, int(rate * 0.05))  # 50 ms of arrivals; k6 adds users (up to max_vus) when answers are slower
     try:
         summary = _run_k6(
             script,
             {
                 **base,
-                "SOAK_MODE": "open",
-                "SOAK_RATE": str(rate),
+                **_open_loop_rates(rate),
                 "SOAK_DURATION": f"{opts.duration_s:g}s",
-                "SOAK_VUS": str(vus),
-                "SOAK_MAX_VUS": str(max(100, min(2000, int(rate)))),
                 "SOAK_SUMMARY": str(report / "k6-soak.json"),
             },
             report / "k6-soak.log",
@@ -803,7 +841,8 @@ def print_summary(res: SoakResult) -> None:
     from rich.table import Table
 
     cap = (
-        f"capacity {res.capacity_rps:,.0f} req/s (closed loop, {CAPACITY_VUS} users) x {res.rate_fraction:g}"
+        f"capacity {res.capacity_rps:,.0f} req/s (open loop at p99 <= {PROBE_P99_MS:g} ms; closed loop, "
+        f"{CAPACITY_VUS} users: {res.closed_loop_rps:,.0f}) x {res.rate_fraction:g}"
         if res.capacity_measured
         else "rate given"
     )
