@@ -233,12 +233,15 @@ class Registry:
         return st
 
     def servable(self, st: ModelState, version: int, variant: str | None) -> Servable:
-        return routing.servable(st, version, variant, self.default_variant(st.name))
+        return routing.servable(st, version, variant, self._default_of(st))
 
     def resolve(
         self, name: str, version: str | int | None = None, label: str | None = None
     ) -> tuple[Servable, Servable | None]:
         """The servable that answers, and the shadow candidate (or None): :func:`serving.routing.resolve`."""
         st = self.state(name)
-        default = routing.default_variant(st.config, self.settings.variant, self._runtime_default)
-        return routing.resolve(st, default, version, label)
+        return routing.resolve(st, self._default_of(st), version, label)
+
+    def _default_of(self, st: ModelState) -> str:
+        """The default variant from the model's state (its config as last read), without a config lookup."""
+        return routing.default_variant(st.config, self.settings.variant, self._runtime_default)
