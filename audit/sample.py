@@ -67,22 +67,13 @@ def input_text(row: Logged) -> str:
     return obj["text"] if set(obj) == {"text"} else json.dumps(obj, ensure_ascii=False)
 
 
+COLUMNS = ("request_id", "instance", "model", "version", "variant", "arm", "time", "input", "predicted", "probability")
+"""An audit batch's columns before the annotator's (``label``, or ``value`` for a regression)."""
+
+
 def write_csv(path: Path, model: str, rows: list[Logged], regression: bool) -> None:
     """The batch for annotators, written atomically; its last column (``label`` or ``value``) is left empty."""
-    answer = "value" if regression else "label"
-    header = [
-        "request_id",
-        "instance",
-        "model",
-        "version",
-        "variant",
-        "arm",
-        "time",
-        "input",
-        "predicted",
-        "probability",
-        answer,
-    ]
+    header = [*COLUMNS, "value" if regression else "label"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

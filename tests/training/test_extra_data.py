@@ -11,22 +11,11 @@ import pytest
 from modelyard.errors import ModelyardError
 from modelyard.repository import ModelRepository
 from tests.training.tiny_data import TINY_WORDS
+from audit.sample import COLUMNS
 from training.extra import read_extra, with_extra
 from training.recipes import FEATURE_NAMES, IMDB_LABELS, RECIPES
 
-HEADER = [
-    "request_id",
-    "instance",
-    "model",
-    "version",
-    "variant",
-    "arm",
-    "time",
-    "input",
-    "predicted",
-    "probability",
-    "label",
-]
+HEADER = [*COLUMNS, "label"]
 
 
 def _csv(path, rows, header=HEADER):
