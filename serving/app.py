@@ -41,6 +41,7 @@ from serving.protocols.http import (
     decompress,
 )
 from serving.rest import InferenceRoute, json_response
+from serving.server import CYCLE, respond
 
 log = logging.getLogger("serving.app")
 access = logging.getLogger("serving.access")
@@ -164,15 +165,16 @@ class ServingMiddleware:
     def _route(self, scope, headers: dict, receive, send, rid_header) -> Awaitable[int]:
         """What answers the request: the fast path, an error, or FastAPI (awaited by :meth:`__call__`)."""
         method, path = scope["method"], scope["path"]
+        cycle = scope.get(CYCLE)  # serving/server.py's protocol: the answer in one write
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
-            return self._error(send, BodyTooLarge(self.limit), rid_header)
+            return self._error(send, BodyTooLarge(self.limit), rid_header, cycle)
         route = self.routes.matched.get(path) or self.routes.match(path)
         if route is None:
             try:
                 self.dp.authorize(headers, rest_scope(method, path))
             except ServingError as e:
-                return self._error(send, e, rid_header)
+                return self._error(send, e, rid_header, cycle)
             return self._framework(scope, receive, send, rid_header)
         if method != "POST":
             return self._error(
@@ -181,19 +183,20 @@ class ServingMiddleware:
                     f"{method} is not allowed on {path[: self.LOG_FIELD_MAX]}; use POST", 405, {"Allow": "POST"}
                 ),
                 rid_header,
+                cycle,
             )
         try:
             routed = self.dp.admit(route.name, route.version, route.label, route.route, "rest", headers)
         except ServingError as e:
-            return self._error(send, e, rid_header)
+            return self._error(send, e, rid_header, cycle)
         content_type = headers.get("content-type")
         if content_type is not None and content_type not in JSON_MEDIA_TYPES:  # else surely accepted
             try:
                 check_content_type(content_type)
             except ServingError as e:
                 self.dp.refused(route.name, route.route, "rest", e.status)
-                return self._error(send, e, rid_header)
-        return self._answer(route, routed, headers, receive, send, rid_header)
+                return self._error(send, e, rid_header, cycle)
+        return self._answer(route, routed, headers, receive, send, rid_header, cycle)
 
     async def _framework(self, scope, receive, send, rid_header) -> int:
         """FastAPI, with the body limit enforced while it reads and the request id added to its answer."""
@@ -224,7 +227,7 @@ class ServingMiddleware:
                 return await self._error(send, e, rid_header)
         return status[0]
 
-    async def _answer(self, route: InferenceRoute, routed, headers: dict, receive, send, rid_header) -> int:
+    async def _answer(self, route: InferenceRoute, routed, headers: dict, receive, send, rid_header, cycle) -> int:
         """The fast path: read the body (within the limit), decompress it, run the handler, send its answer."""
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -241,28 +244,21 @@ class ServingMiddleware:
                 body = decompress(body, headers["content-encoding"], self.limit)
             reply = await route.handler(self.dp, body, headers, routed, route)
         except ServingError as e:
-            return await self._error(send, e, rid_header)
+            return await self._error(send, e, rid_header, cycle)
         except Exception:  # noqa: BLE001 - a bug must not take the connection down without an answer
             log.exception("unhandled error")
-            return await self._error(send, ServingError(f"internal error; request id {request_id.get()}"), rid_header)
+            return await self._error(
+                send, ServingError(f"internal error; request id {request_id.get()}"), rid_header, cycle
+            )
         out, extra = reply.body, reply.headers
         coding = accepted_encoding(headers.get("accept-encoding")) if len(out) >= COMPRESS_MIN_BYTES else None
         if coding is not None:
             out = compress(out, coding)
             extra = [*extra, (b"content-encoding", coding.encode())]
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", reply.content_type),
-                    (b"content-length", b"%d" % len(out)),
-                    rid_header,
-                    *extra,
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": out})
+        head = [(b"content-type", reply.content_type), (b"content-length", b"%d" % len(out)), rid_header, *extra]
+        if cycle is None or not respond(cycle, 200, head, out):
+            await send({"type": "http.response.start", "status": 200, "headers": head})
+            await send({"type": "http.response.body", "body": out})
         return 200
 
     async def _rest_of_body(self, first: bytes, receive) -> bytes | None:
@@ -283,7 +279,7 @@ class ServingMiddleware:
         return b"".join(chunks)
 
     @staticmethod
-    async def _error(send, e: ServingError, rid_header) -> int:
+    async def _error(send, e: ServingError, rid_header, cycle=None) -> int:
         body = orjson.dumps({"error": e.message})
         headers = [
             (b"content-type", b"application/json"),
@@ -293,8 +289,9 @@ class ServingMiddleware:
         ]
         if e.status == 413:
             headers.append((b"connection", b"close"))
-        await send({"type": "http.response.start", "status": e.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        if cycle is None or not respond(cycle, e.status, headers, body):
+            await send({"type": "http.response.start", "status": e.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
         return e.status
 
 

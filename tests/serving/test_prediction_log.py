@@ -257,6 +257,27 @@ def test_server_made_request_ids_grow_with_time():
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
 
 
+def test_server_made_request_ids_differ_between_forked_workers():
+    """Workers are forked from one supervisor: each must draw its own random part, or two workers answering in the
+    same millisecond could give two requests one id."""
+    import multiprocessing
+
+    from serving.logs import new_request_id
+
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        ids = pool.starmap(_ids_in_a_worker, [(20,), (20,)])
+    ids.append([new_request_id() for _ in range(20)])
+    randoms = [i[12:] for batch in ids for i in batch]
+    assert len(set(randoms)) == 60
+
+
+def _ids_in_a_worker(n: int) -> list[str]:
+    from serving.logs import new_request_id
+
+    return [new_request_id() for _ in range(n)]
+
+
 def _metric(client, series: str) -> float:
     for line in client.get("/metrics").text.splitlines():
         if line.startswith(series + " "):

@@ -1,0 +1,95 @@
+"""serving.server.respond: a whole answer in one write, as uvicorn's send would write it in two."""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.flow_control import FlowControl
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+from serving.server import respond
+
+
+class Transport:
+    def __init__(self):
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _cycle(keep_alive: bool = True):
+    transport = Transport()
+    answered = []
+    cycle = RequestResponseCycle(
+        scope={"type": "http", "method": "POST", "path": "/v1/models/imdb:predict"},
+        transport=transport,
+        flow=FlowControl(transport),
+        logger=None,
+        access_logger=None,
+        access_log=False,
+        default_headers=[(b"date", b"Mon, 30 Nov 2026 08:00:00 GMT")],
+        message_event=asyncio.Event(),
+        expect_100_continue=False,
+        keep_alive=keep_alive,
+        on_response=lambda: answered.append(True),
+    )
+    return cycle, transport, answered
+
+
+HEAD = [(b"content-type", b"application/json"), (b"content-length", b"2"), (b"x-request-id", b"abc")]
+
+
+def test_head_and_body_go_in_one_write_and_the_cycle_is_complete():
+    cycle, transport, answered = _cycle()
+    assert respond(cycle, 200, HEAD, b"{}")
+    assert transport.writes == [
+        b"HTTP/1.1 200 OK\r\ndate: Mon, 30 Nov 2026 08:00:00 GMT\r\ncontent-type: application/json\r\n"
+        b"content-length: 2\r\nx-request-id: abc\r\n\r\n{}"
+    ]
+    assert cycle.response_started and cycle.response_complete and cycle.message_event.is_set()
+    assert answered == [True] and not transport.closed
+
+
+def test_a_connection_not_kept_alive_says_close_and_is_closed():
+    cycle, transport, _ = _cycle(keep_alive=False)
+    assert respond(cycle, 503, HEAD, b"{}")
+    assert transport.writes[0].startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert transport.writes[0].endswith(b"x-request-id: abc\r\nconnection: close\r\n\r\n{}")
+    assert transport.closed
+
+
+def test_an_answer_that_asks_to_close_closes_once_without_a_second_header():
+    cycle, transport, _ = _cycle()
+    assert respond(cycle, 413, [*HEAD, (b"connection", b"close")], b"{}")
+    assert transport.writes[0].count(b"connection: close") == 1 and transport.closed and not cycle.keep_alive
+
+
+def test_a_full_write_buffer_or_a_begun_answer_leaves_it_to_send():
+    cycle, transport, answered = _cycle()
+    cycle.flow.pause_writing()
+    assert not respond(cycle, 200, HEAD, b"{}")
+    cycle, transport, answered = _cycle()
+    cycle.response_started = True
+    assert not respond(cycle, 200, HEAD, b"{}")
+    assert transport.writes == [] and answered == [] and not cycle.response_complete
+
+
+def test_a_client_gone_gets_nothing_written():
+    cycle, transport, answered = _cycle()
+    cycle.disconnected = True
+    assert respond(cycle, 200, HEAD, b"{}")
+    assert transport.writes == [] and cycle.response_complete and answered == []
