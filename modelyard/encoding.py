@@ -59,35 +59,47 @@ class MultiHotBatch:
     """One reused float32 ``[capacity, width]`` array that batches of :class:`IdRows` and dense rows are
     written into; :meth:`clear` zeroes only what the last batch set. The array stays allocated and its
     pages mapped, so a batch costs writes proportional to its token count, not a fresh zeroed allocation
-    of ``rows * width`` floats (which the model would then page in). One batch at a time."""
+    of ``rows * width`` floats (which the model would then page in). One batch at a time. A batch's ids are
+    written with one indexed assignment over the flat array (and cleared with another), not one per row:
+    for 16 one-row requests of ~280 ids, 18 us instead of 53."""
 
     def __init__(self, capacity: int, width: int):
         self.array = np.zeros((capacity, width), np.float32)
-        self._ones: list[tuple[int, np.ndarray]] = []
+        self._flat = self.array.reshape(-1)
+        self._width = width
+        self._set: np.ndarray | None = None
+        """Flat positions of the ones the last batch wrote."""
         self._dense_rows = 0
 
     def fill(self, parts: Sequence[IdRows | np.ndarray]) -> np.ndarray:
         """The batch of ``parts`` in order, as a view of the array (valid until :meth:`clear`)."""
         row = 0
+        ids: list[np.ndarray] = []
+        starts: list[int] = []
         for part in parts:
             if isinstance(part, IdRows):
-                for ids in part.ids:
-                    self.array[row, ids] = 1
-                    self._ones.append((row, ids))
+                for one in part.ids:
+                    ids.append(one)
+                    starts.append(row * self._width)
                     row += 1
             else:
                 self.array[row : row + len(part)] = part
                 row += len(part)
                 self._dense_rows = row
+        if ids:
+            flat = np.concatenate(ids, dtype=np.intp)
+            flat += np.repeat(starts, [len(one) for one in ids])
+            self._flat[flat] = 1
+            self._set = flat
         return self.array[:row]
 
     def clear(self) -> None:
         if self._dense_rows:
             self.array[: self._dense_rows] = 0
             self._dense_rows = 0
-        for row, ids in self._ones:
-            self.array[row, ids] = 0
-        self._ones.clear()
+        if self._set is not None:
+            self._flat[self._set] = 0
+            self._set = None
 
 
 @dataclass(frozen=True)
@@ -117,12 +129,16 @@ class TextEncoder:
 
     def clip_ids(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Keras' ``num_words`` rule for id lists given directly: ids past the vocabulary become OOV."""
-        try:
-            arr = np.array(ids, dtype=np.int64)
+        if isinstance(ids, np.ndarray):  # an array converts to unsigned without a check: look first
+            if ids.size and ids.min() < 0:
+                raise EncodingError(f"token ids must be non-negative, got {int(ids.min())}")
+        try:  # from Python ints, unsigned conversion refuses a negative id itself (no pass for the minimum)
+            arr = np.array(ids, dtype=np.uint64)
         except OverflowError:
-            raise EncodingError("token ids must be integers in [0, 2**63)") from None
-        if arr.size and arr.min() < 0:
-            raise EncodingError(f"token ids must be non-negative, got {int(arr.min())}")
+            low = min(ids)
+            if low < 0:
+                raise EncodingError(f"token ids must be non-negative, got {low}") from None
+            raise EncodingError("token ids must be integers in [0, 2**64)") from None
         arr[arr >= self.num_words] = self.oov_char
         return arr
 

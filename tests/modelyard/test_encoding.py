@@ -81,7 +81,8 @@ def test_multi_hot_batch_equals_multi_hot_and_clears_what_it_set():
     for _ in range(3):  # reused: a batch never sees the ones of the one before
         seqs = [rng.integers(0, width, size=int(rng.integers(0, 20))) for _ in range(5)]
         dense = multi_hot(seqs[2:3], width)
-        parts = [IdRows(seqs[:2], width), dense, IdRows(seqs[3:], width)]
+        texts_ids, v2_ids = [int(i) for i in seqs[3]], seqs[4].astype(np.int32)  # as texts and V2 INT32 give them
+        parts = [IdRows(seqs[:2], width), dense, IdRows([texts_ids, v2_ids], width)]
         got = batch.fill(parts)
         expected = np.concatenate([multi_hot(seqs[:2], width), dense, multi_hot(seqs[3:], width)])
         np.testing.assert_array_equal(got, expected)
