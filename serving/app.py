@@ -41,7 +41,7 @@ from serving.protocols.http import (
     decompress,
 )
 from serving.rest import InferenceRoute, json_response
-from serving.server import CYCLE, respond
+from serving.server import cycle_of, respond
 
 log = logging.getLogger("serving.app")
 access = logging.getLogger("serving.access")
@@ -165,7 +165,7 @@ class ServingMiddleware:
     def _route(self, scope, headers: dict, receive, send, rid_header) -> Awaitable[int]:
         """What answers the request: the fast path, an error, or FastAPI (awaited by :meth:`__call__`)."""
         method, path = scope["method"], scope["path"]
-        cycle = scope.get(CYCLE)  # serving/server.py's protocol: the answer in one write
+        cycle = cycle_of(send)  # under uvicorn: the answer in one write
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.limit:
             return self._error(send, BodyTooLarge(self.limit), rid_header, cycle)

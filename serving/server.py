@@ -28,7 +28,7 @@ from time import monotonic
 
 import orjson
 from uvicorn import Config, Server
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 log = logging.getLogger("serving.server")
@@ -89,9 +89,13 @@ class Phase(enum.Enum):
 
 _WAITING, _IDLE, _HEAD, _BODY = Phase.WAITING, Phase.IDLE, Phase.HEAD, Phase.BODY
 
-CYCLE = "modelyard.cycle"
-"""The scope key under which :class:`ServingProtocol` gives the app its request's uvicorn cycle, for
-:func:`respond`."""
+
+def cycle_of(send) -> RequestResponseCycle | None:
+    """The uvicorn request cycle whose ``send`` the app was given (uvicorn's httptools protocol passes the cycle's
+    bound method), for :func:`respond`; None under another server. Taken from ``send``, not put in the scope: the
+    scope is the cycle's own, and a reference back would make every request a cycle for the garbage collector."""
+    cycle = getattr(send, "__self__", None)
+    return cycle if type(cycle) is RequestResponseCycle else None
 
 
 def respond(cycle, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
@@ -217,7 +221,6 @@ class ServingProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         HttpToolsProtocol.on_headers_complete(self)
-        self.scope[CYCLE] = self.cycle
         self.phase = _BODY
         self.deadline = monotonic() + self.limits.body_timeout_s
         if self.server_state.draining and self.cycle is not None:

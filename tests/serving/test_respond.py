@@ -93,3 +93,55 @@ def test_a_client_gone_gets_nothing_written():
     cycle.disconnected = True
     assert respond(cycle, 200, HEAD, b"{}")
     assert transport.writes == [] and cycle.response_complete and answered == []
+
+
+def test_answered_requests_leave_no_cycles_for_the_garbage_collector(fixture_root, tmp_path):
+    """Under load a reference cycle per request (it was the scope holding its own cycle) made the collector
+    free six objects a request, about 7 us of CPU each; with none, a request's objects go with their last
+    reference. The real server in a thread, on the fixture models."""
+    import gc
+    import shutil
+    import threading
+    import time
+
+    import httpx
+
+    from loadtests.process import free_port
+    from modelyard.settings import Settings
+    from serving.server import build_server
+
+    repo = tmp_path / "models"
+    shutil.copytree(fixture_root / "repo", repo)
+    port = free_port()
+    settings = Settings(repo=repo, port=port, poll_interval_s=0, grpc_port=0, access_log=False)
+    server = build_server(settings)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/v2/health/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not become ready"
+                time.sleep(0.05)
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                for _ in range(30):
+                    r = client.post("/v1/models/imdb:predict", json={"instances": [{"ids": [1, 14, 22]}]})
+                    assert r.status_code == 200
+                gc.collect()
+                server_side = ("uvicorn.", "serving.", "asyncio.", "starlette.", "fastapi.")
+                cycles = [f"{t.__module__}.{t.__name__}" for t in map(type, gc.garbage)]
+                cycles = [c for c in cycles if c.startswith(server_side)]  # the client's own are not counted
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+        assert cycles == []
+    finally:
+        server.should_exit = True
+        thread.join(30)
