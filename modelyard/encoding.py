@@ -128,12 +128,13 @@ class TextEncoder:
         return [self.start_char] + [self.word_id(w) for w in tokenize(text)]
 
     def clip_ids(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Keras' ``num_words`` rule for id lists given directly: ids past the vocabulary become OOV."""
-        if isinstance(ids, np.ndarray):  # an array converts to unsigned without a check: look first
+        """Keras' ``num_words`` rule for id lists given directly: ids past the vocabulary become OOV. A uint64 array
+        is mapped in place."""
+        if isinstance(ids, np.ndarray) and ids.dtype.kind != "u":  # a signed array converts without a check
             if ids.size and ids.min() < 0:
                 raise EncodingError(f"token ids must be non-negative, got {int(ids.min())}")
         try:  # from Python ints, unsigned conversion refuses a negative id itself (no pass for the minimum)
-            arr = np.array(ids, dtype=np.uint64)
+            arr = np.asarray(ids, dtype=np.uint64)
         except OverflowError:
             low = min(ids)
             if low < 0:

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from serving.codecs import Decoded, ModelCodec
 from serving.dataplane import DataPlane, Routed
 from serving.errors import BadRequest, NotFound, ServingError
-from serving.protocols import tfs, v2
+from serving.protocols import fast_ids, tfs, v2
 from serving.protocols.http import parse_json
 from serving.routing import parse_version
 from serving.servables import Servable
@@ -66,7 +66,22 @@ def tfs_call(
     dp: DataPlane, body: bytes, headers: Mapping[str, str], routed: Routed | None, route: InferenceRoute
 ) -> Awaitable[Reply]:
     """``:predict``, ``:classify`` or ``:regress``; the version and variant that answered are in headers.
-    Not a coroutine itself: it hands back the data plane's, one coroutine less per request."""
+    Not a coroutine itself: it hands back the data plane's, one coroutine less per request. A ``:predict`` of
+    token-id instances is read in one step (:mod:`serving.protocols.fast_ids`), any other body the general way."""
+    if route.method == "predict":
+        rows = fast_ids.id_rows(body, dp.max_instances)
+        if rows is not None:
+            return dp.predict(
+                route.name,
+                route.version,
+                route.label,
+                route.route,
+                "rest",
+                _decode_ids,
+                _encode_rows,
+                (body, rows),
+                routed,
+            )
     try:
         obj = parse_json(body)
     except ServingError as e:
@@ -74,6 +89,17 @@ def tfs_call(
         raise
     decode, encode = _TFS_HOOKS[route.method]
     return dp.predict(route.name, route.version, route.label, route.route, "rest", decode, encode, obj, routed)
+
+
+def _decode_ids(codec: ModelCodec, read: tuple[bytes, list[np.ndarray]], max_instances: int) -> Decoded:
+    body, rows = read
+    if codec.kind != "text":  # ids for a model that takes none: the general reader says what it takes
+        return tfs.decode_predict(codec, parse_json(body), max_instances)
+    return Decoded(codec.id_rows(rows, "instances", ".ids"))
+
+
+def _encode_rows(s: Servable, y: np.ndarray, read) -> Reply:
+    return Reply(orjson.dumps({"predictions": y.tolist()}), s.version_headers)
 
 
 def _decode_classify(codec: ModelCodec, obj, max_instances: int) -> Decoded:

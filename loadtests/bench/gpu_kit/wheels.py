@@ -16,7 +16,7 @@ from modelyard.errors import ModelyardError
 
 KIT_WHEELS = """onnxruntime-gpu fastapi fastapi-offline starlette pydantic pydantic-core pydantic-settings python-dotenv
     typing-inspection annotated-types typing-extensions annotated-doc opentelemetry-api uvicorn httptools websockets
-    watchfiles orjson grpcio grpcio-health-checking protobuf k6""".split()
+    watchfiles orjson pysimdjson grpcio grpcio-health-checking protobuf k6""".split()
 """What serving, the bench and the GPU tests import that the GPU machine does not have (or has in another version:
 grpcio and protobuf must match the generated gRPC code in serving/protocols/proto)."""
 DEVICE_HAS = """numpy onnx onnxruntime prometheus-client psutil pyyaml rich typer click uvloop anyio h11 httpx
