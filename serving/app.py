@@ -229,14 +229,19 @@ class ServingMiddleware:
 
     async def _answer(self, route: InferenceRoute, routed, headers: dict, receive, send, rid_header, cycle) -> int:
         """The fast path: read the body (within the limit), decompress it, run the handler, send its answer."""
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return 499
-        body = message.get("body", b"")
+        if cycle is not None and not cycle.more_body and not cycle.waiting_for_100_continue:
+            if cycle.disconnected:  # the body came whole with the head (the usual request): no receive() round
+                return 499
+            body, more = bytes(cycle.body), False
+        else:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return 499
+            body, more = message.get("body", b""), message.get("more_body", False)
         try:
             if len(body) > self.limit:
                 raise BodyTooLarge(self.limit)
-            if message.get("more_body", False):
+            if more:
                 body = await self._rest_of_body(body, receive)
                 if body is None:
                     return 499
