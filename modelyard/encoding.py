@@ -38,21 +38,26 @@ def multi_hot(sequences: Sequence[Sequence[int]], num_words: int, dtype=np.float
 
 
 class IdRows:
-    """Rows of a multi-hot input kept as their token ids (already checked to lie in ``[0, width)``), so that
-    a batch is written straight into one reused array (:class:`MultiHotBatch`) instead of every request
-    allocating a ``width``-wide row that the batch then copies. ``len()`` is the number of rows."""
+    """Rows of a multi-hot input kept as their token ids, so that a batch is written straight into one reused
+    array (:class:`MultiHotBatch`) instead of every request allocating a ``width``-wide row that the batch then
+    copies. ``len()`` is the number of rows. Ids are non-negative; with ``oov`` (Keras' ``num_words`` rule), those
+    at or past ``width`` stand for it and are mapped when the rows are written, once per batch; without, all lie in
+    ``[0, width)``."""
 
-    __slots__ = ("ids", "width")
+    __slots__ = ("ids", "width", "oov")
 
-    def __init__(self, ids: Sequence[np.ndarray], width: int):
+    def __init__(self, ids: Sequence[np.ndarray], width: int, oov: int | None = None):
         self.ids = ids
         self.width = width
+        self.oov = oov
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def dense(self) -> np.ndarray:
-        return multi_hot(self.ids, self.width)
+        if self.oov is None:
+            return multi_hot(self.ids, self.width)
+        return multi_hot([np.where(np.asarray(i) >= self.width, self.oov, i) for i in self.ids], self.width)
 
 
 class MultiHotBatch:
@@ -76,8 +81,10 @@ class MultiHotBatch:
         row = 0
         ids: list[np.ndarray] = []
         starts: list[int] = []
+        oov = None  # one model's rows: one OOV id
         for part in parts:
             if isinstance(part, IdRows):
+                oov = part.oov if part.oov is not None else oov
                 for one in part.ids:
                     ids.append(one)
                     starts.append(row * self._width)
@@ -87,7 +94,11 @@ class MultiHotBatch:
                 row += len(part)
                 self._dense_rows = row
         if ids:
-            flat = np.concatenate(ids, dtype=np.intp)
+            # as uint64 (ids are non-negative): ids up to 2**64 - 1 stay past the width instead of turning negative
+            flat = np.concatenate(ids, dtype=np.uint64, casting="unsafe")
+            if oov is not None:
+                flat[flat >= self._width] = oov
+            flat = flat.view(np.intp)  # all below the width now
             flat += np.repeat(starts, [len(one) for one in ids])
             self._flat[flat] = 1
             self._set = flat
@@ -127,19 +138,22 @@ class TextEncoder:
     def ids(self, text: str) -> list[int]:
         return [self.start_char] + [self.word_id(w) for w in tokenize(text)]
 
-    def clip_ids(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Keras' ``num_words`` rule for id lists given directly: ids past the vocabulary become OOV. A uint64 array
-        is mapped in place."""
+    def checked_ids(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Id lists given directly, checked and as uint64, ids past the vocabulary kept (see :meth:`clip_ids`)."""
         if isinstance(ids, np.ndarray) and ids.dtype.kind != "u":  # a signed array converts without a check
             if ids.size and ids.min() < 0:
                 raise EncodingError(f"token ids must be non-negative, got {int(ids.min())}")
         try:  # from Python ints, unsigned conversion refuses a negative id itself (no pass for the minimum)
-            arr = np.asarray(ids, dtype=np.uint64)
+            return np.asarray(ids, dtype=np.uint64)
         except OverflowError:
             low = min(ids)
             if low < 0:
                 raise EncodingError(f"token ids must be non-negative, got {low}") from None
             raise EncodingError("token ids must be integers in [0, 2**64)") from None
+
+    def clip_ids(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Keras' ``num_words`` rule for id lists given directly: ids past the vocabulary become OOV."""
+        arr = np.array(self.checked_ids(ids))
         arr[arr >= self.num_words] = self.oov_char
         return arr
 

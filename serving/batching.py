@@ -107,7 +107,9 @@ class Batcher:
                 headers={"Retry-After": "1"},
             )
 
-    async def submit(self, x: np.ndarray | IdRows) -> np.ndarray:
+    def submit(self, x: np.ndarray | IdRows) -> asyncio.Future[np.ndarray]:
+        """Queue ``x``; await the future for its rows of the model's output. A plain function, not a coroutine: the
+        caller awaits the future itself, one coroutine frame less to suspend and resume per request."""
         if self._closed:
             raise Retired(self.name)
         self.check_capacity()
@@ -115,7 +117,7 @@ class Batcher:
         self._queue.append(_Item(x, fut))
         self.pending += 1
         self._wakeup.set()
-        return await fut
+        return fut
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -162,17 +162,17 @@ class ModelCodec:
         return Decoded(IdRows(ids, self.width), tokens, oov, values)
 
     def id_rows(self, seqs, what: str, suffix: str = "") -> IdRows:
-        """Lists of JSON integers (or int arrays) -> token-id rows; ids past the vocabulary become OOV."""
+        """Lists of JSON integers (or int arrays) -> token-id rows; ids past the vocabulary stand for OOV."""
         rows = []
         for i, seq in enumerate(seqs):
             # JSON integers arrive as int; a bool, float or string anywhere in the list is an error
             if not isinstance(seq, np.ndarray) and (not isinstance(seq, list) or not set(map(type, seq)) <= {int}):
                 raise BadRequest(f"{what}[{i}]{suffix}: token ids must be a list of integers")
             try:
-                rows.append(self.encoder.clip_ids(seq))
+                rows.append(self.encoder.checked_ids(seq))
             except EncodingError as e:
                 raise BadRequest(f"{what}[{i}]{suffix}: {e}") from None
-        return IdRows(rows, self.width)
+        return IdRows(rows, self.width, self.encoder.oov_char)  # ids past the vocabulary: mapped per batch
 
     def check_feature_names(self, given, prefix: str) -> None:
         """Every feature named once, nothing else: otherwise one 400 that lists what is missing and unknown."""

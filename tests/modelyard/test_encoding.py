@@ -95,3 +95,16 @@ def test_id_rows_dense_is_the_multi_hot_encoding():
     rows = IdRows([np.array([1, 4, 4]), np.array([], np.int64)], 6)
     assert len(rows) == 2
     np.testing.assert_array_equal(rows.dense(), [[0, 1, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0]])
+
+
+def test_ids_past_the_width_are_written_as_the_oov_id_once_per_batch():
+    width, oov = 10, 2
+    batch = MultiHotBatch(capacity=4, width=width)
+    big = np.array([1, 10, 2**64 - 1, 7], np.uint64)  # the largest uint64 must not wrap to a negative position
+    rows = IdRows([big, np.array([3], np.uint64)], width, oov)
+    got = batch.fill([rows, IdRows([[4, 5]], width)])
+    np.testing.assert_array_equal(got, multi_hot([[1, oov, oov, 7], [3], [4, 5]], width))
+    np.testing.assert_array_equal(rows.dense(), got[:2])
+    assert big.tolist() == [1, 10, 2**64 - 1, 7]  # the request's own ids are left as sent
+    batch.clear()
+    assert not batch.array.any()
