@@ -66,7 +66,7 @@ class MultiHotBatch:
     pages mapped, so a batch costs writes proportional to its token count, not a fresh zeroed allocation
     of ``rows * width`` floats (which the model would then page in). One batch at a time. A batch's ids are
     written with one indexed assignment over the flat array (and cleared with another), not one per row:
-    for 16 one-row requests of ~280 ids, 18 us instead of 53."""
+    for 16 one-row requests of ~280 ids, 20 us instead of 53 (fill and clear)."""
 
     def __init__(self, capacity: int, width: int):
         self.array = np.zeros((capacity, width), np.float32)

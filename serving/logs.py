@@ -7,10 +7,10 @@ import io
 import logging
 import os
 import re
-from random import getrandbits
 import sys
 import threading
 import time
+from random import getrandbits
 
 import orjson
 
